@@ -1,0 +1,1 @@
+"""Sub-commands of the ``nmbhpc`` CLI, one module each (see nmbhpc.cli)."""
