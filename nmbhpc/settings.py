@@ -52,11 +52,19 @@ class ManyBodySettings:
 
 @dataclass(frozen=True)
 class MeanFieldSettings:
-    """Classical solvers (issue 3) settings: PETSc TS tolerances."""
+    """Classical and beyond-mean-field solvers: PETSc TS tolerances, sampling.
+
+    rtol, atol : TS adaptive-step tolerances (``-ts_rtol``/``-ts_atol`` win).
+    ts_type : default PETSc TS type (``-ts_type`` wins).
+    twa_samples : truncated-Wigner trajectories (spread over ranks).
+    seed : random seed for sampling (results independent of the rank count).
+    """
 
     rtol: float = 1e-10
     atol: float = 1e-12
     ts_type: str = "rk"
+    twa_samples: int = 1000
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,58 @@
+"""Shared test fixtures; the suite runs serially and under mpirun -n 2 / -n 3.
+
+Under MPI every rank runs every test (tests are collective). Ranks other than
+0 keep quiet and report only their failures, so the output stays readable.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from nmbhpc.stack import init_petsc  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
+
+init_petsc([])
+from mpi4py import MPI  # noqa: E402
+
+WORLD = MPI.COMM_WORLD
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "serial: only meaningful with one MPI rank")
+    if WORLD.Get_rank() > 0:
+        rep = config.pluginmanager.get_plugin("terminalreporter")
+        if rep is not None:
+            config.pluginmanager.unregister(rep)
+
+
+def pytest_collection_modifyitems(config, items):
+    if WORLD.Get_size() > 1:
+        skip = pytest.mark.skip(reason="serial-only test (MPI size > 1)")
+        for item in items:
+            if "serial" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report):
+    if WORLD.Get_rank() > 0 and report.failed:
+        sys.stderr.write(f"\n[rank {WORLD.Get_rank()}] FAILED {report.nodeid} ({report.when})\n"
+                         f"{report.longreprtext}\n")
+
+
+@pytest.fixture
+def comm():
+    """MPI.COMM_WORLD."""
+    return WORLD
+
+
+@pytest.fixture
+def shared_tmp_path(tmp_path_factory):
+    """A temporary directory with the same path on every rank (collective)."""
+    path = str(tmp_path_factory.mktemp("shared")) if WORLD.Get_rank() == 0 else None
+    path = WORLD.bcast(path, root=0)
+    import pathlib
+
+    return pathlib.Path(path)
