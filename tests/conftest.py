@@ -22,6 +22,14 @@ WORLD = MPI.COMM_WORLD
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "serial: only meaningful with one MPI rank")
+    if WORLD.Get_size() > 1 and not config.option.basetemp:
+        # one private basetemp per rank: pytest prunes old numbered basetemps,
+        # and ranks sharing the default root would delete each other's dirs
+        import tempfile
+
+        tag = WORLD.bcast(os.getpid(), root=0)
+        config.option.basetemp = os.path.join(
+            tempfile.gettempdir(), f"nmbhpc-pytest-{tag}-rank{WORLD.Get_rank()}")
     if WORLD.Get_rank() > 0:
         rep = config.pluginmanager.get_plugin("terminalreporter")
         if rep is not None:
