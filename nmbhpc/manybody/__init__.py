@@ -1,0 +1,1 @@
+"""Exact many-body dynamics of H_MB: sector basis, distributed operators, MFN stepping."""
