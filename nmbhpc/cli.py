@@ -18,6 +18,7 @@ COMMANDS = (
     "run",
     "info",
     "doctor",
+    "hierarchy",
 )
 
 
@@ -50,12 +51,21 @@ def split_petsc_args(extra: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    from .config import ConfigError
+
     try:
         args.petsc_args = split_petsc_args(extra)
         return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(f"nmbhpc {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, ConfigError) as exc:
+        if _rank() == 0:
+            print(f"nmbhpc {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _rank() -> int:
+    """MPI rank if MPI is already initialised, else 0 (usage errors may precede MPI)."""
+    mod = sys.modules.get("mpi4py.MPI")
+    return mod.COMM_WORLD.Get_rank() if mod is not None and mod.Is_initialized() else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
