@@ -18,7 +18,9 @@ COMMANDS = (
     "run",
     "info",
     "doctor",
+    "kinetics",
     "hierarchy",
+    "compare",
 )
 
 
@@ -66,7 +68,3 @@ def _rank() -> int:
     """MPI rank if MPI is already initialised, else 0 (usage errors may precede MPI)."""
     mod = sys.modules.get("mpi4py.MPI")
     return mod.COMM_WORLD.Get_rank() if mod is not None and mod.Is_initialized() else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,40 @@
+"""``nmbhpc info FILE [FILE...]``: summarise run files (docs/file-format.md).
+
+Reads serially on rank 0 (launching it under mpirun is harmless); every file
+that is missing, not HDF5 or not an nmbhpc run file is reported by name and
+makes the command exit with status 2, after the good files are printed.
+"""
+from __future__ import annotations
+
+from ..cli import UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="summarise nmbhpc run files (solver, sizes, times, status, versions, monitors)",
+        description="Print a summary of each nmbhpc HDF5 run file: solver, model size, output "
+        "times, status (completed/failed/running), versions, MPI size, final nu_e fraction and "
+        "monitor drifts.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="run file(s) written by nmbhpc run")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    """Print describe() of each file on rank 0; raise UsageError listing the bad ones."""
+    from mpi4py import MPI
+
+    from ..io import RunFileError, describe
+
+    if MPI.COMM_WORLD.Get_rank() != 0:
+        return 0
+    errors = []
+    for path in args.files:
+        try:
+            print(describe(path), flush=True)
+        except RunFileError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise UsageError("\n  ".join(errors))
+    return 0

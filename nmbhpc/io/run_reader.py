@@ -1,0 +1,181 @@
+"""Serial reader of nmbhpc run files and their human summary (``nmbhpc info``).
+
+Not collective: any process may read any run file, whatever rank count wrote
+it, including the file of a killed run (``status == "running"``), which is
+read up to its last complete record.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..stack import import_h5py
+from . import layout
+
+
+class RunFileError(ValueError):
+    """A file that is missing, not HDF5, not an nmbhpc run file, or damaged."""
+
+
+@dataclass(frozen=True)
+class ModeTable:
+    """Static per-mode data: counts n_p, omega_p (units of omega0), unit directions,
+    initial flavor-frame polarisations."""
+
+    n: np.ndarray
+    omega: np.ndarray
+    direction: np.ndarray
+    initial_polarization: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything in a run file, as numpy arrays (time axis first, T complete records).
+
+    Vectors are in the flavor frame; times in 1/omega0, energies in omega0.
+    ``pair`` is None if the run did not record pair correlations.
+    """
+
+    path: str
+    time: np.ndarray            # [T]
+    mu: np.ndarray              # [T]
+    polarization: np.ndarray    # [T, M, 3]
+    nue_fraction: np.ndarray    # [T, M]
+    rho1: np.ndarray            # [T, M, 2, 2] complex
+    entropy: np.ndarray         # [T, M]
+    nue_total: np.ndarray       # [T], weighted by n_p
+    norm: np.ndarray            # [T]
+    energy: np.ndarray          # [T]
+    b_dot_j: np.ndarray         # [T]
+    pair: np.ndarray | None     # [T, M, M]
+    modes: ModeTable
+    planned_times: np.ndarray
+    attrs: dict = field(repr=False)
+    model: dict = field(repr=False)
+    config_toml: str = field(repr=False, default="")
+    status: str = "unknown"
+
+    @property
+    def n_records(self) -> int:
+        return int(self.time.shape[0])
+
+
+_FIELDS = {  # RunData field -> dataset path
+    "time": "time", "mu": "mu", "nue_total": "nue_fraction",
+    "polarization": "modes/polarization", "nue_fraction": "modes/nue_fraction",
+    "rho1": "modes/rho1", "entropy": "modes/entropy", "norm": "monitors/norm",
+    "energy": "monitors/energy", "b_dot_j": "monitors/b_dot_j", "pair": "correlations/pair",
+}
+
+
+def _py(v):
+    """numpy scalars/bytes from h5py attributes -> plain Python values."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _open(path: str):
+    h5py = import_h5py()
+    if not os.path.exists(path):
+        raise RunFileError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise RunFileError(f"{path}: is a directory, not a run file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
+    fmt = _py(f.attrs.get("format", None))
+    if fmt != layout.FORMAT_NAME:
+        f.close()
+        raise RunFileError(f"{path}: not an nmbhpc run file (root attribute format={fmt!r}, "
+                           f"expected {layout.FORMAT_NAME!r})")
+    version = _py(f.attrs.get("format_version", -1))
+    if not isinstance(version, int) or not 1 <= version <= layout.FORMAT_VERSION:
+        f.close()
+        raise RunFileError(f"{path}: run-file format_version {version!r} is not supported by "
+                           f"this nmbhpc (reads 1..{layout.FORMAT_VERSION}); upgrade nmbhpc")
+    return f
+
+
+def read_run(path) -> RunData:
+    """Read a run file serially; raise :class:`RunFileError` naming ``path`` if it is not one.
+
+    The time axis is cut to the complete records: the ``n_records`` root
+    attribute, and never longer than the shortest series (a run killed
+    between two resizes).
+    """
+    path = os.fspath(path)
+    f = _open(path)
+    try:
+        with f:
+            missing = [p for p in list(_FIELDS.values()) + ["modes/n"]
+                       if p not in f and p != "correlations/pair"]
+            if missing:
+                raise RunFileError(f"{path}: damaged run file, missing dataset(s) {missing}")
+            t = min([int(_py(f.attrs.get(layout.N_RECORDS_ATTR, 0)))]
+                    + [f[p].shape[0] for p in _FIELDS.values() if p in f])
+            series = {k: (f[p][:t] if p in f else None) for k, p in _FIELDS.items()}
+            modes = ModeTable(**{k: f[f"modes/{k}"][()] for k in
+                                 ("n", "omega", "direction", "initial_polarization")})
+            attrs = {k: _py(v) for k, v in f.attrs.items()}
+            model = {k: _py(v) for k, v in f["model"].attrs.items()} if "model" in f else {}
+            planned = f["planned_times"][()] if "planned_times" in f else np.empty(0)
+    except RunFileError:
+        raise
+    except (OSError, KeyError, ValueError) as exc:
+        raise RunFileError(f"{path}: damaged run file ({exc})") from None
+    return RunData(path=path, modes=modes, planned_times=planned, attrs=attrs, model=model,
+                   config_toml=str(attrs.get("config_toml", "")),
+                   status=str(attrs.get("status", "unknown")), **series)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3e}"
+
+
+def describe(path) -> str:
+    """Human summary of a run file (several lines, no trailing newline).
+
+    Solver, sizes, time range and record count, status, versions, MPI size,
+    final total nu_e fraction and the drift of the monitors. Raises
+    :class:`RunFileError` like :func:`read_run`.
+    """
+    run = read_run(path)
+    a, m = run.attrs, run.model
+    n_modes = len(run.modes.n)
+    lines = [
+        f"{run.path}: {a.get('format')} v{a.get('format_version')}, solver {a.get('solver')}, "
+        f"status {run.status}",
+        f"  model     {m.get('name', '?')}: {n_modes} modes, N = {int(np.sum(run.modes.n))} neutrinos, "
+        f"theta = {m.get('theta', float('nan')):g}, mu {m.get('mu_schedule', '?')} "
+        f"(mu0 = {m.get('mu0', float('nan')):g}), "
+        + ("single-angle" if m.get("single_angle") else "multi-angle"),
+    ]
+    planned = len(run.planned_times)
+    if run.n_records:
+        lines.append(f"  records   {run.n_records}" + (f" of {planned} planned" if planned else "")
+                     + f", t = {run.time[0]:g} .. {run.time[-1]:g} (1/omega0)")
+    else:
+        lines.append("  records   none" + (f" (of {planned} planned)" if planned else ""))
+    lines += [
+        f"  written   {a.get('created_utc', '?')} by nmbhpc {a.get('nmbhpc_version', '?')} "
+        f"(git {a.get('git_revision', '?')}), MPI size {a.get('mpi_size', '?')}",
+        f"  stack     PETSc {a.get('petsc_version', '?')}, SLEPc {a.get('slepc_version', '?')}, "
+        f"h5py {a.get('h5py_version', '?')}, HDF5 {a.get('hdf5_version', '?')}",
+        f"  config    {a.get('config_path', '?')}",
+    ]
+    if run.n_records:
+        lines.append(f"  nu_e      total fraction {run.nue_total[0]:.6f} -> {run.nue_total[-1]:.6f}")
+        energy_note = "" if m.get("mu_schedule", "constant") == "constant" else \
+            " (mu varies: E not conserved)"
+        lines.append(
+            f"  monitors  max|norm-1| = {_fmt(np.max(np.abs(run.norm - 1)))}, "
+            f"max|E-E0| = {_fmt(np.max(np.abs(run.energy - run.energy[0])))}{energy_note}, "
+            f"max|BJ-BJ0| = {_fmt(np.max(np.abs(run.b_dot_j - run.b_dot_j[0])))}")
+    lines.append("  pairs     " + ("recorded" if run.pair is not None else "not recorded"))
+    return "\n".join(lines)
