@@ -198,4 +198,5 @@ class ObservableRecord:
         lam = np.stack([0.5 * (1 + r), 0.5 * (1 - r)], axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ent = -np.sum(np.where(lam > 0, lam * np.log(lam), 0.0), axis=1)
+        ent[ent == 0.0] = 0.0  # no "-0.0" for pure states
         return nue, rho, ent

@@ -19,6 +19,9 @@ import importlib
 # solver name in the config -> "module:Class"
 SOLVERS = {
     "manybody": "nmbhpc.manybody.solver:ManyBodySolver",
+    "meanfield": "nmbhpc.meanfield.solver:MeanFieldSolver",
+    "cumulant": "nmbhpc.meanfield.cumulant:CumulantSolver",
+    "twa": "nmbhpc.meanfield.twa:TWASolver",
 }
 
 

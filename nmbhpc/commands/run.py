@@ -104,8 +104,6 @@ def _run(config, writer, comm, progress_interval: float) -> str:
     log.info("solver %s on %d rank(s): %s", config.solver, comm.Get_size(),
              ", ".join(f"{k}={v}" for k, v in info.items() if k != "solver"))
     writer.set_attrs(**{f"solver_{k}": v for k, v in info.items() if k != "solver"})
-    for name, array in solver.static_datasets().items():
-        writer.write_static(name, array)
     times = config.output.times
     progress = Progress(times[0], times[-1], len(times), progress_interval)
     first = last = None
@@ -114,6 +112,9 @@ def _run(config, writer, comm, progress_interval: float) -> str:
         first = first or rec
         last = rec
         progress.update(i, rec.time, getattr(solver, "steps", 0))
+    # after the records: some solvers (TWA) accumulate these during the run
+    for name, array in solver.static_datasets().items():
+        writer.write_static(name, array)
     if config.output.save_state:
         state = solver.final_state()
         if state is not None:

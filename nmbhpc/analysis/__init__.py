@@ -1,0 +1,1 @@
+"""Post-processing of run files: comparisons between solvers (``compare``)."""

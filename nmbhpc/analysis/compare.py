@@ -1,0 +1,128 @@
+"""Compare the one-body trajectories of two or more runs (any solvers).
+
+For a reference run A and another run B, on A's output times inside the
+common time range (B linearly interpolated in time):
+
+    d_p(t)  = |P_p^A(t) - P_p^B(t)|        (per mode, flavor-frame polarisations)
+    D(t)    = max_p d_p(t)
+    tau     = first t with D(t) > f        (the departure time of Eq. (23):
+                                            the deviation has grown to a fraction f)
+
+``tau`` is refined by linear interpolation of D between the bracketing output
+times; None if D never exceeds f. Times in 1/omega0. Not collective.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Deviation of run ``other`` from run ``reference`` (see module docstring)."""
+
+    reference: str
+    other: str
+    time: np.ndarray            # [T] common times (reference's)
+    deviation: np.ndarray       # [T, M] |P_A - P_B| per mode
+    max_deviation: np.ndarray   # [T]
+    fraction: float
+    departure_time: Optional[float]
+
+
+def interpolate_series(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
+    """Linear interpolation along axis 0 of ``values[T_src, ...]`` to ``t_dst`` (inside the range)."""
+    t_src = np.asarray(t_src, dtype=np.float64)
+    flat = np.asarray(values, dtype=np.float64).reshape(len(t_src), -1)
+    idx = np.clip(np.searchsorted(t_src, t_dst, side="right") - 1, 0, max(len(t_src) - 2, 0))
+    if len(t_src) == 1:
+        return np.repeat(flat, len(t_dst), axis=0).reshape((len(t_dst),) + values.shape[1:])
+    w = ((t_dst - t_src[idx]) / (t_src[idx + 1] - t_src[idx]))[:, None]
+    out = (1.0 - w) * flat[idx] + w * flat[idx + 1]
+    return out.reshape((len(t_dst),) + values.shape[1:])
+
+
+def departure_time(time: np.ndarray, max_dev: np.ndarray, fraction: float) -> Optional[float]:
+    """First time ``max_dev`` exceeds ``fraction`` (linear interpolation); None if never."""
+    above = np.nonzero(max_dev > fraction)[0]
+    if above.size == 0:
+        return None
+    k = int(above[0])
+    if k == 0:
+        return float(time[0])
+    d0, d1 = max_dev[k - 1], max_dev[k]
+    return float(time[k - 1] + (fraction - d0) / (d1 - d0) * (time[k] - time[k - 1]))
+
+
+def compare_polarizations(time_a, pol_a, time_b, pol_b, fraction: float,
+                          reference: str = "A", other: str = "B") -> Comparison:
+    """Deviation of trajectory B from trajectory A (arrays ``[T, M, 3]``)."""
+    time_a = np.asarray(time_a, dtype=np.float64)
+    time_b = np.asarray(time_b, dtype=np.float64)
+    if pol_a.shape[1:] != pol_b.shape[1:]:
+        raise ValueError(f"{other}: {pol_b.shape[1]} modes, but {reference} has {pol_a.shape[1]}")
+    lo, hi = max(time_a[0], time_b[0]), min(time_a[-1], time_b[-1])
+    keep = (time_a >= lo - 1e-12 * max(1.0, abs(lo))) & (time_a <= hi + 1e-12 * max(1.0, abs(hi)))
+    if not keep.any():
+        raise ValueError(f"{reference} and {other} have no common time range")
+    t = time_a[keep]
+    pb = interpolate_series(time_b, pol_b, np.clip(t, time_b[0], time_b[-1]))
+    dev = np.linalg.norm(np.asarray(pol_a, dtype=np.float64)[keep] - pb, axis=-1)
+    dmax = dev.max(axis=1)
+    return Comparison(reference, other, t, dev, dmax, float(fraction), departure_time(t, dmax, fraction))
+
+
+def compare_runs(runs, fraction: float) -> list[Comparison]:
+    """Compare each of ``runs[1:]`` (RunData) with ``runs[0]``."""
+    ref = runs[0]
+    return [compare_polarizations(ref.time, ref.polarization, r.time, r.polarization, fraction,
+                                  ref.path, r.path) for r in runs[1:]]
+
+
+def plot_comparison(runs, comparisons, path: str, max_modes: int = 6) -> None:
+    """PNG: P^z (and P^x) per mode, one color per run, and D(t) with f and tau marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True, constrained_layout=True)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    m = min(max_modes, runs[0].polarization.shape[1])
+    for i, run in enumerate(runs):
+        c = colors[i % len(colors)]
+        label = _label(run)
+        for p in range(m):
+            ls = styles[p % len(styles)]
+            axes[0].plot(run.time, run.polarization[:, p, 2], ls, color=c,
+                         label=label if p == 0 else None, lw=1.2)
+            axes[1].plot(run.time, run.polarization[:, p, 0], ls, color=c, lw=1.2)
+    axes[0].set_ylabel("$P_p^z$ (flavor)")
+    axes[1].set_ylabel("$P_p^x$ (flavor)")
+    axes[0].legend(fontsize="small", loc="best")
+    axes[0].set_title(f"modes 0..{m - 1} (line style = mode, color = run)", fontsize="small")
+    for i, cmp in enumerate(comparisons, start=1):
+        c = colors[i % len(colors)]
+        axes[2].semilogy(cmp.time, np.maximum(cmp.max_deviation, 1e-16), color=c,
+                         label=f"{_label(runs[i])} vs {_label(runs[0])}")
+        if cmp.departure_time is not None:
+            axes[2].axvline(cmp.departure_time, color=c, ls=":", lw=1)
+    if comparisons:
+        axes[2].axhline(comparisons[0].fraction, color="k", lw=0.8, ls="--",
+                        label=f"f = {comparisons[0].fraction:g}")
+        axes[2].legend(fontsize="small", loc="best")
+    axes[2].set_ylabel(r"$\max_p |P_p - P_p^{\rm ref}|$")
+    axes[2].set_xlabel(r"$t\ [1/\omega_0]$")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _label(run) -> str:
+    import os
+
+    solver = run.attrs.get("solver", "")
+    name = os.path.basename(run.path)
+    return f"{name} ({solver})" if solver else name

@@ -1,0 +1,73 @@
+"""``nmbhpc compare A.h5 B.h5 [...]``: deviation of each run from the first one.
+
+Prints, per file, the largest per-mode polarisation deviation ``|P_A - P_B|``
+and the departure time tau (first time it exceeds ``--fraction``; Eq. (23));
+``--plot`` writes a PNG of the overlaid trajectories and the deviations
+(nmbhpc.analysis.compare). Rank 0 does the work under mpirun; every rank returns its exit status (collective).
+"""
+from __future__ import annotations
+
+from ..cli import UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="compare run files: per-mode deviation, departure time tau, plot",
+        description="Compare the flavor-frame polarisation trajectories of run files (any "
+        "solvers) with the first one: per-mode deviation |P_A - P_B| on the first file's "
+        "output times (others interpolated linearly), its maximum over modes, and the "
+        "departure time tau at which that maximum first exceeds FRACTION.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="run files; the first is the reference")
+    p.add_argument("--fraction", "-f", type=float, default=0.1,
+                   help="deviation threshold f defining tau (default 0.1)")
+    p.add_argument("--plot", metavar="PNG", help="write a PNG of trajectories and deviations")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mpi4py import MPI
+
+    from ..analysis.compare import compare_runs, plot_comparison
+    from ..io.run_reader import RunFileError, read_run
+
+    if len(args.files) < 2:
+        raise UsageError("need at least two run files")
+    if not args.fraction > 0:
+        raise UsageError(f"--fraction must be positive, got {args.fraction}")
+    comm = MPI.COMM_WORLD
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            _report(args, read_run, RunFileError, compare_runs, plot_comparison)
+        except UsageError as exc:
+            error = str(exc)
+    # every rank exits with rank 0's verdict
+    error = comm.bcast(error, root=0)
+    if error:
+        raise UsageError(error)
+    return 0
+
+
+def _report(args, read_run, RunFileError, compare_runs, plot_comparison) -> None:
+    """Read, compare, print (and plot) on this process."""
+    try:
+        runs = [read_run(path) for path in args.files]
+    except RunFileError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        comparisons = compare_runs(runs, args.fraction)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    ref = runs[0]
+    print(f"reference: {ref.path} (solver {ref.attrs.get('solver', '?')}, {ref.n_records} records, "
+          f"M = {ref.polarization.shape[1]})")
+    head = f"tau(f={args.fraction:g})"
+    print(f"{'file':40s} {'solver':10s} {'max dev':>10s} {'at t':>10s} {head:>12s}")
+    for run_, cmp in zip(runs[1:], comparisons):
+        k = int(cmp.max_deviation.argmax())
+        tau = "never" if cmp.departure_time is None else f"{cmp.departure_time:.6g}"
+        print(f"{run_.path:40s} {str(run_.attrs.get('solver', '?')):10s} "
+              f"{cmp.max_deviation[k]:10.3e} {cmp.time[k]:10.4g} {tau:>12s}")
+    if args.plot:
+        plot_comparison(runs, comparisons, args.plot)
+        print(f"plot: {args.plot}")
