@@ -1,0 +1,7 @@
+"""Quantum kinetics of x-dependent Wigner density matrices (docs/kinetics.md).
+
+Modules: settings (dataclasses), config ([kinetics] TOML section), grid
+(phase space, initial field), rhs (numpy right-hand side), solver (PETSc
+DMDA + TS), diagnostics (domain averages), output (parallel HDF5), run (CLI
+entry), dispersion (linear stability of the same discretised distributions).
+"""

@@ -1,0 +1,169 @@
+"""Parse and validate the ``[kinetics]`` section of a TOML config into KineticSettings.
+
+The schema is documented in docs/kinetics.md. Every problem is raised as
+:class:`nmbhpc.config.ConfigError` naming the dotted key (``kinetics.grid.nx``).
+Other top-level sections of the file are left to :mod:`nmbhpc.config`.
+Not collective: every rank may parse the same text.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import ConfigError
+from .settings import (PERTURBATIONS, QUADRATURES, SHAPES, CollisionSettings, GridSettings,
+                       KineticSettings, PerturbationSettings, PhysicsSettings, SpeciesInit,
+                       TimeSettings)
+
+_MISSING = object()
+
+
+def _number(key: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ConfigError(key, f"must be a finite number, got {v!r}")
+    return float(v)
+
+
+def _nonneg(key: str, v: Any) -> float:
+    x = _number(key, v)
+    if x < 0:
+        raise ConfigError(key, f"must be >= 0, got {v!r}")
+    return x
+
+
+def _positive(key: str, v: Any) -> float:
+    x = _number(key, v)
+    if x <= 0:
+        raise ConfigError(key, f"must be > 0, got {v!r}")
+    return x
+
+
+def _int_at_least(minimum: int) -> Callable[[str, Any], int]:
+    def parse(key: str, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise ConfigError(key, f"must be an integer >= {minimum}, got {v!r}")
+        return v
+    return parse
+
+
+def _choice(choices: tuple) -> Callable[[str, Any], str]:
+    def parse(key: str, v: Any) -> str:
+        if v not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}, got {v!r}")
+        return v
+    return parse
+
+
+def _numbers(key: str, v: Any) -> tuple:
+    items = v if isinstance(v, list) else [v]
+    if not items:
+        raise ConfigError(key, "must hold at least one number")
+    return tuple(_number(f"{key}[{i}]", x) for i, x in enumerate(items))
+
+
+def _pair(parse: Callable) -> Callable[[str, Any], tuple]:
+    def pair(key: str, v: Any) -> tuple:
+        if not isinstance(v, list) or len(v) != 2:
+            raise ConfigError(key, f"must be an array [e, x] of 2 numbers, got {v!r}")
+        return tuple(parse(f"{key}[{i}]", x) for i, x in enumerate(v))
+    return pair
+
+
+class _Table:
+    def __init__(self, data: Any, path: str, allowed: tuple):
+        if not isinstance(data, dict):
+            raise ConfigError(path, f"must be a table, got {data!r}")
+        for name in data:
+            if name not in allowed:
+                raise ConfigError(f"{path}.{name}", f"unknown key; valid keys here: {', '.join(allowed)}")
+        self.data, self.path = data, path
+
+    def get(self, name: str, parse: Callable, default: Any = _MISSING) -> Any:
+        if name not in self.data:
+            if default is _MISSING:
+                raise ConfigError(f"{self.path}.{name}", "is required")
+            return default
+        return parse(f"{self.path}.{name}", self.data[name])
+
+    def sub(self, name: str, allowed: tuple) -> "_Table":
+        return _Table(self.data.get(name, {}), f"{self.path}.{name}", allowed)
+
+
+def _species(t: _Table) -> SpeciesInit:
+    shape = t.get("shape", _choice(SHAPES), "isotropic")
+    param = t.get("parameter", _number, 0.0 if shape != "gaussian" else _MISSING)
+    if shape == "linear" and abs(param) > 1.0:
+        raise ConfigError(f"{t.path}.parameter", f"|a| <= 1 keeps g = 1 + a v >= 0, got {param!r}")
+    if shape == "gaussian" and param <= 0.0:
+        raise ConfigError(f"{t.path}.parameter", f"the gaussian width must be > 0, got {param!r}")
+    return SpeciesInit(n_e=t.get("n_e", _nonneg, 0.0), n_x=t.get("n_x", _nonneg, 0.0),
+                       shape=shape, parameter=param)
+
+
+def settings_from_dict(data: dict, source_text: str = "") -> KineticSettings:
+    """Validate a parsed TOML document (its ``kinetics`` table) into KineticSettings."""
+    if "kinetics" not in data:
+        raise ConfigError("kinetics", "is required: add a [kinetics] table")
+    k = _Table(data["kinetics"], "kinetics",
+               ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time"))
+    g = k.sub("grid", ("nx", "length", "n_dir", "quadrature"))
+    grid = GridSettings(nx=g.get("nx", _int_at_least(6), 64), length=g.get("length", _positive, 10.0),
+                        n_dir=g.get("n_dir", _int_at_least(1), 8),
+                        quadrature=g.get("quadrature", _choice(QUADRATURES), "gauss-legendre"))
+    c = k.sub("collisions", ("gamma_nu", "gamma_nubar", "equilibrium_nu", "equilibrium_nubar",
+                             "scattering"))
+    collisions = CollisionSettings(
+        gamma=(c.get("gamma_nu", _pair(_nonneg), (0.0, 0.0)),
+               c.get("gamma_nubar", _pair(_nonneg), (0.0, 0.0))),
+        equilibrium=(c.get("equilibrium_nu", _pair(_nonneg), (0.0, 0.0)),
+                     c.get("equilibrium_nubar", _pair(_nonneg), (0.0, 0.0))),
+        scattering=c.get("scattering", _nonneg, 0.0))
+    p = k.sub("physics", ("omega", "weights", "theta", "lambda", "mu"))
+    omega = p.get("omega", _numbers, (0.0,))
+    weights = p.get("weights", _numbers, tuple(1.0 / len(omega) for _ in omega))
+    if len(weights) != len(omega):
+        raise ConfigError("kinetics.physics.weights",
+                          f"needs one entry per energy bin ({len(omega)}), got {len(weights)}")
+    if any(x < 0 for x in weights) or abs(sum(weights) - 1.0) > 1e-12:
+        raise ConfigError("kinetics.physics.weights", f"must be >= 0 and sum to 1, got {list(weights)}")
+    physics = PhysicsSettings(omega=omega, weights=weights, theta=p.get("theta", _number, 0.0),
+                              lam=p.get("lambda", _number, 0.0), mu=p.get("mu", _number, 1.0),
+                              collisions=collisions)
+    species_keys = ("n_e", "n_x", "shape", "parameter")
+    nu = _species(k.sub("nu", species_keys))
+    nubar = _species(k.sub("nubar", species_keys))
+    q = k.sub("perturbation", ("kind", "amplitude", "mode", "seed"))
+    pert = PerturbationSettings(kind=q.get("kind", _choice(PERTURBATIONS), "random"),
+                                amplitude=q.get("amplitude", _nonneg, 1e-6),
+                                mode=q.get("mode", _int_at_least(0), 1),
+                                seed=q.get("seed", _int_at_least(0), 1))
+    t = k.sub("time", ("t_end", "output_interval", "dt", "cfl", "phase_step", "snapshot_times"))
+    time = TimeSettings(t_end=t.get("t_end", _positive), output_interval=t.get("output_interval", _positive),
+                        dt=t.get("dt", _positive, None), cfl=t.get("cfl", _positive, 0.5),
+                        phase_step=t.get("phase_step", _positive, 0.1),
+                        snapshot_times=tuple(sorted(t.get("snapshot_times", _numbers, ()))))
+    return KineticSettings(grid=grid, physics=physics, nu=nu, nubar=nubar, perturbation=pert,
+                           time=time, source_text=source_text)
+
+
+def load_kinetics_text(text: str, source_path: str = "<string>") -> KineticSettings:
+    """Parse TOML text; syntax errors become ConfigError with an empty key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"TOML syntax: {exc}", source_path) from exc
+    return settings_from_dict(data, source_text=text)
+
+
+def load_kinetics(path_or_text: str) -> KineticSettings:
+    """A path to a TOML file, or TOML text itself (anything containing a newline or '[')."""
+    s = str(path_or_text)
+    if "\n" in s or s.lstrip().startswith("["):
+        return load_kinetics_text(s)
+    try:
+        text = Path(s).read_text()
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config: {exc}", s) from exc
+    return load_kinetics_text(text, s)

@@ -1,0 +1,122 @@
+"""Right-hand side of the quantum kinetic equations on one rank's cells (pure numpy).
+
+For every species s (nu, nubar), energy bin e and direction v_i, in
+polarisation form rho = (P0 + P.sigma)/2 (flavor basis, Pz > 0 is nu_e excess):
+
+    d_t P0 + v d_x P0 = C0
+    d_t P  + v d_x P  = h_s x P + C,   h_s = eta_s omega_e B + lam z + mu D(v)
+    D(v_i) = sum_{e', j} W_e' w_j (1 - v_i v_j) (P_{nu} - P_{nubar})(v_j, E_e')
+
+with eta_nu = +1, eta_nubar = -1 (Hannestad et al. 2006 / Raffelt-Sigl
+convention; docs/kinetics.md relates it to Richers et al. 2022). Not collective:
+the caller provides ghost cells.
+
+Advection: fifth-order upwind-biased finite differences (the linear scheme
+underlying WENO5), stencil width 3. The x-axis is the first array axis; a
+further spatial axis is one more call of :func:`upwind5` on that axis.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .grid import directions
+from .settings import KineticSettings
+
+STENCIL_WIDTH = 3
+# d/dx for v > 0 on offsets -3..+2 and for v < 0 on offsets -2..+3, times 60 dx
+_UPWIND_POS = (-2.0, 15.0, -60.0, 20.0, 30.0, -3.0)
+_UPWIND_NEG = (3.0, -30.0, -20.0, 60.0, -15.0, 2.0)
+
+
+def upwind5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
+    """Fifth-order upwind-biased d/dx along axis 0 of ghosted ``u`` (n + 6 rows) -> n rows."""
+    coeffs, first = (_UPWIND_POS, 0) if positive else (_UPWIND_NEG, 1)
+    out = coeffs[0] * u[first:first + n]
+    for k, c in enumerate(coeffs[1:], start=1):
+        out += c * u[first + k:first + k + n]
+    out *= 1.0 / (60.0 * dx)
+    return out
+
+
+class KineticRHS:
+    """F(U) of the semi-discrete system for one block of cells.
+
+    Call with the ghosted local field ``u`` of shape (n + 2*3, 2, nE, n_dir, 4)
+    and get F of shape (n, 2, nE, n_dir, 4). Directions are sorted by v, so
+    the left- and right-moving groups are contiguous slices (views, no copies).
+    """
+
+    def __init__(self, settings: KineticSettings):
+        g, ph = settings.grid, settings.physics
+        self.v, self.w = directions(g)
+        self.dx = g.length / g.nx
+        self.energy_weights = np.asarray(ph.weights, dtype=float)
+        self.mu = ph.mu
+        # angular-energy quadrature weights W_e w_i and W_e w_i v_i of the (1 - v.v') moments
+        self._ww = np.outer(self.energy_weights, self.w)
+        self._wwv = self._ww * self.v[None, :]
+        b = np.array([np.sin(2 * ph.theta), 0.0, -np.cos(2 * ph.theta)])
+        eta = np.array([1.0, -1.0])
+        # h of each (species, energy) without the self-interaction: eta omega B + lam z
+        self.h_fixed = (eta[:, None, None] * np.asarray(ph.omega)[None, :, None] * b
+                        + np.array([0.0, 0.0, ph.lam]))[:, :, None, :]
+        self.n_neg = int(np.sum(self.v < 0))
+        self.advect = True
+        col = ph.collisions
+        self.scattering = col.scattering
+        self.emission = col.emission_absorption
+        gam = np.asarray(col.gamma, dtype=float)
+        eq = np.asarray(col.equilibrium, dtype=float)
+        self.gbar = 0.5 * (gam[:, 0] + gam[:, 1])        # per species
+        self.gdelta = 0.5 * (gam[:, 0] - gam[:, 1])
+        self.eq0 = eq[:, 0] + eq[:, 1]
+        self.eqz = eq[:, 0] - eq[:, 1]
+
+    def hamiltonian(self, p: np.ndarray) -> np.ndarray:
+        """h(x, s, e, i, 3) for the owned cells ``p`` (n, 2, nE, n_dir, 4)."""
+        d = p[:, 0, :, :, 1:] - p[:, 1, :, :, 1:]
+        d0 = np.tensordot(d, self._ww, axes=([1, 2], [0, 1]))
+        d1 = np.tensordot(d, self._wwv, axes=([1, 2], [0, 1]))
+        h_self = self.mu * (d0[:, None, :] - self.v[None, :, None] * d1[:, None, :])
+        return h_self[:, None, None, :, :] + self.h_fixed[None]
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        gw = STENCIL_WIDTH
+        n = u.shape[0] - 2 * gw
+        p = u[gw:gw + n]
+        out = np.zeros_like(p)
+        if self.advect:
+            k = self.n_neg
+            if k:
+                out[..., :k, :] = -self.v[:k, None] * upwind5(u[..., :k, :], n, self.dx, False)
+            if k < self.v.size:
+                out[..., k:, :] = -self.v[k:, None] * upwind5(u[..., k:, :], n, self.dx, True)
+        h = self.hamiltonian(p)
+        hx, hy, hz = h[..., 0], h[..., 1], h[..., 2]
+        px, py, pz = p[..., 1], p[..., 2], p[..., 3]
+        out[..., 1] += hy * pz - hz * py
+        out[..., 2] += hz * px - hx * pz
+        out[..., 3] += hx * py - hy * px
+        if self.emission:
+            self._emission_absorption(p, out)
+        if self.scattering:
+            avg = np.tensordot(p, self.w, axes=([3], [0]))
+            out += self.scattering * (avg[:, :, :, None, :] - p)
+        return out
+
+    def _emission_absorption(self, p: np.ndarray, out: np.ndarray) -> None:
+        """C = {Gamma, rho_eq - rho}/2 with Gamma = diag(gamma_e, gamma_x), per species."""
+        for s in range(2):
+            a0 = self.eq0[s] - p[:, s, ..., 0]
+            az = self.eqz[s] - p[:, s, ..., 3]
+            gb, gd = self.gbar[s], self.gdelta[s]
+            out[:, s, ..., 0] += gb * a0 + gd * az
+            out[:, s, ..., 1] -= gb * p[:, s, ..., 1]
+            out[:, s, ..., 2] -= gb * p[:, s, ..., 2]
+            out[:, s, ..., 3] += gb * az + gd * a0
+
+    def max_frequency(self, p: np.ndarray) -> float:
+        """max |h| over the given cells (local; the caller reduces)."""
+        if p.shape[0] == 0:
+            return 0.0
+        return float(np.sqrt((self.hamiltonian(p) ** 2).sum(axis=-1)).max())

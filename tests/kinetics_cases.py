@@ -1,0 +1,43 @@
+"""Small kinetic set-ups and helpers shared by tests/test_kinetics_*.py."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from nmbhpc.kinetics.settings import (CollisionSettings, GridSettings, KineticSettings,
+                                      PerturbationSettings, PhysicsSettings, SpeciesInit,
+                                      TimeSettings)
+
+NO_SEED = PerturbationSettings(kind="none", amplitude=0.0)
+
+
+def homogeneous(*, omega=(1.0,), theta=0.0, lam=0.0, mu=0.0, n_dir=2, nu=None, nubar=None,
+                t_end=1.0, dt_out=0.1, dt=None, collisions=None, nx=12) -> KineticSettings:
+    """A spatially homogeneous box (few cells, no seed): reduces to ODEs per direction."""
+    return KineticSettings(
+        grid=GridSettings(nx=nx, length=1000.0, n_dir=n_dir),  # long cells: dt not CFL-bound
+        physics=PhysicsSettings(omega=tuple(omega), weights=tuple(1.0 / len(omega) for _ in omega),
+                                theta=theta, lam=lam, mu=mu,
+                                collisions=collisions or CollisionSettings()),
+        nu=nu or SpeciesInit(n_e=1.0), nubar=nubar or SpeciesInit(n_e=1.0),
+        perturbation=NO_SEED, time=TimeSettings(t_end=t_end, output_interval=dt_out, dt=dt))
+
+
+def rotate(p: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues rotation of vector p about ``axis`` by ``angle`` (right-handed)."""
+    n = axis / np.linalg.norm(axis)
+    return (p * np.cos(angle) + np.cross(n, p) * np.sin(angle)
+            + n * np.dot(n, p) * (1.0 - np.cos(angle)))
+
+
+def growth_slope(times, amp, lo: float, hi: float) -> float:
+    """Least-squares slope of log(amp) over the samples with lo <= amp <= hi."""
+    times, amp = np.asarray(times), np.asarray(amp)
+    sel = (amp >= lo) & (amp <= hi)
+    assert sel.sum() >= 10, f"only {sel.sum()} samples in the fit window [{lo:g}, {hi:g}]"
+    return float(np.polyfit(times[sel], np.log(amp[sel]), 1)[0])
+
+
+def with_time(s: KineticSettings, **kw) -> KineticSettings:
+    return replace(s, time=replace(s.time, **kw))

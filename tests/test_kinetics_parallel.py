@@ -1,0 +1,126 @@
+"""Rank-count independence, HDF5 output and restart, config validation, CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from nmbhpc.config import ConfigError
+from nmbhpc.kinetics.config import load_kinetics_text
+from nmbhpc.kinetics.run import run_kinetics
+from nmbhpc.kinetics.solver import KineticSolver
+from nmbhpc.stack import import_h5py
+
+CONFIG = """
+[kinetics.grid]
+nx = 18
+length = 12.0
+n_dir = 4
+[kinetics.physics]
+omega = [0.2, -0.4]
+theta = 0.1
+lambda = 0.3
+mu = 1.5
+[kinetics.collisions]
+gamma_nu = [0.05, 0.0]
+equilibrium_nu = [1.0, 0.0]
+scattering = 0.02
+[kinetics.nu]
+n_e = 1.0
+[kinetics.nubar]
+n_e = 0.8
+shape = "linear"
+parameter = 0.9
+[kinetics.perturbation]
+kind = "random"
+amplitude = 1e-3
+seed = 5
+[kinetics.time]
+t_end = 4.0
+output_interval = 0.5
+snapshot_times = [2.0, 4.0]
+"""
+
+
+def test_identical_results_on_1_2_3_ranks(comm):
+    """Each sub-communicator of size 1..min(3, size) runs the same config; rank 0 compares."""
+    settings = load_kinetics_text(CONFIG)
+    rank, fields = comm.Get_rank(), {}
+    for size in range(1, min(3, comm.Get_size()) + 1):
+        sub = comm.Split(0 if rank < size else MPI.UNDEFINED, rank)
+        if sub != MPI.COMM_NULL:
+            solver = KineticSolver(settings, sub)
+            solver.run()
+            fields[size] = solver.gather_field()
+            solver.destroy()
+            sub.Free()
+    ok = True
+    if rank == 0:
+        ref = fields[1]
+        assert np.abs(ref[..., 1:3]).max() > 1e-3  # the run did something x-dependent
+        ok = all(np.allclose(f, ref, rtol=0, atol=1e-13) for f in fields.values())
+    assert comm.allreduce(ok, op=MPI.LAND)
+
+
+def test_output_file_and_restart_continue_the_run(comm, shared_tmp_path):
+    h5py = import_h5py()
+    full = str(shared_tmp_path / "full.h5")
+    recs = run_kinetics(CONFIG, full, comm)
+    with h5py.File(full, "r", driver="mpio", comm=comm) as f:
+        assert f.attrs["solver"] == "kinetics" and f.attrs["status"] == "completed"
+        assert f.attrs["mpi_size"] == comm.Get_size() and "[kinetics.grid]" in f.attrs["config_toml"]
+        assert f.attrs["n_records"] == len(recs) == 9
+        assert np.allclose(f["time"][:], np.arange(9) * 0.5)
+        assert f["kinetics/lepton_number"].shape == (9, 2)
+        assert f["kinetics/polarization"].shape == (9, 2, 2, 4, 4)
+        assert np.allclose(f["kinetics/snapshots/time"][:], [2.0, 4.0])
+        final = f["kinetics/snapshots/field"][1]
+        assert f["kinetics/snapshots/field"].shape == (2, 18, 2, 2, 4, 4)
+    # restart from a file whose last snapshot is t = 2: must reproduce the t = 4 field
+    half = str(shared_tmp_path / "half.h5")
+    run_kinetics(CONFIG.replace("t_end = 4.0", "t_end = 2.0").replace("[2.0, 4.0]", "[2.0]"), half, comm)
+    cont = str(shared_tmp_path / "cont.h5")
+    run_kinetics(CONFIG, cont, comm, restart_from=half)
+    with h5py.File(cont, "r", driver="mpio", comm=comm) as f:
+        assert np.allclose(f["time"][:], [2.0, 2.5, 3.0, 3.5, 4.0])
+        assert np.allclose(f["kinetics/snapshots/field"][-1], final, rtol=0, atol=1e-13)
+    with pytest.raises(FileExistsError):
+        run_kinetics(CONFIG, full, comm)
+
+
+@pytest.mark.parametrize("edit, key", [
+    ("nx = 18", "kinetics.grid.nx"),
+    ("mu = 1.5", "kinetics.physics.mu"),
+    ('shape = "linear"', "kinetics.nubar.shape"),
+    ("parameter = 0.9", "kinetics.nubar.parameter"),
+    ("gamma_nu = [0.05, 0.0]", "kinetics.collisions.gamma_nu[0]"),
+])
+def test_config_errors_name_the_key(edit, key):
+    bad = {"nx = 18": "nx = 2", "mu = 1.5": 'mu = "big"', 'shape = "linear"': 'shape = "cubic"',
+           "parameter = 0.9": "parameter = 1.5", "gamma_nu = [0.05, 0.0]": "gamma_nu = [-1.0, 0.0]"}
+    with pytest.raises(ConfigError) as info:
+        load_kinetics_text(CONFIG.replace(edit, bad[edit]))
+    assert info.value.key == key
+
+
+def test_unknown_key_and_missing_section():
+    with pytest.raises(ConfigError) as info:
+        load_kinetics_text(CONFIG.replace("n_dir = 4", "n_dir = 4\nndirs = 3"))
+    assert info.value.key == "kinetics.grid.ndirs"
+    with pytest.raises(ConfigError) as info:
+        load_kinetics_text("[model]\nx = 1\n")
+    assert info.value.key == "kinetics"
+
+
+def test_cli_kinetics_command(comm, shared_tmp_path, capsys):
+    from nmbhpc.cli import main
+
+    cfg = shared_tmp_path / "k.toml"
+    if comm.Get_rank() == 0:
+        cfg.write_text(CONFIG.replace("t_end = 4.0", "t_end = 1.0").replace("[2.0, 4.0]", "[1.0]"))
+    comm.Barrier()
+    out = str(shared_tmp_path / "cli.h5")
+    assert main(["kinetics", str(cfg), "-o", out, "--log-level", "WARNING"]) == 0
+    if comm.Get_rank() == 0:
+        assert "wrote" in capsys.readouterr().out
+    assert main(["kinetics", str(cfg), "-o", out, "--log-level", "WARNING"]) == 2  # exists, no --force
