@@ -11,8 +11,8 @@ import glob
 import os
 import sys
 
-_DEBIAN_PETSC = "/usr/lib/petscdir/petsc*/*-complex"
-_DEBIAN_SLEPC = "/usr/lib/slepcdir/slepc*/*-complex"
+_DEBIAN_PETSC = "/usr/lib/petscdir/petsc3.*/*-linux-gnu-complex"
+_DEBIAN_SLEPC = "/usr/lib/slepcdir/slepc3.*/*-linux-gnu-complex"
 
 
 def _default_dir(var: str, pattern: str) -> None:

@@ -30,7 +30,13 @@ def pytest_configure(config):
         tag = WORLD.bcast(os.getpid(), root=0)
         config.option.basetemp = os.path.join(
             tempfile.gettempdir(), f"nmbhpc-pytest-{tag}-rank{WORLD.Get_rank()}")
+
+
+@pytest.hookimpl(tryfirst=True)  # all plugins are configured; nothing printed yet
+def pytest_sessionstart(session):
     if WORLD.Get_rank() > 0:
+        # failures on this rank still reach stderr (pytest_runtest_logreport)
+        config = session.config
         rep = config.pluginmanager.get_plugin("terminalreporter")
         if rep is not None:
             config.pluginmanager.unregister(rep)
@@ -45,9 +51,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_runtest_logreport(report):
-    if WORLD.Get_rank() > 0 and report.failed:
+    if WORLD.Get_size() > 1 and report.failed:
+        # A failure seen by some ranks only leaves the others waiting in the next
+        # collective: report it here and abort the job instead of hanging CI.
         sys.stderr.write(f"\n[rank {WORLD.Get_rank()}] FAILED {report.nodeid} ({report.when})\n"
-                         f"{report.longreprtext}\n")
+                         f"{report.longreprtext}\n[rank {WORLD.Get_rank()}] aborting the MPI job\n")
+        sys.stderr.flush()
+        WORLD.Abort(1)
 
 
 @pytest.fixture

@@ -1,0 +1,139 @@
+# nmbhpc: set-up, main run, tests.   `make help` lists the targets.
+#
+# Every target first runs `setup`, which is idempotent and cheap once done:
+#   1. system packages (Debian: apt-get, only what is missing; elsewhere: a
+#      check that the MPI/PETSc/SLEPc/h5py stack is importable, see docs/install.md)
+#   2. .venv with --system-site-packages (sees that stack)
+#   3. `pip install -e .[test]`, redone only when pyproject.toml changes
+#
+# Variables (override on the command line: `make test MPIEXEC=srun`):
+#   PYTHON   interpreter the venv is built from (default: Debian's /usr/bin/python3)
+#   SYSTEM_PACKAGES  apt (default where dpkg-query exists): install missing Debian
+#            packages; none: the stack comes from site modules/spack, only check
+#            that $(PYTHON) can import it (docs/install.md)
+#   MPIEXEC  MPI launcher, without -n
+#   NP       ranks for `make run` / `make bench`
+#   TEST_TIMEOUT  seconds per pytest pass before it counts as hung (MPI deadlock)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= /usr/bin/python3
+SYSTEM_PACKAGES ?= $(if $(shell command -v dpkg-query),apt,none)
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+NMBHPC := $(VENV)/bin/nmbhpc
+# stamp files live inside the venv: removing .venv resets them
+VENV_STAMP    := $(VENV)/.stamp-venv
+INSTALL_STAMP := $(VENV)/.stamp-install
+
+# root needs --allow-run-as-root under Open MPI; --oversubscribe lets the
+# 3-rank test pass run on a 2-core machine.
+MPIEXEC ?= mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe
+NP ?= 2
+TEST_TIMEOUT ?= 1200
+
+# One BLAS/OpenMP thread per MPI rank: ranks are the parallelism, and threaded
+# BLAS under oversubscribed ranks thrashes the cores.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+
+APT_PACKAGES := \
+    openmpi-bin python3-mpi4py \
+    python3-petsc4py-complex python3-slepc4py-complex \
+    python3-h5py-mpi \
+    python3-numpy python3-scipy python3-matplotlib \
+    python3-venv python3-pip
+
+.PHONY: help setup system-deps run test doctor bench clean distclean
+
+help:
+	@echo "make run        set up, then run examples/default.toml on $(NP) ranks -> output/default.h5"
+	@echo "make test       set up, then pytest serially and under $(MPIEXEC) -n 2 and -n 3"
+	@echo "make setup      install what is missing (apt on Debian, .venv, pip install -e .[test])"
+	@echo "make doctor     report the numerical stack, serially and on 2 ranks"
+	@echo "make bench      run the many-body benchmark (benchmarks/, see docs/performance.md)"
+	@echo "make clean      remove output/ and caches;  make distclean  also removes .venv"
+
+setup: $(INSTALL_STAMP)
+
+# --- 1. system packages -------------------------------------------------------
+# Always checked (dpkg-query, a few ms); apt-get runs only for what is missing,
+# and `apt-get update` only then.
+system-deps:
+	@if [ "$(SYSTEM_PACKAGES)" = apt ]; then \
+	    missing=$$(for p in $(APT_PACKAGES); do \
+	        dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' || echo "$$p"; \
+	    done | tr '\n' ' '); \
+	    if [ -n "$${missing// /}" ]; then \
+	        if [ "$$(id -u)" != 0 ]; then \
+	            echo "make setup: missing Debian packages: $$missing" >&2; \
+	            echo "  run 'make setup' as root, or install them yourself; see docs/install.md" >&2; \
+	            exit 1; \
+	        fi; \
+	        echo "make setup: installing $$missing"; \
+	        export DEBIAN_FRONTEND=noninteractive; \
+	        apt-get update -q; \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	    fi; \
+	else \
+	    $(PYTHON) -c 'import nmbhpc.stack, mpi4py, petsc4py, slepc4py, h5py' || { \
+	        echo "make setup: $(PYTHON) cannot import mpi4py, petsc4py, slepc4py and h5py;" >&2; \
+	        echo "  load your site's modules or spack environment first: docs/install.md" >&2; \
+	        exit 1; }; \
+	fi
+
+# --- 2. virtual environment ---------------------------------------------------
+# order-only prerequisite: the apt check runs every time but never forces a rebuild
+$(VENV_STAMP): | system-deps
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	@touch $@
+
+# --- 3. the package, editable -------------------------------------------------
+# --no-build-isolation: build with the venv's setuptools (>= 64 for editable
+# wheels) instead of downloading a fresh one into a throw-away environment.
+$(INSTALL_STAMP): pyproject.toml $(VENV_STAMP) | system-deps
+	$(VPY) -m pip install --disable-pip-version-check --no-build-isolation -e '.[test]'
+	@touch $@
+
+# --- main job -----------------------------------------------------------------
+run: setup
+	@mkdir -p output
+	$(MPIEXEC) -n $(NP) $(NMBHPC) run examples/default.toml -o output/default.h5 --force
+	$(NMBHPC) info output/default.h5
+
+# --- tests: serial, 2 ranks, 3 ranks (uneven partitions) ------------------------
+# `timeout` turns an MPI deadlock into a failure; make stops at the first failing
+# pass. pytest exits 5 when it collected no test: reported, and still a failure.
+# --color=no: Open MPI gives ranks a pty, and escape codes would garble CI logs
+PYTEST = $(VPY) -m pytest -q --color=no tests
+define pytest_pass
+	@echo; echo "======== nmbhpc tests: $(1) ========"
+	@timeout --kill-after=30 $(TEST_TIMEOUT) $(2) || { rc=$$?; \
+	    case $$rc in 5) echo "make test: pytest collected no tests ($(1))" >&2;; \
+	                 124|137) echo "make test: timed out after $(TEST_TIMEOUT) s ($(1)): deadlock?" >&2;; esac; \
+	    exit $$rc; }
+endef
+
+test: setup
+	$(call pytest_pass,serial,$(PYTEST))
+	$(call pytest_pass,$(MPIEXEC) -n 2,$(MPIEXEC) -n 2 $(PYTEST))
+	$(call pytest_pass,$(MPIEXEC) -n 3,$(MPIEXEC) -n 3 $(PYTEST))
+
+doctor: setup
+	$(NMBHPC) doctor
+	$(MPIEXEC) -n $(NP) $(NMBHPC) doctor
+
+BENCH ?= $(firstword $(wildcard benchmarks/*.py))
+bench: setup
+	@test -n "$(BENCH)" || { echo "make bench: no benchmark script in benchmarks/" >&2; exit 1; }
+	$(MPIEXEC) -n $(NP) $(VPY) $(BENCH)
+
+clean:
+	rm -rf output .pytest_cache .hypothesis build *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
