@@ -1,0 +1,26 @@
+"""Experiments of issue 7 on the scale hierarchy (docs/experiments-hierarchy.md).
+
+* :mod:`.correlations` — A: exact many-body vs mean field vs second-order cumulant.
+* :mod:`.instabilities` — B: kinetic collisional/fast growth rates vs the dispersion relation.
+* :mod:`.localised` — C: localised vs homogeneous initial states in the kinetic solver.
+* :mod:`.common` — parameter table -> per-run result files -> analysis tables/plots.
+* :mod:`.recording` — :func:`record_hierarchy`, the hierarchy table in a run file.
+
+Each experiment module provides ``parameter_table(size)``, ``run_one(row, comm)``
+(collective) and ``analyse(rows, results, directory)``; sizes are ``tiny``
+(tests, seconds), ``default`` (minutes on a workstation) and ``large``.
+"""
+from importlib import import_module
+
+from .recording import record_hierarchy  # noqa: F401
+
+#: experiment letter -> module name
+EXPERIMENTS = {"A": "correlations", "B": "instabilities", "C": "localised"}
+
+
+def experiment(name: str):
+    """The module of experiment ``name`` (A, B or C; case-insensitive)."""
+    key = name.upper()
+    if key not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r} (known: {', '.join(EXPERIMENTS)})")
+    return import_module(f"{__name__}.{EXPERIMENTS[key]}")

@@ -1,0 +1,60 @@
+"""Store a run's scale hierarchy (nmbhpc.hierarchy) in its HDF5 run file.
+
+The one call a run command makes after creating its writer::
+
+    warnings = record_hierarchy(config, writer)
+
+writes ``/hierarchy/{name,value,unit,formula}`` (the rows of
+:func:`nmbhpc.hierarchy.run_hierarchy`, code units: frequencies in omega0,
+times in 1/omega0), ``/hierarchy/inequalities/{name,ratio,holds}`` (Eq. 17;
+holds = 1, 0, or -1 for undefined) and the root attribute
+``hierarchy_warnings`` (the :func:`~nmbhpc.hierarchy.check_window` messages,
+newline-separated, empty when the run stays inside its solver's window), and
+logs each warning. On a restarted file that already has the table nothing is
+written again (the warnings are still returned and logged).
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..hierarchy import check_window, run_hierarchy, run_inequalities, table_arrays
+
+log = logging.getLogger("nmbhpc.hierarchy_experiments.recording")
+
+GROUP = "hierarchy"
+
+
+def record_hierarchy(config, writer, conditions=None, collision_rate=None,
+                     growth_rate=None) -> list[str]:
+    """Collective. Write the hierarchy table of ``config`` into ``writer``; return the warnings.
+
+    config : RunConfig; writer : :class:`nmbhpc.io.run_writer.RunWriter` (open).
+    conditions, collision_rate, growth_rate : as for
+    :func:`nmbhpc.hierarchy.run_hierarchy` (defaults: supernova preset,
+    the config's collision rate if any, the order-of-magnitude Lambda).
+    """
+    warnings = check_window(config, conditions, collision_rate, growth_rate)
+    if writer.has_dataset(f"{GROUP}/name"):
+        _log(warnings)
+        return warnings                  # a restarted run: the table was written at creation
+    rows = run_hierarchy(config, conditions, collision_rate, growth_rate)
+    for key, arr in table_arrays(rows).items():
+        writer.write_static(f"{GROUP}/{key}", arr)
+    ineq = run_inequalities(rows)
+    names = [i.name.encode("utf-8") for i in ineq]
+    writer.write_static(f"{GROUP}/inequalities/name",
+                        np.array(names, dtype=f"S{max(len(n) for n in names)}"))
+    writer.write_static(f"{GROUP}/inequalities/ratio", np.array([i.ratio for i in ineq]))
+    writer.write_static(f"{GROUP}/inequalities/holds",
+                        np.array([-1 if i.holds is None else int(i.holds) for i in ineq], dtype=np.int8))
+    writer.set_attrs(hierarchy_warnings="\n".join(warnings))
+    _log(warnings)
+    return warnings
+
+
+def _log(warnings) -> None:
+    for w in warnings:
+        log.warning("%s", w)
+
