@@ -21,6 +21,10 @@ COMMANDS = (
     "kinetics",
     "hierarchy",
     "compare",
+    "analyze",
+    "slurm",
+    "hierarchy_experiment",
+    "experiment",
 )
 
 

@@ -3,8 +3,18 @@
 Order of work (every step collective on MPI.COMM_WORLD):
 config text read on rank 0 and broadcast -> validated on every rank (same text,
 same result) -> output path checked and file created (nothing is overwritten
-without ``--force``) -> solver built -> one record per output time appended to
-the file -> final state (if asked) -> status "completed".
+without ``--force``), or reopened with ``--resume`` -> solver built (and restored
+from the file's checkpoint) -> one record per output time appended to the
+file, a checkpoint when due -> final state (if asked) -> status "completed".
+
+Restart: ``--resume`` reopens OUT.h5 (written by a killed, failed or
+signalled run of the same config), drops the records after its last
+checkpoint and continues from there; without a checkpoint it starts over in
+the same file. The resumed records equal an uninterrupted run's (same rank
+count: bitwise up to the MFN/TS arithmetic, tested to 1e-12).
+
+SIGUSR1/SIGUSR2 (SLURM's ``--signal``): checkpoint after the current output,
+close the file with status "interrupted", exit with status 75.
 
 An exception on any rank is logged with its rank number and the job is
 aborted (``MPI_Abort``) so that a failure never turns into a hang; the file
@@ -12,14 +22,20 @@ keeps every output written before the failure.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
 import time
 
+import numpy as np
+
 from ..cli import UsageError
 
 log = logging.getLogger("nmbhpc.run")
+
+#: solvers whose state a checkpoint holds completely (final_state + restore)
+RESUMABLE = ("manybody", "meanfield")
 
 
 def register(subparsers) -> None:
@@ -30,9 +46,17 @@ def register(subparsers) -> None:
     p.add_argument("config", help="TOML run configuration (docs/config.md)")
     p.add_argument("-o", "--output", required=True, help="HDF5 file to create")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--resume", "--restart", action="store_true", dest="resume",
+                   help="continue OUT.h5 from its last checkpoint (start it if it does not exist)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="checkpoint the solver state every N outputs (default: never by count)")
+    p.add_argument("--checkpoint-interval", type=float, default=1800.0, metavar="SECONDS",
+                   help="checkpoint when this much wall time passed since the last one "
+                        "(default 1800; 0: never by time)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--progress-interval", type=float, default=10.0, metavar="SECONDS",
-                   help="minimum wall time between progress lines (default 10)")
+    p.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+                   help="minimum wall time between progress lines (default 10 on a terminal, "
+                        "300 in batch logs)")
     p.set_defaults(func=main)
 
 
@@ -59,9 +83,8 @@ def main(args) -> int:
     from mpi4py import MPI
 
     from ..config import ConfigError, load_config_text
-    from ..io.run_writer import RunWriter
     from ..log import setup_logging
-    from ..solvers import SOLVERS, solver_class
+    from ..solvers import SOLVERS
 
     comm = MPI.COMM_WORLD
     setup_logging(args.log_level, comm)
@@ -73,54 +96,215 @@ def main(args) -> int:
     if config.solver not in SOLVERS:
         raise UsageError(f"config error at 'solver': {config.solver!r} is not available in this "
                          f"build (available: {', '.join(sorted(SOLVERS))})")
+    if args.force and args.resume:
+        raise UsageError("--force and --resume exclude each other")
+    if args.checkpoint_every < 0 or args.checkpoint_interval < 0:
+        raise UsageError("--checkpoint-every and --checkpoint-interval must be >= 0")
+    from ..run_control import RunControl
+
+    # signal handlers before the file exists: a SIGUSR1 from now on stops the run cleanly
+    control = RunControl(comm, args.checkpoint_every, args.checkpoint_interval)
     try:
-        writer = RunWriter.create(args.output, comm, config, force=args.force,
-                                  attrs={"command": " ".join(sys.argv)})
+        return _main(args, config, comm, control)
+    finally:
+        control.close()
+
+
+def _main(args, config, comm, control) -> int:
+    writer = _open_writer(args, config, comm)
+    if writer is None:
+        return 0
+    writer.exit_timeout = 2.0  # a lone failing rank must reach MPI_Abort quickly
+    from ..hierarchy.recording import record_hierarchy
+
+    record_hierarchy(config, writer)  # collective; logs when the run leaves its solver's window
+
+    interval = args.progress_interval
+    if interval is None:
+        interval = 10.0 if sys.stderr.isatty() else 300.0
+    try:
+        summary, status = _run(config, writer, comm, interval, control)
+        writer.close("completed" if status == 0 else "interrupted")
+    except BaseException as exc:
+        _fail(writer, comm, exc)  # returns only for I/O errors of a single-rank run
+        return 1
+    if comm.Get_rank() == 0:
+        print(summary)
+    return status
+
+
+def _fail(writer, comm, exc: BaseException) -> None:
+    """Report ``exc`` (with this rank's number), close what can be closed, abort a parallel job."""
+    from ..io.write_errors import describe_write_failure
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    diagnosis = describe_write_failure(exc, writer.path)
+    if diagnosis:
+        log.error("run failed on rank %d of %d: %s", rank, size, diagnosis)
+    elif isinstance(exc, KeyboardInterrupt):
+        log.error("run interrupted on rank %d of %d", rank, size)
+    else:
+        log.exception("run failed on rank %d of %d", rank, size)
+    try:
+        # collective close with status "failed" if every rank failed; else the file stays "running"
+        writer.__exit__(type(exc), exc, exc.__traceback__)
+    except Exception as close_exc:
+        log.error("%s could not be closed cleanly (%s); it is readable up to its last "
+                  "flushed output", writer.path, close_exc)
+        if size == 1:
+            # HDF5's exit handler would retry the flush after MPI_Finalize and crash
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(1)
+    if size > 1:
+        comm.Abort(1)  # the other ranks may be blocked in a collective call: never hang
+    if diagnosis is None:
+        raise exc
+
+
+def _open_writer(args, config, comm):
+    """Create the run file, or reopen it for ``--resume``; None if nothing is left to do. Collective."""
+    from ..io import RunFileError, RunWriter
+
+    exists = comm.bcast(os.path.exists(args.output) if comm.Get_rank() == 0 else None, root=0)
+    if args.resume and exists:
+        if config.solver not in RESUMABLE:
+            raise UsageError(f"--resume: solver {config.solver!r} has no checkpoints "
+                             f"(resumable: {', '.join(RESUMABLE)})")
+        try:
+            writer = RunWriter.open_existing(args.output, comm)
+        except RunFileError as exc:
+            raise UsageError(f"--resume: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"--resume: cannot open {args.output!r} for writing: {exc}") from None
+        if writer.config_toml != config.source_text:
+            writer.close(writer.previous_status or "running")
+            raise UsageError(f"--resume: {args.output} was written from a different config "
+                             f"than {args.config!r} (its text is stored in the file's "
+                             "'config_toml' attribute)")
+        if writer.previous_status == "completed":
+            writer.close("completed")
+            if comm.Get_rank() == 0:
+                print(f"nmbhpc run: {args.output} is already complete; nothing to resume")
+            return None
+        return writer
+    try:
+        return RunWriter.create(args.output, comm, config, force=args.force,
+                                attrs={"command": " ".join(sys.argv)})
     except (FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
             PermissionError) as exc:
         raise UsageError(str(exc)) from None
+    except (OSError, RuntimeError) as exc:
+        from ..io.write_errors import describe_write_failure
 
-    try:
-        with writer:
-            summary = _run(config, writer, comm, args.progress_interval)
-    except Exception:
-        log.exception("run failed on rank %d of %d", comm.Get_rank(), comm.Get_size())
-        if comm.Get_size() > 1:
-            comm.Abort(1)
-        raise
-    if comm.Get_rank() == 0:
-        print(summary)
-    return 0
+        raise UsageError(describe_write_failure(exc, args.output)
+                         or f"cannot create {args.output!r}: {exc}") from None
 
 
-def _run(config, writer, comm, progress_interval: float) -> str:
-    """Build the solver, stream its records into ``writer``; return a summary. Collective."""
+def _restart_point(config, writer):
+    """(index of the first output to compute, checkpoint or None); truncates the file. Collective."""
+    info = writer.checkpoint_info() if writer.n_records else None
+    times = np.asarray(config.output.times)
+    if info is None:
+        writer.truncate(0)
+        return 0, None
+    start = info.n_records - 1
+    if start >= len(times) or not np.isclose(times[start], info.time, rtol=1e-13, atol=1e-13):
+        raise UsageError(f"--resume: the checkpoint at t = {info.time!r} is not output "
+                         f"{start} of the config's output times")
+    writer.truncate(info.n_records)
+    return start, info
+
+
+def _work(solver) -> tuple[str, int]:
+    """The solver's natural unit of work for rates: RHS evaluations, matvecs or steps."""
+    if hasattr(solver, "n_rhs"):
+        return "RHS evaluations", int(solver.n_rhs)
+    propagator = getattr(solver, "propagator", None)
+    if propagator is not None and getattr(propagator, "matvecs", 0):
+        return "matvecs", int(propagator.matvecs)
+    if propagator is not None and hasattr(propagator, "iterations"):
+        return "MFN iterations", int(propagator.iterations)
+    return "steps", int(getattr(solver, "steps", 0))
+
+
+def _run(config, writer, comm, progress_interval: float, control) -> tuple[str, int]:
+    """Build the solver, stream its records into ``writer``; return (summary, exit status). Collective."""
     from ..progress import Progress
+    from ..run_control import EXIT_INTERRUPTED
     from ..solvers import solver_class
 
     wall0 = time.perf_counter()
-    solver = solver_class(config.solver)(config, comm)
-    info = solver.describe()
+    times = np.asarray(config.output.times)
+    start, info = (0, None)
+    if writer.previous_status is not None:  # reopened by --resume
+        start, info = _restart_point(config, writer)
+    run_config = config if start == 0 else dataclasses.replace(
+        config, output=dataclasses.replace(config.output, times=times[start:]))
+    solver = solver_class(config.solver)(run_config, comm)
+    if info is not None:
+        local, offset, shape = solver.final_state()
+        if tuple(shape) != info.shape:
+            raise UsageError(f"--resume: checkpoint shape {info.shape} does not match the "
+                             f"solver's state shape {tuple(shape)}")
+        solver.restore(writer.read_checkpoint(info, offset, len(local)), info.time, info.extras)
+        log.info("resumed from the checkpoint at t = %g (output %d of %d)",
+                 info.time, start + 1, len(times))
+    described = solver.describe()
     log.info("solver %s on %d rank(s): %s", config.solver, comm.Get_size(),
-             ", ".join(f"{k}={v}" for k, v in info.items() if k != "solver"))
-    writer.set_attrs(**{f"solver_{k}": v for k, v in info.items() if k != "solver"})
-    times = config.output.times
-    progress = Progress(times[0], times[-1], len(times), progress_interval)
+             ", ".join(f"{k}={v}" for k, v in described.items() if k != "solver"))
+    writer.set_attrs(**{f"solver_{k}": v for k, v in described.items() if k != "solver"})
+    can_checkpoint = config.solver in RESUMABLE
+    if not can_checkpoint:
+        control.every, control.interval = 0, 0.0
+    progress = Progress(times[start], times[-1], len(times) - start, progress_interval)
     first = last = None
+    stopped = False
     for i, rec in enumerate(solver.records()):
-        writer.append(rec)
+        if i > 0 or info is None:  # the checkpoint's record is already in the file
+            writer.append(rec)
         first = first or rec
         last = rec
-        progress.update(i, rec.time, getattr(solver, "steps", 0))
+        work_name, work = _work(solver)
+        progress.update(i, rec.time, work, work_name, getattr(solver, "steps", None))
+        checkpoint, stop = control.decide(start + i)
+        if start + i + 1 == len(times):
+            continue  # done: a checkpoint or a stop now would gain nothing
+        if checkpoint:
+            _checkpoint(solver, writer, rec.time, can_checkpoint)
+        if stop:
+            stopped = True
+            break
+    if stopped:
+        return (f"nmbhpc run: interrupted at t = {last.time:g} ({writer.path}: "
+                f"{writer.n_records} of {len(times)} outputs); continue with --resume",
+                EXIT_INTERRUPTED)
     # after the records: some solvers (TWA) accumulate these during the run
     for name, array in solver.static_datasets().items():
-        writer.write_static(name, array)
-    if config.output.save_state:
+        if not writer.has_dataset(name):
+            writer.write_static(name, array)
+    if config.output.save_state and not writer.has_dataset("state/final"):
         state = solver.final_state()
         if state is not None:
             local, offset, shape = state
             writer.write_distributed("state/final", local, offset, shape)
-    wall = time.perf_counter() - wall0
+    return _summary(config, writer, comm, described, first, last,
+                    time.perf_counter() - wall0), 0
+
+
+def _checkpoint(solver, writer, t: float, can_checkpoint: bool) -> None:
+    """Collective. Write the solver state at output time ``t`` as the file's checkpoint."""
+    if not can_checkpoint:
+        log.warning("solver %s cannot checkpoint; its outputs so far are in %s",
+                    getattr(solver, "name", "?"), writer.path)
+        return
+    local, offset, shape = solver.final_state()
+    writer.write_checkpoint(local, offset, shape, time=t, extras=solver.checkpoint_extras())
+    log.debug("checkpoint at t = %g", t)
+
+
+def _summary(config, writer, comm, info, first, last, wall: float) -> str:
+    times = config.output.times
     n = config.model.counts
     nue0 = float((first.nue_fraction * n).sum() / n.sum())
     nue1 = float((last.nue_fraction * n).sum() / n.sum())
@@ -132,12 +316,12 @@ def _run(config, writer, comm, progress_interval: float) -> str:
     if "basis_dim" in info:
         lines.append(f"  basis dimension {info['basis_dim']}, nonzeros {info.get('nnz')}")
     lines += [
-        f"  nu_e fraction {nue0:.6f} -> {nue1:.6f}",
+        f"  nu_e fraction {nue0:.6f} -> {nue1:.6f}" + ("" if first.time == times[0] else
+                                                      f" (from t = {first.time:g}, resumed)"),
         f"  one-body entropy: max over modes {float(last.entropy.max()):.6f} at t = {last.time:g} "
         f"(initial {float(first.entropy.max()):.3g})",
         f"  monitors: |norm - 1| = {abs(last.norm - 1):.2e}, energy drift "
         f"{abs(last.energy - first.energy):.2e}"
-        + ("" if not config.model.mu.is_constant else "")
         + f", B.J drift {abs(last.b_dot_j - first.b_dot_j):.2e}",
     ]
     return "\n".join(lines)

@@ -4,15 +4,12 @@
 * :mod:`.instabilities` — B: kinetic collisional/fast growth rates vs the dispersion relation.
 * :mod:`.localised` — C: localised vs homogeneous initial states in the kinetic solver.
 * :mod:`.common` — parameter table -> per-run result files -> analysis tables/plots.
-* :mod:`.recording` — :func:`record_hierarchy`, the hierarchy table in a run file.
 
 Each experiment module provides ``parameter_table(size)``, ``run_one(row, comm)``
 (collective) and ``analyse(rows, results, directory)``; sizes are ``tiny``
 (tests, seconds), ``default`` (minutes on a workstation) and ``large``.
 """
 from importlib import import_module
-
-from .recording import record_hierarchy  # noqa: F401
 
 #: experiment letter -> module name
 EXPERIMENTS = {"A": "correlations", "B": "instabilities", "C": "localised"}

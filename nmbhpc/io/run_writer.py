@@ -109,6 +109,8 @@ class RunWriter:
         self._last_flush = -np.inf
         self.flush_interval = 0.0
         self.path = path
+        self.previous_status = None  # set by open_existing: the status before a restart
+        self.config_toml = None      # set by open_existing: the stored config text
 
     # ------------------------------------------------------------------ create
     @classmethod
@@ -407,6 +409,85 @@ class RunWriter:
             time.sleep(0.01)
         self.close("failed")
         return False
+
+    # ----------------------------------------------------- restart / checkpoints
+    @classmethod
+    def open_existing(cls, path, comm) -> "RunWriter":
+        """Collective. Reopen run file ``path`` to append (a restart).
+
+        Checks on rank 0 that it is an nmbhpc run file this version reads
+        (raises :class:`~nmbhpc.io.RunFileError` on every rank otherwise),
+        sets ``status`` back to ``"running"`` and positions the writer after
+        the last complete record (:meth:`truncate` moves it back).
+        """
+        from .run_reader import RunFileError, read_run
+
+        h5py = import_h5py()
+        path = os.fspath(path)
+        comm = comm.Dup()
+        try:
+            error = meta = None
+            if comm.Get_rank() == 0:
+                try:
+                    run = read_run(path)
+                    meta = (run.modes.n, run.n_records, run.config_toml, run.status)
+                except RunFileError as exc:
+                    error = str(exc)
+            error, meta = comm.bcast((error, meta), root=0)
+            if error:
+                raise RunFileError(error)
+            h5file = h5py.File(path, "r+", driver="mpio", comm=comm)
+        except BaseException:
+            comm.Free()
+            raise
+        counts, n_records, config_toml, status = meta
+        writer = cls(h5file, comm, len(counts), np.asarray(counts), path)
+        writer._n = int(n_records)
+        writer.previous_status = status
+        writer.config_toml = config_toml
+        for s in layout.SERIES:
+            if s.path in h5file:
+                writer._series[s.path] = h5file[s.path]
+        h5file.attrs["status"] = "running"
+        h5file.flush()
+        log.info("reopened %s (%d complete records, was %s)", path, writer._n, status)
+        return writer
+
+    def has_dataset(self, name: str) -> bool:
+        """Whether ``name`` exists in the file (same answer on every rank)."""
+        return name in self._file
+
+    def truncate(self, n_records: int) -> None:
+        """Collective. Drop every record from index ``n_records`` on (they will be rewritten)."""
+        n_records = int(n_records)
+        if not 0 <= n_records <= self._n:
+            raise ValueError(f"{self.path}: cannot truncate {self._n} records to {n_records}")
+        self._file.attrs[layout.N_RECORDS_ATTR] = n_records
+        for dset in self._series.values():
+            if dset.shape[0] > n_records:
+                dset.resize(n_records, axis=0)
+        self._n = n_records
+        self._file.flush()
+
+    def checkpoint_info(self):
+        """The current :class:`~nmbhpc.io.checkpoint.CheckpointInfo`, or None (same on every rank)."""
+        from . import checkpoint
+
+        return checkpoint.current(self._file)
+
+    def write_checkpoint(self, local, offset: int, global_shape, *, time: float,
+                         extras: dict | None = None) -> None:
+        """Collective. Store the solver state at ``time`` (the last appended record) as checkpoint."""
+        from . import checkpoint
+
+        checkpoint.write(self._file, self._comm, local, offset, global_shape, time=time,
+                         n_records=self._n, extras=extras, max_bytes=self.max_write_bytes)
+
+    def read_checkpoint(self, info, offset: int, count: int) -> np.ndarray:
+        """Collective. This rank's rows ``offset .. offset + count`` of checkpoint ``info``."""
+        from . import checkpoint
+
+        return checkpoint.read(self._file, self._comm, info, offset, count)
 
 
 def _attr_value(v):

@@ -48,6 +48,12 @@ def _int_at_least(minimum: int) -> Callable[[str, Any], int]:
     return parse
 
 
+def _integer(key: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(key, f"must be an integer, got {v!r}")
+    return v
+
+
 def _choice(choices: tuple) -> Callable[[str, Any], str]:
     def parse(key: str, v: Any) -> str:
         if v not in choices:
@@ -137,7 +143,7 @@ def settings_from_dict(data: dict, source_text: str = "") -> KineticSettings:
     q = k.sub("perturbation", ("kind", "amplitude", "mode", "seed"))
     pert = PerturbationSettings(kind=q.get("kind", _choice(PERTURBATIONS), "random"),
                                 amplitude=q.get("amplitude", _nonneg, 1e-6),
-                                mode=q.get("mode", _int_at_least(0), 1),
+                                mode=q.get("mode", _integer, 1),
                                 seed=q.get("seed", _int_at_least(0), 1))
     t = k.sub("time", ("t_end", "output_interval", "dt", "cfl", "phase_step", "snapshot_times"))
     time = TimeSettings(t_end=t.get("t_end", _positive), output_interval=t.get("output_interval", _positive),

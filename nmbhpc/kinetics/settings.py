@@ -102,7 +102,9 @@ class PerturbationSettings:
 
     ``random``: white noise in x and v of amplitude ``amplitude`` (relative to
     the local sqrt(rho_ee rho_xx)-free scale: absolute occupation units);
-    ``mode``: a single complex Fourier mode exp(2 pi i m x / L), m = ``mode``,
+    ``mode``: a single complex Fourier mode exp(2 pi i m x / L), m = ``mode``
+    (any integer: the sign matters, e.g. only k < 0 grows in Richers et al.'s
+    Fiducial set-up, see :mod:`nmbhpc.kinetics.presets`),
     with random complex angular profile; ``seed`` fixes the generator so every
     rank count gives the same field.
     """

@@ -19,9 +19,9 @@ import logging
 
 import numpy as np
 
-from ..hierarchy import check_window, run_hierarchy, run_inequalities, table_arrays
+from . import check_window, run_hierarchy, run_inequalities, table_arrays
 
-log = logging.getLogger("nmbhpc.hierarchy_experiments.recording")
+log = logging.getLogger("nmbhpc.hierarchy.recording")
 
 GROUP = "hierarchy"
 

@@ -1,0 +1,104 @@
+"""``nmbhpc analyze FILE|DIR ...``: summary table, gathered CSVs and PNG plots of run files.
+
+Reads on rank 0 only (harmless under mpirun). A directory means every ``*.h5``
+below it (a scan). Files of interrupted/killed runs are read up to their last
+complete output; files that are not run files are reported by name, the
+others still analysed, and the exit status is 2.
+"""
+from __future__ import annotations
+
+import os
+
+from ..cli import UsageError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "analyze", help="summarise run files or a scan directory: table, CSV, PNG plots",
+        description="Summary table on stdout; summary.csv (one row per run) and timeseries.csv "
+                    "(one row per run and output time) and PNG plots (flavor evolution, "
+                    "entropies, monitor drifts and deviations from a reference run) in the "
+                    "output directory.")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help="run files or directories of them")
+    p.add_argument("-o", "--output-dir", default=None,
+                   help="where to write CSVs and plots (default: DIR/analysis, or "
+                        "FILE-analysis next to a single file)")
+    p.add_argument("--reference", default=None, metavar="FILE",
+                   help="run the deviations are measured from (default: the first completed "
+                        "manybody run, else the first run)")
+    p.add_argument("--no-plots", action="store_true", help="write the CSVs only")
+    p.set_defaults(func=run)
+
+
+def _default_output_dir(paths) -> str:
+    first = paths[0].rstrip(os.sep)
+    if os.path.isdir(first):
+        return os.path.join(first, "analysis")
+    return os.path.splitext(first)[0] + "-analysis"
+
+
+def run(args) -> int:
+    """Collective: rank 0 reads every file and writes the outputs; every rank exits alike."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            _analyze(args)
+        except UsageError as exc:
+            error = str(exc)
+    error = comm.bcast(error, root=0)
+    if error:
+        raise UsageError(error)
+    return 0
+
+
+def _analyze(args) -> None:
+    from ..analysis import scan_summary as ss
+    from ..io import RunFileError, read_run
+
+    files, errors = [], []
+    for p in args.paths:
+        if not os.path.exists(p):
+            errors.append(f"{p}: no such file or directory")
+            continue
+        found = ss.find_run_files(p)
+        if not found:
+            errors.append(f"{p}: no *.h5 run files in this directory")
+        files += found
+    out_dir = args.output_dir or _default_output_dir(args.paths)
+    out_abs = os.path.abspath(out_dir)
+    runs = []
+    for f in files:
+        if os.path.abspath(f).startswith(out_abs + os.sep):
+            continue
+        try:
+            runs.append(read_run(f))
+        except RunFileError as exc:
+            errors.append(str(exc))
+    if not runs:
+        raise UsageError("no readable run files:\n  " + "\n  ".join(errors))
+    reference = None
+    if args.reference:
+        try:
+            reference = read_run(args.reference)
+        except RunFileError as exc:
+            raise UsageError(f"--reference: {exc}") from None
+    else:
+        done = [r for r in runs if r.status == "completed"]
+        mb = [r for r in done if r.attrs.get("solver") == "manybody"]
+        reference = (mb or done or runs)[0]
+    summaries = ss.summarize(runs, reference)
+    os.makedirs(out_dir, exist_ok=True)
+    ss.write_summary_csv(summaries, os.path.join(out_dir, "summary.csv"))
+    ss.write_timeseries_csv(summaries, os.path.join(out_dir, "timeseries.csv"))
+    written = ["summary.csv", "timeseries.csv"]
+    if not args.no_plots:
+        written += [os.path.basename(p) for p in ss.plot(summaries, out_dir)]
+    base = os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
+    print(ss.table(summaries, base))
+    print(f"reference for deviations: {reference.path}")
+    print(f"wrote {', '.join(written)} to {out_dir}")
+    if errors:
+        raise UsageError("some inputs could not be read:\n  " + "\n  ".join(errors))

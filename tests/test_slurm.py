@@ -1,0 +1,125 @@
+"""The jobs/slurm templates under a real SLURM: a local single-node cluster
+(tests/slurm/local_cluster.py; Debian's slurm-wlm and munge are installed if
+missing) runs a single job, a scan array chained to its analysis job with
+afterok, and the long-run template, whose SIGUSR1 warning before the time
+limit makes it checkpoint and requeue itself until its results equal an
+uninterrupted run's to 1e-12. Serial: the jobs start their own mpirun.
+Skipped, with the reason, where this machine cannot run SLURM.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nmbhpc.cli import main as cli_main
+from nmbhpc.io import read_run
+from nmbhpc.run_control import DELAY_ENV
+
+from production_cases import REPO, max_difference, nmbhpc_cmd, python_env, write_config
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "slurm"))
+from local_cluster import LocalCluster, Unavailable  # noqa: E402
+
+pytestmark = pytest.mark.serial
+
+LAUNCHER = "mpirun --allow-run-as-root --oversubscribe"  # Debian's slurm has no PMIx for srun
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.environ.get("NMBHPC_SKIP_SLURM"):
+        pytest.skip("NMBHPC_SKIP_SLURM is set")
+    c = LocalCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        c.start()
+    except Unavailable as exc:
+        pytest.skip(f"no local SLURM on this machine: {exc}")
+    yield c
+    c.stop()
+
+
+def _render(path, kind, *args, env_lines=()):
+    setup = [f"export PYTHONPATH={REPO}", "export OMPI_MCA_rmaps_base_oversubscribe=1",
+             *env_lines]
+    argv = ["slurm", kind, *args, "--launcher", LAUNCHER, "--nmbhpc", f"{sys.executable} -m nmbhpc",
+            "--workdir", str(path.parent), "--write", str(path)]
+    for s in setup:
+        argv += ["--setup", s]
+    assert cli_main(argv) == 0
+    return path
+
+
+def _log(cluster, pattern_dir):
+    return "\n".join(p.read_text()[-2000:] for p in sorted(pattern_dir.glob("*.out"))) + \
+        cluster.log_tail(800)
+
+
+def test_single_run_job(cluster, tmp_path):
+    cfg = write_config(tmp_path, "manybody", n_out=6)
+    script = _render(tmp_path / "single.sbatch", "single", cfg, "-o", str(tmp_path / "out" / "s.h5"),
+                     "--ntasks", "2", "--time", "5")
+    job = cluster.sbatch(script)
+    states = cluster.wait([job], timeout=120)
+    assert states[job][0] == "COMPLETED", _log(cluster, tmp_path)
+    run = read_run(tmp_path / "out" / "s.h5")
+    assert run.status == "completed" and run.attrs["mpi_size"] == 2 and run.n_records == 6
+
+
+def test_scan_array_then_analysis_with_afterok(cluster, tmp_path):
+    cfg = write_config(tmp_path, "meanfield", n_out=6)
+    table = tmp_path / "table.txt"
+    table.write_text(f"name config\nloose {cfg} -mf_ts_rtol 1e-6\ntight {cfg}\n")
+    scan = tmp_path / "scan"
+    array = _render(tmp_path / "array.sbatch", "array", "--table", str(table), "--scan-dir",
+                    str(scan), "--ntasks", "1", "--time", "5")
+    analysis = _render(tmp_path / "analyze.sbatch", "analyze", "--scan-dir", str(scan), "--time", "5")
+    res = subprocess.run(["bash", str(REPO / "jobs" / "slurm" / "submit_scan.sh"), str(array),
+                          str(analysis)], env=cluster.env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    words = res.stdout.split()
+    array_job, analysis_job = int(words[3].rstrip(",")), int(words[6])
+    states = cluster.wait([array_job, analysis_job], timeout=150)
+    assert all(s[0] == "COMPLETED" for s in states.values()), (states, _log(cluster, tmp_path))
+    with open(scan / "analysis" / "summary.csv") as fh:
+        rows = {os.path.basename(r["file"]): r for r in csv.DictReader(fh)}
+    assert set(rows) == {"loose.h5", "tight.h5"}
+    assert all(r["status"] == "completed" for r in rows.values())
+    # afterok: the analysis saw both finished files, so it started after the array
+    assert all(r["records"] == "6" for r in rows.values())
+
+
+def test_long_run_checkpoints_requeues_and_matches(cluster, tmp_path):
+    n_out, delay = 120, 0.5  # about 60 s of run: the 1-minute limit's warning interrupts it
+    cfg = write_config(tmp_path, "meanfield", n_out=n_out, t_final=12.0)
+    ref = tmp_path / "ref.h5"
+    res = subprocess.run(nmbhpc_cmd("run", cfg, "-o", str(ref), "--log-level", "WARNING", ranks=2),
+                         env=python_env(), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = tmp_path / "long.h5"
+    script = _render(tmp_path / "long.sbatch", "long", cfg, "-o", str(out), "--ntasks", "2",
+                     "--time", "1", "--signal-lead", "50",
+                     env_lines=[f"export {DELAY_ENV}={delay}"])
+    job = cluster.sbatch(script)
+    deadline = time.monotonic() + 240
+    restarts = 0
+    while time.monotonic() < deadline:
+        info = cluster.wait_state(job)
+        restarts = max(restarts, int(info.get("Restarts", 0)))
+        if info.get("JobState") == "PENDING" and restarts > 0:
+            # SLURM delays a requeued job's start; a test need not wait for it
+            cluster.scontrol("update", f"JobId={job}", "StartTime=now")
+        if info.get("JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"):
+            break
+        time.sleep(1)
+    assert info.get("JobState") == "COMPLETED", (info, _log(cluster, tmp_path))
+    assert restarts >= 1, "the job was never requeued: " + _log(cluster, tmp_path)
+    log = "".join(p.read_text() for p in tmp_path.glob("*.out"))
+    assert "forwarding SIGUSR1" in log and "resumed from the checkpoint" in log, log[-3000:]
+    done, full = read_run(out), read_run(ref)
+    assert done.status == "completed"
+    assert max_difference(done, full) <= 1e-12
