@@ -1,4 +1,11 @@
-"""Homogeneous kinetics against analytic results: vacuum, MSW, bipolar pendulum, RK order."""
+"""Homogeneous kinetics against analytic results: vacuum, MSW, bipolar pendulum, RK order.
+
+Serial only: in a homogeneous box every cell integrates the same ODE, so MPI adds
+nothing these tests could detect, while the thousands of short steps the pendulum
+needs cost minutes under an oversubscribed mpirun. The distributed code path
+(ghost exchange, reductions, rank-count independence) is tested in
+test_kinetics_parallel.py, test_kinetics_transport.py and test_kinetics_instability.py.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +15,8 @@ from scipy.special import ellipk
 from kinetics_cases import homogeneous, rotate
 from nmbhpc.kinetics.settings import SpeciesInit
 from nmbhpc.kinetics.solver import KineticSolver
+
+pytestmark = pytest.mark.serial
 
 
 def _run(settings, comm):

@@ -38,6 +38,7 @@ seed = 5
 [kinetics.time]
 t_end = 4.0
 output_interval = 0.5
+phase_step = 0.3
 snapshot_times = [2.0, 4.0]
 """
 
@@ -124,3 +125,29 @@ def test_cli_kinetics_command(comm, shared_tmp_path, capsys):
     if comm.Get_rank() == 0:
         assert "wrote" in capsys.readouterr().out
     assert main(["kinetics", str(cfg), "-o", out, "--log-level", "WARNING"]) == 2  # exists, no --force
+
+
+def test_richers2022_example_config_is_the_preset():
+    """examples/kinetics_richers2022_fiducial.toml holds exactly nmbhpc.kinetics.presets'
+    Fiducial set-up (the preset is what the growth-rate test simulates)."""
+    from pathlib import Path
+
+    from nmbhpc.kinetics import presets
+    from nmbhpc.kinetics.config import load_kinetics
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "kinetics_richers2022_fiducial.toml"
+    s = load_kinetics(str(path))
+    p = presets.richers2022_fiducial()
+    assert (s.grid, s.physics, s.nu, s.nubar, s.perturbation) == (p.grid, p.physics, p.nu, p.nubar,
+                                                                  p.perturbation)
+    assert s.time.t_end == pytest.approx(p.time.t_end) and s.time.output_interval == p.time.output_interval
+    assert presets.MU_PER_CM == pytest.approx(np.pi, rel=1e-5)  # n was chosen so that mu = pi / cm
+
+
+def test_perturbation_mode_takes_any_integer():
+    """Negative modes seed k < 0 (the growing side of the Fiducial problem); non-integers are errors."""
+    text = CONFIG.replace('kind = "random"', 'kind = "mode"\nmode = -2')
+    assert load_kinetics_text(text).perturbation.mode == -2
+    with pytest.raises(ConfigError) as info:
+        load_kinetics_text(text.replace("mode = -2", "mode = 1.5"))
+    assert info.value.key == "kinetics.perturbation.mode"

@@ -15,13 +15,17 @@ from nmbhpc.kinetics.solver import KineticSolver
 
 
 def _advection_error(nx, comm):
-    """Free streaming of a smooth profile once through part of the box vs the exact shift."""
+    """Free streaming of a smooth profile once through part of the box vs the exact shift.
+
+    dt = 0.2 dx: the RK4 error is then below 1e-3 of the O(dx^5) space error (checked
+    against dt = 0.02 dx: same errors to 4 digits), so the measured order is the spatial one.
+    """
     length, t_end = 2.0 * np.pi, 1.0
     s = KineticSettings(grid=GridSettings(nx=nx, length=length, n_dir=4),
                         physics=PhysicsSettings(omega=(0.0,), mu=0.0),
                         nu=SpeciesInit(n_e=1.0), nubar=SpeciesInit(n_e=1.0),
                         perturbation=PerturbationSettings(kind="none", amplitude=0.0),
-                        time=TimeSettings(t_end=t_end, output_interval=t_end, dt=0.02 * length / nx))
+                        time=TimeSettings(t_end=t_end, output_interval=t_end, dt=0.2 * length / nx))
     solver = KineticSolver(s, comm)
     x = cell_centres(s.grid, solver.xs, solver.xe)
     v = solver.rhs.v
@@ -49,7 +53,9 @@ def _ffi_settings(**kw) -> KineticSettings:
                         nu=SpeciesInit(n_e=1.0, n_x=0.1),
                         nubar=SpeciesInit(n_e=0.8, n_x=0.1, shape="linear", parameter=0.9),
                         perturbation=PerturbationSettings(kind="random", amplitude=1e-2, seed=3),
-                        time=TimeSettings(t_end=12.0, output_interval=1.0))
+                        # phase_step 0.3: conservation is exact for any step (the checks below
+                        # are round-off level), so take few steps
+                        time=TimeSettings(t_end=12.0, output_interval=1.0, phase_step=0.3))
     return replace(s, **kw)
 
 
@@ -76,6 +82,7 @@ def test_total_lepton_number_conserved_with_mixing(comm):
     assert np.ptp(eln) > 1e-4  # mixing does change ELN: the check above is not vacuous
 
 
+@pytest.mark.serial  # homogeneous box: the same ODE in every cell, nothing distributed to test
 def test_emission_absorption_relaxes_to_equilibrium(comm):
     """Isotropic relaxation: rho_ee - eq decays at gamma_e, rho_ex at (gamma_e + gamma_x)/2."""
     col = CollisionSettings(gamma=((0.5, 0.1), (0.3, 0.0)), equilibrium=((1.0, 0.2), (0.6, 0.0)))
@@ -93,6 +100,7 @@ def test_emission_absorption_relaxes_to_equilibrium(comm):
     assert recs[-1].polarization[0, 0, 0, 1] == pytest.approx(0.1 * np.exp(-0.3 * t), abs=1e-9)
 
 
+@pytest.mark.serial  # homogeneous box (see above)
 def test_scattering_isotropises_and_conserves_number(comm):
     col = CollisionSettings(scattering=0.8)
     s = homogeneous(omega=(0.0,), collisions=col, n_dir=4, t_end=2.0, dt_out=1.0, dt=0.01,

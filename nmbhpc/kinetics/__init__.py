@@ -3,5 +3,6 @@
 Modules: settings (dataclasses), config ([kinetics] TOML section), grid
 (phase space, initial field), rhs (numpy right-hand side), solver (PETSc
 DMDA + TS), diagnostics (domain averages), output (parallel HDF5), run (CLI
-entry), dispersion (linear stability of the same discretised distributions).
+entry), dispersion (linear stability of the same discretised distributions),
+presets (published set-ups: Richers et al. 2022 Fiducial).
 """
