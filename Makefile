@@ -126,7 +126,7 @@ doctor: setup
 	$(NMBHPC) doctor
 	$(MPIEXEC) -n $(NP) $(NMBHPC) doctor
 
-BENCH ?= $(firstword $(wildcard benchmarks/*.py))
+BENCH ?= benchmarks/manybody.py
 bench: setup
 	@test -n "$(BENCH)" || { echo "make bench: no benchmark script in benchmarks/" >&2; exit 1; }
 	$(MPIEXEC) -n $(NP) $(VPY) $(BENCH)

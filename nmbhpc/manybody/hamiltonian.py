@@ -19,6 +19,9 @@ from ..stack import init_petsc
 from . import kernels
 from .basis import SectorBasis
 
+#: non-zeros generated per assembly chunk (memory.py counts its transient)
+ASSEMBLY_CHUNK_NNZ = 2**22
+
 
 def local_rows(basis: SectorBasis, comm) -> tuple[int, int]:
     """This rank's contiguous row block [lo, hi) of ``basis`` (PETSc's default split).
@@ -58,22 +61,34 @@ def interaction_matrix(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int
     kernels.interaction_rows(*args, indptr, split, np.zeros(0), False)
     d_nnz = split[:n].astype(PETSc.IntType)
     o_nnz = split[n:].astype(PETSc.IntType)
+    del split
     np.cumsum(indptr, out=indptr)
-    cols = np.empty(int(indptr[-1]), dtype=np.int64)
-    vals = np.empty(int(indptr[-1]), dtype=np.float64)
-    kernels.interaction_rows(*args, indptr, cols, vals, True)
 
     mat = PETSc.Mat().create(comm=comm)
     mat.setSizes(((n, basis.dim), (n, basis.dim)))
     mat.setType(PETSc.Mat.Type.AIJ)
     mat.setOptionsPrefix(prefix)
     mat.setFromOptions()
-    mat.setPreallocationNNZ((d_nnz, o_nnz))
+    # a rank without rows must pass scalars: empty arrays deadlock the assembly
+    mat.setPreallocationNNZ((d_nnz, o_nnz) if n else (0, 0))
     mat.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
-    mat.setValuesCSR(indptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
-                     vals.astype(np.complex128))
+    # rows are generated and inserted in chunks of about ASSEMBLY_CHUNK_NNZ
+    # entries, so the transient arrays stay small next to the matrix itself
+    r0 = 0
+    while r0 < n:
+        r1 = int(np.searchsorted(indptr, indptr[r0] + ASSEMBLY_CHUNK_NNZ, side="right")) - 1
+        r1 = min(max(r1, r0 + 1), n)
+        ptr = indptr[r0:r1 + 1] - indptr[r0]
+        cols = np.empty(int(ptr[-1]), dtype=np.int64)
+        vals = np.empty(int(ptr[-1]), dtype=np.float64)
+        chunk_args = (cfg[r0:r1],) + args[1:]
+        kernels.interaction_rows(*chunk_args, ptr, cols, vals, True)
+        mat.setValuesIJV(ptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
+                         vals.astype(np.complex128),
+                         rowmap=np.arange(lo + r0, lo + r1, dtype=PETSc.IntType))
+        del cols, vals
+        r0 = r1
     mat.assemble()
-    del cols, vals
     mat.setOption(PETSc.Mat.Option.SYMMETRIC, True)
     mat.setOption(PETSc.Mat.Option.HERMITIAN, True)
     nnz = comm.allreduce(int(indptr[-1]))
@@ -108,7 +123,7 @@ def lowering_matrices(source: SectorBasis, target: SectorBasis, target_configs: 
         mat.setType(PETSc.Mat.Type.AIJ)
         mat.setOptionsPrefix(prefix)
         mat.setFromOptions()
-        mat.setPreallocationNNZ((dn, on))
+        mat.setPreallocationNNZ((dn, on) if n else (0, 0))
         mat.setValuesCSR(indptr, c.astype(PETSc.IntType), vals[has].astype(np.complex128))
         mat.assemble()
         mats.append(mat)

@@ -20,6 +20,11 @@ import numpy as np
 def coherent_amplitudes(n: int, pol_comp: np.ndarray) -> np.ndarray:
     """Amplitudes over k = 0..n of the spin-n/2 coherent state along ``pol_comp`` (unit)."""
     px, py, pz = (float(v) for v in pol_comp)
+    if px == 0.0 and py == 0.0:
+        # a J^z eigenstate: exact, not cos(pi/2) = 6e-17 times sqrt(C(n, k)) spill-over
+        amp = np.zeros(n + 1, dtype=np.complex128)
+        amp[0 if pz > 0 else n] = 1.0
+        return amp
     a = np.arccos(np.clip(pz, -1.0, 1.0))
     b = np.arctan2(py, px)
     c, s = np.cos(a / 2), np.sin(a / 2)

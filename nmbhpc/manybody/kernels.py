@@ -218,3 +218,20 @@ def z_moments(configs, counts, prob, pairs):
                 for q in range(m):
                     second[p, q] += w * mv[p] * mv[q]
     return first, second
+
+
+@njit(cache=True)
+def count_row_entries(configs, counts, coup):
+    """Non-zeros of each row of A (diagonal included) without ranking the flips."""
+    n, m = configs.shape
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = 1
+        for a in range(m):
+            if configs[i, a] == 0:
+                continue
+            for b in range(m):
+                if b != a and coup[a, b] != 0.0 and configs[i, b] < counts[b]:
+                    c += 1
+        out[i] = c
+    return out

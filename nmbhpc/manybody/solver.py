@@ -6,8 +6,9 @@ Pipeline (every step collective on ``comm``):
    frame (z = -B) -> the sector range ``K = kmin..kmax`` it occupies;
 2. :class:`SectorBasis` over that range; each rank unranks only its own
    contiguous row block;
-3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction, MATMPIAIJ) assembled
-   from those rows, exact preallocation;
+3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction): a MATMPIAIJ assembled
+   from those rows with exact preallocation, or a matrix-free MATSHELL
+   (``manybody.operator``; "auto" decides from the memory model, memory.py);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)`` with mu held at the midpoint of
    each sub-step (``MuSchedule.substeps``) and steps no longer than
    ``manybody.max_step``;
@@ -25,11 +26,20 @@ from ..settings import RunConfig
 from ..stack import init_petsc
 from .basis import SectorBasis, sector_range_of
 from .hamiltonian import interaction_matrix, local_rows, lowering_matrices, vacuum_diagonal
+from . import memory
 from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
 from .propagator import Propagator
+from .shell_operator import separable_couplings, shell_hamiltonian
 
 log = logging.getLogger("nmbhpc.manybody")
+
+#: "auto" takes the stored matrix whenever it fits: its products are faster
+#: (N = 20: 69 vs 87 ms serial, 39 vs 67 ms on 2 ranks) and scale better
+#: across ranks; the matrix-free operator builds 4-10x faster and needs a
+#: fraction of the memory (docs/performance.md). Flip to prefer it for
+#: one-neutrino modes once its products win.
+_SHELL_FOR_QUBITS = False
 
 
 class ManyBodySolver:
@@ -46,24 +56,47 @@ class ManyBodySolver:
         self.comm = comm
         model = config.model
         settings = config.manybody
-        if settings.operator == "shell":
-            raise NotImplementedError(
-                "manybody.operator = 'shell' (matrix-free H) is not available yet; use 'matrix' or 'auto'")
         t0 = _time.perf_counter()
         rot = model.flavor_rotation()
         pol_comp = model.initial_polarizations @ rot  # R^T P for each row
+        # theta = pi/2 (inverted ordering) rotates +-z into +-z up to 1e-16 round-off,
+        # which would otherwise spill sqrt(n) 1e-16 amplitudes into a neighbouring sector
+        pol_comp[np.abs(pol_comp) < 1e-14] = 0.0
+        pol_comp /= np.linalg.norm(pol_comp, axis=1)[:, None]
         self._amps = [coherent_amplitudes(int(m.n), pc) for m, pc in zip(model.modes, pol_comp)]
         kmin, kmax = sector_range_of(self._amps)
+        if kmax > kmin and config.output.pair_correlations and kmax < model.n_total:
+            # pair correlations need J^-_q psi, which reaches sector kmax + 1; with
+            # several sectors J^- maps the basis into itself, so the basis must hold it
+            kmax += 1
         self.basis = SectorBasis(model.counts, kmin, kmax)
         self.lo, self.hi = local_rows(self.basis, comm)
         self.configs = self.basis.configs(self.lo, self.hi)
         t_basis = _time.perf_counter() - t0
 
-        t0 = _time.perf_counter()
         N = model.n_total
+        coup = model.couplings() / N
+        multi_sector = kmax > kmin
+        self.memory = memory.estimate(
+            self.basis, self.hi - self.lo,
+            memory.sampled_row_entries(self.configs, self.basis.counts, coup),
+            ncv=settings.mfn_ncv, mu_constant=model.mu.is_constant,
+            n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
+            comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)
+        self.operator = memory.choose_operator(
+            settings.operator, self.memory,
+            prefer_shell=bool(np.all(self.basis.counts == 1)) and _SHELL_FOR_QUBITS)
+        log.info("%s -> operator %s", self.memory.summary(), self.operator)
+
+        t0 = _time.perf_counter()
         self.D = vacuum_diagonal(self.basis, self.configs, model.omegas, comm)
-        self.A, self.nnz = interaction_matrix(self.basis, self.configs, self.lo, self.hi,
-                                              model.couplings() / N, comm)
+        if self.operator == "shell":
+            factors, weights = separable_couplings(model, N, coup)
+            self.A, self.nnz = shell_hamiltonian(self.basis, self.configs, self.lo, self.hi,
+                                                 self.D, coup, factors, weights, comm)
+        else:
+            self.A, self.nnz = interaction_matrix(self.basis, self.configs, self.lo, self.hi,
+                                                  coup, comm)
         t_assembly = _time.perf_counter() - t0
 
         self.psi = self.D.duplicate()
@@ -72,7 +105,6 @@ class ManyBodySolver:
         self.psi.scale(1.0 / norm)
 
         lowering, same_space = None, False
-        multi_sector = kmax > kmin
         if multi_sector or config.output.pair_correlations:
             if multi_sector:
                 target, tlo, thi, tcfg = self.basis, self.lo, self.hi, self.configs
@@ -100,6 +132,7 @@ class ManyBodySolver:
             "sector_k_min": self.basis.kmin,
             "sector_k_max": self.basis.kmax,
             "nnz": self.nnz,
+            "operator": self.operator,
             "local_rows_min": self.comm.allreduce(local, op=_min_op()),
             "local_rows_max": self.comm.allreduce(local, op=_max_op()),
             "n_modes": self.basis.n_modes,
@@ -154,6 +187,23 @@ class ManyBodySolver:
         self.propagator.destroy()
         for obj in (self.A, self.D, self.psi):
             obj.destroy()
+
+    # --- restart (``nmbhpc run --resume``, nmbhpc/commands/run.py) ------------
+    def checkpoint_extras(self) -> dict:
+        """Scalars a restart needs besides the state vector (same on every rank)."""
+        return {"steps": int(self.steps)}
+
+    def restore(self, local_state, time: float, extras: dict | None = None) -> None:
+        """Continue from a checkpoint: ``local_state`` holds this rank's rows ``lo..hi``
+        of the state at ``time`` (1/omega0). Not collective; build the solver with
+        output times starting at ``time``."""
+        local_state = np.asarray(local_state)
+        if local_state.shape != (self.hi - self.lo,):
+            raise ValueError(f"checkpoint block has shape {local_state.shape}, "
+                             f"rank owns {self.hi - self.lo} rows")
+        self.psi.setArray(local_state)
+        self.time = float(time)
+        self.steps = int((extras or {}).get("steps", 0))
 
 
 def _min_op():

@@ -1,0 +1,161 @@
+"""Memory model of the exact engine: bytes per rank for stored and matrix-free H.
+
+The estimate is made before any operator is built, from the basis, the local
+row count and the number of non-zeros per row (counted on a sample of the
+local rows, exact for one-neutrino modes in one sector), and it decides
+``manybody.operator = "auto"``. All sizes are bytes; a complex PETSc scalar is
+16 bytes, a PetscInt 4 (the Debian build) or 8.
+
+Stored MATMPIAIJ, per rank: 16 + 4 bytes per non-zero, ~12 bytes per row
+(row offsets, lengths, diagonal positions), the ghost buffer of the
+off-diagonal block (16 + 4 per ghost column), one copy more when mu changes
+in time (H and A), and the bounded transient of the chunked assembly.
+Matrix-free, per rank: the row keys (8 bytes per row for one-neutrino modes,
+M int64 otherwise), three float64 diagonals, the ghost values with the
+scatter's send/receive buffers (3 x 16 bytes per ghost), the ghost index map
+(4 bytes per column of its span), and one byte per global column while the
+ghost set is found. Both: the Krylov basis of MFN (ncv + 1 vectors) plus
+about 7 work vectors, the local configurations, the lowering operators and
+their result vectors when observables need them, and ~250 MiB of
+interpreter, PETSc and compiled kernels.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .hamiltonian import ASSEMBLY_CHUNK_NNZ
+from .propagator import DEFAULT_NCV
+
+log = logging.getLogger("nmbhpc.manybody")
+
+BASELINE = 250 * 2**20
+#: fraction of MemAvailable that "auto" is willing to plan for
+SAFETY = 0.85
+
+
+class InsufficientMemoryError(RuntimeError):
+    """Even the matrix-free operator would not fit in the available memory."""
+
+
+@dataclass
+class MemoryEstimate:
+    """Bytes on the most loaded node (``*_node``) and on the largest rank."""
+
+    matrix_rank: int
+    shell_rank: int
+    matrix_node: int
+    shell_node: int
+    available_node: int
+    nnz: int
+
+    def summary(self) -> str:
+        return (f"memory estimate per node: stored matrix {_gib(self.matrix_node)} "
+                f"({self.nnz:.3g} non-zeros), matrix-free {_gib(self.shell_node)}; "
+                f"available {_gib(self.available_node)}")
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.2f} GiB"
+
+
+def mem_available() -> int:
+    """MemAvailable of this node from /proc/meminfo (bytes); 0 if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def sampled_row_entries(configs, counts, couplings, max_rows: int = 4096) -> float:
+    """Mean non-zeros per local row of A (diagonal included), from at most ``max_rows`` rows."""
+    n = len(configs)
+    if n == 0:
+        return 0.0
+    step = max(1, n // max_rows)
+    sample = np.ascontiguousarray(configs[::step], dtype=np.int64)
+    return float(kernels.count_row_entries(sample, np.asarray(counts, dtype=np.int64),
+                                           np.ascontiguousarray(couplings, dtype=np.float64)).mean())
+
+
+def estimate(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: bool,
+             n_lowering: int, comm, int_bytes: int = 4) -> MemoryEstimate:
+    """Memory of both operator choices on every node. Collective.
+
+    ``row_entries`` is this rank's mean non-zeros per row; ``n_lowering`` the
+    number of J^-_p operators the observables hold (0 if none).
+    """
+    from mpi4py import MPI
+
+    m = basis.n_modes
+    n = n_local
+    dim = basis.dim
+    nnz = row_entries * n
+    ncv = ncv if ncv > 0 else DEFAULT_NCV
+    common = (BASELINE + n * basis.bytes_per_config()
+              + (ncv + 1 + 7) * n * 16
+              + n_lowering * n * (16 + int_bytes + 12 + 16))
+    ghosts_matrix = min(dim - n, nnz)
+    one_matrix = nnz * (16 + int_bytes) + 12 * n + ghosts_matrix * (16 + int_bytes)
+    assembly = (8 + 16 + 8) * n + min(nnz, ASSEMBLY_CHUNK_NNZ) * (8 + 8 + 16 + int_bytes)
+    matrix = common + one_matrix * (1 if mu_constant else 2) + assembly
+    qubit = bool(np.all(basis.counts == 1))
+    ghosts_shell = ghosts_matrix
+    shell = (common + n * (8 if qubit else 8 * m) + 3 * 8 * n
+             + 3 * 16 * ghosts_shell + 4 * ghosts_shell
+             + (dim if comm.Get_size() > 1 else 0))
+
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        node_matrix = node.allreduce(int(matrix))
+        node_shell = node.allreduce(int(shell))
+        avail = node.bcast(mem_available() if node.Get_rank() == 0 else None, root=0)
+    finally:
+        node.Free()
+    # the worst node decides: largest need relative to what it has
+    worst = comm.allreduce((node_shell / max(avail, 1), node_matrix, node_shell, avail),
+                           op=MPI.MAX)
+    return MemoryEstimate(
+        matrix_rank=comm.allreduce(int(matrix), op=MPI.MAX),
+        shell_rank=comm.allreduce(int(shell), op=MPI.MAX),
+        matrix_node=worst[1], shell_node=worst[2], available_node=worst[3],
+        nnz=int(comm.allreduce(nnz)),
+    )
+
+
+def choose_operator(requested: str, est: MemoryEstimate, *, prefer_shell: bool) -> str:
+    """"matrix" or "shell" for ``manybody.operator = requested`` (same on all ranks).
+
+    "auto" takes the preferred kind if it fits in ``SAFETY`` x MemAvailable,
+    else the other one. Raises :class:`InsufficientMemoryError` when the
+    chosen (or, for "auto", either) operator exceeds the available memory.
+    ``available_node == 0`` (no /proc/meminfo) disables the checks.
+    """
+    avail = est.available_node
+    if avail <= 0:
+        return requested if requested != "auto" else ("shell" if prefer_shell else "matrix")
+    need = {"matrix": est.matrix_node, "shell": est.shell_node}
+    if requested == "auto":
+        order = ("shell", "matrix") if prefer_shell else ("matrix", "shell")
+        for kind in order:
+            if need[kind] <= SAFETY * avail:
+                return kind
+        raise InsufficientMemoryError(
+            f"the state does not fit: even the matrix-free operator needs about "
+            f"{_gib(est.shell_node)} per node and {_gib(avail)} is available "
+            f"(stored matrix: {_gib(est.matrix_node)}). Use more nodes, or a smaller "
+            f"Krylov space (-mfn_ncv, manybody.mfn_ncv)")
+    if need[requested] > avail:
+        other = "shell" if requested == "matrix" else "matrix"
+        raise InsufficientMemoryError(
+            f"manybody.operator = {requested!r} needs about {_gib(need[requested])} per node and "
+            f"{_gib(avail)} is available ({other}: {_gib(need[other])}); use operator = 'auto', "
+            f"more nodes or a smaller -mfn_ncv")
+    return requested

@@ -1,0 +1,284 @@
+"""Compiled (numba) kernels of the matrix-free H: ``y = (D + mu A) x`` row by row.
+
+Two row generators, the same operator (see kernels.interaction_rows for the
+matrix elements):
+
+* **qubit** (every mode holds one neutrino, the spin-1/2 model): a basis state
+  is a bit string with bit ``M-1-p`` set when ``k_p = 1``. The basis order (by
+  sector, then lexicographic in ``k`` with ``k_0`` slowest) is then numeric
+  order within a popcount, so the index of a state is
+  ``sector_offset[K - kmin] + sum_i C(q_i, i)`` over its set bits
+  ``q_1 < q_2 < ...`` (colex rank). That sum splits at bit ``nlow`` into
+  ``lo_tab[low bits] + hi_tab[popcount(low bits), high bits]`` (a "Lin table"),
+  so the column of every flip ``J^+_a J^-_b`` costs two table look-ups instead
+  of an O(|a - b|) ranking, and nothing per non-zero is stored.
+* **generic** (any spins): the prefix/flip ranking of kernels.py, O(|a - b|)
+  per non-zero.
+
+The off-diagonal element of a qubit flip is ``c_ab / (2N)``, of a general one
+``(c_ab / 2N) sqrt(k_a (n_a - k_a + 1)) sqrt((n_b - k_b)(k_b + 1))``; both are
+real (H is real symmetric), so the kernels multiply complex ``x`` by real
+coefficients and store no values at all.
+
+Columns outside the local row block ``[lo, hi)`` are read from ``x_ghost`` at
+``ghost_map[j - ghost_base]`` (the ghost values are gathered by one PETSc
+VecScatter per product, built once from :func:`mark_ghosts_qubit` /
+:func:`mark_ghosts_generic`, which walk the same rows).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels import _flip_rank, _prefix_terms
+
+
+# --- qubit (spin-1/2) modes ---------------------------------------------------
+def qubit_tables(m: int):
+    """Lin tables for colex ranks of m-bit strings (host code, tiny arrays).
+
+    Returns ``(nlow, lo_tab[2^nlow], hi_tab[nlow + 1, 2^(m - nlow)], pop[2^max])``.
+    """
+    from math import comb
+
+    nlow = m // 2
+    nhigh = m - nlow
+    pop = np.array([bin(v).count("1") for v in range(1 << max(nlow, nhigh))], dtype=np.int64)
+    lo_tab = np.zeros(1 << nlow, dtype=np.int64)
+    for v in range(1 << nlow):
+        i, s = 0, 0
+        for q in range(nlow):
+            if v >> q & 1:
+                i += 1
+                s += comb(q, i)
+        lo_tab[v] = s
+    hi_tab = np.zeros((nlow + 1, 1 << nhigh), dtype=np.int64)
+    for c in range(nlow + 1):
+        for v in range(1 << nhigh):
+            i, s = c, 0
+            for q in range(nhigh):
+                if v >> q & 1:
+                    i += 1
+                    s += comb(q + nlow, i)
+            hi_tab[c, v] = s
+    return nlow, lo_tab, hi_tab, pop
+
+
+@njit(cache=True)
+def configs_to_bits(configs):
+    """Bit strings (bit ``M-1-p`` = k_p) of 0/1 configurations [n, M] -> uint64[n]."""
+    n, m = configs.shape
+    out = np.zeros(n, dtype=np.uint64)
+    for i in range(n):
+        s = np.uint64(0)
+        for p in range(m):
+            if configs[i, p]:
+                s |= np.uint64(1) << np.uint64(m - 1 - p)
+        out[i] = s
+    return out
+
+
+@njit(cache=True)
+def qubit_ranks(bits, nlow, lo_tab, hi_tab, pop, kmin, sector_offset):
+    """Basis index of each bit string (for tests and checks)."""
+    mask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
+    out = np.empty(bits.shape[0], dtype=np.int64)
+    for i in range(bits.shape[0]):
+        s = bits[i]
+        low = np.int64(s & mask)
+        high = np.int64(s >> np.uint64(nlow))
+        K = pop[low] + pop[high]
+        out[i] = sector_offset[K - kmin] + lo_tab[low] + hi_tab[pop[low], high]
+    return out
+
+
+@njit(cache=True)
+def mark_ghosts_qubit(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi, mask):
+    """Set ``mask[j] = 1`` for every off-block column j of the local rows
+    (one byte per global column); returns the number of off-diagonal entries."""
+    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
+    one = np.uint64(1)
+    count = 0
+    for i in range(bits.shape[0]):
+        s = bits[i]
+        K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
+        base = sector_offset[K - kmin]
+        for a in range(m):
+            ba = one << np.uint64(m - 1 - a)
+            if s & ba == 0:
+                continue
+            sa = s ^ ba
+            for b in range(m):
+                bb = one << np.uint64(m - 1 - b)
+                if s & bb or coup[a, b] == 0.0:
+                    continue
+                t = sa | bb
+                low = np.int64(t & lmask)
+                j = base + lo_tab[low] + hi_tab[pop[low], np.int64(t >> np.uint64(nlow))]
+                count += 1
+                if j < lo or j >= hi:
+                    mask[j] = 1
+    return count
+
+
+@njit(cache=True)
+def apply_qubit(bits, m, half_coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                diag, mu, x, x_ghost, ghost_map, ghost_base, y):
+    """``y = diag * x + mu * A_off x`` for the local rows (qubit modes).
+
+    ``diag`` is the full local diagonal ``D + mu diag(A)``; ``half_coup`` is
+    ``c_ab / (2N)``. For a removed bit ``qa`` the flips ``qa -> qb`` with
+    ``qb`` in the low half share the high-half table term, those with ``qb``
+    in the high half share the low-half one: one look-up per non-zero.
+    """
+    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
+    one = np.uint64(1)
+    # couplings indexed by bit position (bit q is mode m - 1 - q)
+    hc = np.empty((m, m))
+    for qa in range(m):
+        for qb in range(m):
+            hc[qa, qb] = half_coup[m - 1 - qa, m - 1 - qb]
+    setb = np.empty(m, dtype=np.int64)
+    free_lo = np.empty(m, dtype=np.int64)
+    free_hi = np.empty(m, dtype=np.int64)
+    for i in range(bits.shape[0]):
+        s = bits[i]
+        ns = nfl = nfh = 0
+        for q in range(m):
+            if s >> np.uint64(q) & one:
+                setb[ns] = q
+                ns += 1
+            elif q < nlow:
+                free_lo[nfl] = q
+                nfl += 1
+            else:
+                free_hi[nfh] = q - nlow
+                nfh += 1
+        base = sector_offset[ns - kmin]
+        # real coefficients: accumulate the real and imaginary parts apart
+        # (a complex product would cost four multiplications, not two)
+        ar = 0.0
+        ai = 0.0
+        for ia in range(ns):
+            qa = setb[ia]
+            t = s ^ (one << np.uint64(qa))
+            tl = np.int64(t & lmask)
+            th = np.int64(t >> np.uint64(nlow))
+            c_lo = base + hi_tab[pop[tl] + 1, th]
+            for ib in range(nfl):
+                qb = free_lo[ib]
+                c = hc[qa, qb]
+                if c == 0.0:
+                    continue
+                j = c_lo + lo_tab[tl | (1 << qb)]
+                if j >= lo and j < hi:
+                    v = x[j - lo]
+                else:
+                    v = x_ghost[ghost_map[j - ghost_base]]
+                ar += c * v.real
+                ai += c * v.imag
+            c_hi = base + lo_tab[tl]
+            prow = pop[tl]
+            for ib in range(nfh):
+                qb = free_hi[ib]
+                c = hc[qa, qb + nlow]
+                if c == 0.0:
+                    continue
+                j = c_hi + hi_tab[prow, th | (1 << qb)]
+                if j >= lo and j < hi:
+                    v = x[j - lo]
+                else:
+                    v = x_ghost[ghost_map[j - ghost_base]]
+                ar += c * v.real
+                ai += c * v.imag
+        y[i] = diag[i] * x[i] + mu * complex(ar, ai)
+
+
+# --- any spins -------------------------------------------------------------------
+@njit(cache=True)
+def mark_ghosts_generic(configs, counts, coup, cum, kmin, sector_offset, lo, hi, mask):
+    """As :func:`mark_ghosts_qubit` for configurations [n, M] of any spins."""
+    n, m = configs.shape
+    kk = np.empty(m, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        K = 0
+        for p in range(m):
+            kk[p] = configs[i, p]
+            K += kk[p]
+        base = sector_offset[K - kmin]
+        pre, rem = _prefix_terms(kk, cum, K)
+        for a in range(m):
+            if kk[a] == 0:
+                continue
+            for b in range(m):
+                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
+                    continue
+                j = _flip_rank(kk, pre, rem, cum, base, a, b)
+                count += 1
+                if j < lo or j >= hi:
+                    mask[j] = 1
+    return count
+
+
+@njit(cache=True)
+def apply_generic(configs, counts, half_coup, cum, kmin, sector_offset, lo, hi,
+                  diag, mu, x, x_ghost, ghost_map, ghost_base, y):
+    """As :func:`apply_qubit` for configurations [n, M] of any spins."""
+    n, m = configs.shape
+    kk = np.empty(m, dtype=np.int64)
+    for i in range(n):
+        K = 0
+        for p in range(m):
+            kk[p] = configs[i, p]
+            K += kk[p]
+        base = sector_offset[K - kmin]
+        pre, rem = _prefix_terms(kk, cum, K)
+        acc = 0j
+        for a in range(m):
+            if kk[a] == 0:
+                continue
+            ra = np.sqrt(kk[a] * (counts[a] - kk[a] + 1.0))
+            for b in range(m):
+                if b == a or half_coup[a, b] == 0.0 or kk[b] == counts[b]:
+                    continue
+                rb = np.sqrt((counts[b] - kk[b]) * (kk[b] + 1.0))
+                j = _flip_rank(kk, pre, rem, cum, base, a, b)
+                c = half_coup[a, b] * ra * rb
+                if j >= lo and j < hi:
+                    acc += c * x[j - lo]
+                else:
+                    acc += c * x_ghost[ghost_map[j - ghost_base]]
+        y[i] = diag[i] * x[i] + mu * acc
+
+
+@njit(cache=True)
+def interaction_diagonal(configs, counts, factors, weights):
+    """``sum_{p<q} c_pq m_p m_q`` per row with ``c/N = sum_r w_r f_r f_r^T`` (zero diagonal).
+
+    The multi-angle coupling ``1 - p.q`` is a sum of at most 4 separable terms
+    (``1 1^T - sum_i d_i d_i^T``), so with ``R`` terms this costs O(R M) per
+    row instead of O(M^2). With ``C = sum_r w_r f_r f_r^T`` (any diagonal),
+    ``sum_{p<q} C_pq m_p m_q = (1/2) (sum_r w_r (f_r.m)^2 - sum_p C_pp m_p^2)``.
+    """
+    n, m = configs.shape
+    nr = factors.shape[0]
+    cdiag = np.zeros(m)
+    for r in range(nr):
+        for p in range(m):
+            cdiag[p] += weights[r] * factors[r, p] * factors[r, p]
+    out = np.empty(n)
+    mv = np.empty(m)
+    for i in range(n):
+        self_part = 0.0
+        for p in range(m):
+            mv[p] = 0.5 * counts[p] - configs[i, p]
+            self_part += cdiag[p] * mv[p] * mv[p]
+        d = 0.0
+        for r in range(nr):
+            s = 0.0
+            for p in range(m):
+                s += factors[r, p] * mv[p]
+            d += weights[r] * s * s
+        out[i] = 0.5 * (d - self_part)
+    return out

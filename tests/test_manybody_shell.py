@@ -1,0 +1,189 @@
+"""Matrix-free H (MATSHELL) against the stored MATMPIAIJ, and the memory model.
+
+The stored matrix is the reference (itself checked against a dense solver in
+test_manybody_dense.py): ``H x`` and whole evolutions must agree to round-off
+for one-neutrino modes (Lin-table kernel) and mixed spins (general kernel),
+single and multi-sector bases, constant and time-dependent mu, on every rank
+count the suite runs with and on a sub-communicator of a different size.
+"""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from manybody_cases import assert_close, unit
+from nmbhpc.manybody import memory
+from nmbhpc.manybody import shell_kernels as sk
+from nmbhpc.manybody.basis import SectorBasis
+from nmbhpc.manybody.solver import ManyBodySolver
+from nmbhpc.model import Mode, Model
+from nmbhpc.schedule import MuSchedule
+from nmbhpc.settings import ManyBodySettings, OutputSettings, RunConfig
+
+ROUND_OFF = 1e-12
+
+
+def _config(modes, operator, *, theta=0.0, schedule=None, pairs=False, single_angle=False):
+    model = Model(modes=tuple(modes), theta=theta,
+                  mu=schedule or MuSchedule(kind="constant", mu0=3.0), single_angle=single_angle)
+    return RunConfig(model=model,
+                     output=OutputSettings(times=np.linspace(0.0, 1.0, 3), pair_correlations=pairs),
+                     manybody=ManyBodySettings(operator=operator, mfn_tol=1e-12, max_step=0.5))
+
+
+def qubit_modes(m=8, tilt=0.0):
+    """m one-neutrino modes, random directions, half nu_e / half nu_x (tilted: multi-sector)."""
+    rng = np.random.default_rng(7)
+    dirs = rng.normal(size=(m, 3))
+    pol_e, pol_x = unit([np.sin(tilt), 0.0, np.cos(tilt)]), unit([0.0, np.sin(tilt), -np.cos(tilt)])
+    return [Mode(1, 1.0 + 0.1 * p, unit(dirs[p]), pol_e if p < m // 2 else pol_x) for p in range(m)]
+
+
+def mixed_modes():
+    """Spins 1/2, 1, 3/2 with negative omegas and tilted polarisations (multi-sector, dim 96)."""
+    return [Mode(1, 1.0, unit([0, 0, 1]), (0.0, 0.0, 1.0)),
+            Mode(2, -0.8, unit([1, 0, 0]), unit([0.3, -0.2, -0.9])),
+            Mode(1, 1.9, unit([0, 1, 0.2]), (0.0, 0.0, -1.0)),
+            Mode(3, 0.4, unit([-0.5, 0.5, 0.5]), unit([1.0, 0.0, 0.1])),
+            Mode(1, -1.4, unit([0.1, -1, 0]), (0.0, 0.0, 1.0))]
+
+
+CASES = {
+    "qubit-one-sector": lambda op: _config(qubit_modes(), op),
+    "qubit-multi-sector": lambda op: _config(qubit_modes(7, tilt=0.4), op, theta=0.2, pairs=True),
+    "qubit-single-angle": lambda op: _config(qubit_modes(6), op, single_angle=True),
+    "mixed-spins": lambda op: _config(mixed_modes(), op, theta=0.15, pairs=True),
+    "mixed-spins-mu-table": lambda op: _config(
+        mixed_modes(), op, schedule=MuSchedule(kind="table", times=(0.0, 1.0), values=(4.0, 1.0),
+                                               max_step=0.25)),
+}
+
+
+def _global_random(dim, seed=3):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
+
+
+def _apply(solver, x_global, mu):
+    """(H(mu) x) on the local rows. Collective."""
+    solver.propagator.set_mu(mu)
+    x = solver.psi.duplicate()
+    x.setArray(x_global[solver.lo:solver.hi])
+    y = x.duplicate()
+    solver.propagator.H.mult(x, y)
+    out = y.getArray(readonly=True).copy()
+    x.destroy()
+    y.destroy()
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_shell_matches_stored_matrix(comm, case):
+    results = {}
+    for op in ("matrix", "shell"):
+        solver = ManyBodySolver(CASES[case](op), comm)
+        try:
+            assert solver.describe()["operator"] == op
+            mu = float(solver.config.model.mu(0.0))
+            hx = _apply(solver, _global_random(solver.basis.dim), mu)
+            records = list(solver.records())
+            results[op] = (hx, solver.state_global(), records, solver.describe()["nnz"])
+        finally:
+            solver.destroy()
+    (hx_m, psi_m, rec_m, nnz_m), (hx_s, psi_s, rec_s, nnz_s) = results["matrix"], results["shell"]
+    scale = max(1.0, float(np.abs(hx_m).max()))
+    assert_close(comm, hx_s / scale, hx_m / scale, atol=ROUND_OFF, what=f"{case}: H x")
+    assert_close(comm, psi_s, psi_m, atol=1e-10, what=f"{case}: final state")
+    assert nnz_s == nnz_m
+    # the evolution is not trivial (the comparison could not pass by accident)
+    assert np.abs(rec_m[-1].polarization - rec_m[0].polarization).max() > 1e-3
+    assert_close(comm, [r.polarization for r in rec_s], [r.polarization for r in rec_m],
+                 atol=1e-9, what=f"{case}: polarizations")
+
+
+def test_shell_on_other_partition(comm):
+    """Shell on a sub-communicator (a different row split) against the stored matrix on the world."""
+    config = CASES["mixed-spins"]("matrix")
+    solver = ManyBodySolver(config, comm)
+    try:
+        ref = _apply(solver, _global_random(solver.basis.dim), 3.0)
+        ref = np.concatenate(comm.allgather(ref))
+    finally:
+        solver.destroy()
+    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
+    try:
+        shell = ManyBodySolver(replace(config, manybody=replace(config.manybody, operator="shell")),
+                               sub)
+        try:
+            part = _apply(shell, _global_random(shell.basis.dim), 3.0)
+            lo, hi = shell.lo, shell.hi
+        finally:
+            shell.destroy()
+    finally:
+        sub.Free()
+    assert_close(comm, part, ref[lo:hi], atol=ROUND_OFF, what="shell on sub-communicator")
+
+
+def test_lin_table_ranks_match_basis(comm):
+    basis = SectorBasis(np.ones(9, dtype=np.int64), 2, 6)
+    cfg = basis.all_configs()
+    nlow, lo_tab, hi_tab, pop = sk.qubit_tables(9)
+    ranks = sk.qubit_ranks(sk.configs_to_bits(cfg), nlow, lo_tab, hi_tab, pop, basis.kmin,
+                           basis.sector_offset)
+    np.testing.assert_array_equal(ranks, np.arange(basis.dim))
+
+
+def test_separable_diagonal_matches_pair_sum():
+    rng = np.random.default_rng(0)
+    counts = np.array([1, 2, 3, 1, 2])
+    d = rng.normal(size=(5, 3))
+    d /= np.linalg.norm(d, axis=1)[:, None]
+    coup = 1.0 - d @ d.T
+    np.fill_diagonal(coup, 0.0)
+    f = np.vstack([np.ones(5), d.T])
+    w = np.array([1.0, -1.0, -1.0, -1.0])
+    cfg = np.array([[0, 1, 2, 1, 0], [1, 2, 0, 0, 2], [1, 0, 3, 1, 1]], dtype=np.int64)
+    m = 0.5 * counts - cfg
+    expect = [sum(coup[p, q] * mi[p] * mi[q] for p in range(5) for q in range(p + 1, 5)) for mi in m]
+    np.testing.assert_allclose(sk.interaction_diagonal(cfg, counts, f, w), expect, atol=1e-14)
+
+
+# --- memory model ----------------------------------------------------------------
+def _estimate(matrix, shell, avail):
+    return memory.MemoryEstimate(matrix_rank=matrix, shell_rank=shell, matrix_node=matrix,
+                                 shell_node=shell, available_node=avail, nnz=0)
+
+
+def test_choose_operator_rules():
+    gib = 2**30
+    both_fit = _estimate(4 * gib, 1 * gib, 20 * gib)
+    assert memory.choose_operator("auto", both_fit, prefer_shell=False) == "matrix"
+    assert memory.choose_operator("auto", both_fit, prefer_shell=True) == "shell"
+    only_shell = _estimate(30 * gib, 2 * gib, 20 * gib)
+    assert memory.choose_operator("auto", only_shell, prefer_shell=False) == "shell"
+    assert memory.choose_operator("shell", only_shell, prefer_shell=False) == "shell"
+    with pytest.raises(memory.InsufficientMemoryError, match="'matrix' needs about 30.00 GiB"):
+        memory.choose_operator("matrix", only_shell, prefer_shell=False)
+    with pytest.raises(memory.InsufficientMemoryError, match="even the matrix-free operator"):
+        memory.choose_operator("auto", _estimate(90 * gib, 30 * gib, 20 * gib), prefer_shell=True)
+
+
+def test_estimate_scales_with_nonzeros(comm):
+    basis = SectorBasis(np.ones(20, dtype=np.int64), 10, 10)
+    n = basis.dim // comm.Get_size()
+    cfg = basis.configs(0, 200)
+    per_row = memory.sampled_row_entries(cfg, basis.counts, 1.0 - np.eye(20))
+    assert per_row == 1 + 10 * 10  # exact for one-neutrino modes in one sector
+    est = memory.estimate(basis, n, per_row, ncv=0, mu_constant=True, n_lowering=0, comm=comm)
+    assert est.nnz == pytest.approx(per_row * n * comm.Get_size())
+    # stored: >= 20 bytes per non-zero; matrix-free: a few dozen bytes per row and ghost
+    assert est.matrix_rank >= 20 * per_row * n
+    assert est.matrix_rank - est.shell_rank > 15 * per_row * n
+    varying = memory.estimate(basis, n, per_row, ncv=0, mu_constant=False, n_lowering=0, comm=comm)
+    assert varying.matrix_rank - est.matrix_rank >= 20 * per_row * n  # H and A both stored
+
+
+def test_solver_refuses_when_nothing_fits(comm, monkeypatch):
+    monkeypatch.setattr(memory, "mem_available", lambda: 64 * 2**20)
+    with pytest.raises(memory.InsufficientMemoryError, match="matrix-free"):
+        ManyBodySolver(CASES["qubit-one-sector"]("auto"), comm)
