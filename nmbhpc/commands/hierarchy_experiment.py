@@ -38,16 +38,11 @@ def register(subparsers) -> None:
 
 def main(args) -> int:
     from ..cli import UsageError
-    from ..log import setup_logging
-    from ..stack import init_petsc
+    from . import start_parallel
 
-    init_petsc(args.petsc_args)
-    from mpi4py import MPI
-
+    comm = start_parallel(args)
     from ..hierarchy_experiments import common, experiment
 
-    comm = MPI.COMM_WORLD
-    setup_logging(args.log_level, comm)
     try:
         exp = experiment(args.experiment)
     except KeyError as exc:

@@ -20,14 +20,9 @@ def register(subparsers) -> None:
 def main(args) -> int:
     from ..cli import UsageError
     from ..config import ConfigError
-    from ..log import setup_logging
-    from ..stack import init_petsc
+    from . import start_parallel
 
-    init_petsc(args.petsc_args)
-    from mpi4py import MPI
-
-    comm = MPI.COMM_WORLD
-    setup_logging(args.log_level, comm)
+    comm = start_parallel(args)
     if not os.path.isfile(args.config):
         raise UsageError(f"config file {args.config!r} not found")
     from ..kinetics.run import run_kinetics

@@ -77,17 +77,12 @@ def _read_text(path: str, comm) -> str:
 
 def main(args) -> int:
     """Collective on MPI.COMM_WORLD."""
-    from ..stack import init_petsc
+    from . import start_parallel
 
-    init_petsc(args.petsc_args)
-    from mpi4py import MPI
-
+    comm = start_parallel(args)
     from ..config import ConfigError, load_config_text
-    from ..log import setup_logging
     from ..solvers import SOLVERS
 
-    comm = MPI.COMM_WORLD
-    setup_logging(args.log_level, comm)
     text = _read_text(args.config, comm)
     try:
         config = load_config_text(text, source_path=os.path.abspath(args.config))
