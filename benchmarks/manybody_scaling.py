@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,28 +38,15 @@ def main(argv=None) -> int:
     PETSc.Log.begin()
     from mpi4py import MPI
 
-    from nmbhpc.manybody.solver import ManyBodySolver
-
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator,
                              ncv=args.ncv)
-    comm.Barrier()
-    t0 = time.perf_counter()
-    solver = ManyBodySolver(config, comm)
-    t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    solver, t_setup = mt.build_timed(config, comm)
     info = solver.describe()
     est = solver.memory
     mem_setup = comm.gather(mt.peak_rss(), root=0)
-    records = solver.records()
-    next(records)
-    counter = mt.MatMultCounter()
-    counter.start()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    next(records)
-    t_evol = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-    matvecs = counter.stop() - 1
+    t_evol, matvecs = mt.evolve_timed(solver, comm)
     mem = comm.gather(mt.peak_rss(), root=0)
     n_ghost = comm.allreduce(getattr(solver.A.getPythonContext(), "n_ghost", 0)
                              if info["operator"] == "shell" else 0)

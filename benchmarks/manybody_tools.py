@@ -82,6 +82,37 @@ class MatMultCounter:
         return self._count() - self._start
 
 
+def build_timed(config, comm):
+    """Build the engine for ``config``; return (solver, seconds on the slowest rank). Collective."""
+    from mpi4py import MPI
+
+    from nmbhpc.manybody.solver import ManyBodySolver
+
+    comm.Barrier()
+    t0 = time.perf_counter()
+    solver = ManyBodySolver(config, comm)
+    return solver, comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+
+
+def evolve_timed(solver, comm):
+    """Step ``solver`` over its one output interval; return (seconds, matvecs). Collective.
+
+    The matvec count excludes the one product the record at the end makes
+    (its energy <H>).
+    """
+    from mpi4py import MPI
+
+    records = solver.records()
+    next(records)  # initial record
+    counter = MatMultCounter()
+    counter.start()
+    comm.Barrier()
+    t0 = time.perf_counter()
+    next(records)
+    seconds = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    return seconds, counter.stop() - 1
+
+
 def idle_wait(comm, poll: float = 0.05) -> None:
     """Barrier that sleeps instead of spinning. Collective.
 

@@ -123,8 +123,6 @@ def main(argv=None) -> int:
     PETSc.Log.begin()
     from mpi4py import MPI
 
-    from nmbhpc.manybody.solver import ManyBodySolver
-
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator)
@@ -135,20 +133,9 @@ def main(argv=None) -> int:
         q = run_quspin(exe, config, args.t, threads=size)
     mt.idle_wait(comm)
 
-    comm.Barrier()
-    t0 = time.perf_counter()
-    solver = ManyBodySolver(config, comm)
-    t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    solver, t_setup = mt.build_timed(config, comm)
     info = solver.describe()
-    records = solver.records()
-    next(records)
-    counter = mt.MatMultCounter()
-    counter.start()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    next(records)
-    t_evol = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-    matvecs = counter.stop() - 1
+    t_evol, matvecs = mt.evolve_timed(solver, comm)
     psi = solver.state_global()
     mem = comm.gather(mt.peak_rss(), root=0)
     cfg = solver.basis.all_configs() if rank == 0 else None

@@ -43,29 +43,15 @@ def main(argv=None) -> int:
     PETSc.Log.begin()
     from mpi4py import MPI
 
-    from nmbhpc.manybody.solver import ManyBodySolver
-
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     rss0 = mt.current_rss()
     config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator)
 
-    comm.Barrier()
-    t0 = time.perf_counter()
-    solver = ManyBodySolver(config, comm)
-    t_setup = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    solver, t_setup = mt.build_timed(config, comm)
     info = solver.describe()
     psi0 = solver.state_global()
-
-    records = solver.records()
-    next(records)  # initial record
-    counter = mt.MatMultCounter()
-    counter.start()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    next(records)
-    t_evol = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
-    matvecs = counter.stop() - 1  # the record at t evaluates <H> once
+    t_evol, matvecs = mt.evolve_timed(solver, comm)
     ours = solver.state_global()
     mem_ours = comm.gather(mt.peak_rss(), root=0)
 
