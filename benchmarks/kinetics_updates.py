@@ -6,7 +6,10 @@ same KineticRHS kernel, hand-written RK4), and prints both rates and their
 ratio. Usage:
 
     python benchmarks/kinetics_updates.py [--nx 256 --n-dir 16 --n-energy 2 --steps 40]
+                                          [--advection weno5|upwind5 --limiter norm|none]
     mpirun -n 2 python benchmarks/kinetics_updates.py
+
+The reference applies the same positivity limiter after every step.
 
 One "update" is one (x, v, E) point advanced by one full RK4 step (both
 species). Per-core rate = updates / (wall time x ranks). The reference runs
@@ -28,14 +31,16 @@ from nmbhpc.stack import init_petsc  # noqa: E402
 init_petsc([])
 from mpi4py import MPI  # noqa: E402
 
+from nmbhpc.kinetics import positivity  # noqa: E402
 from nmbhpc.kinetics.grid import initial_field  # noqa: E402
 from nmbhpc.kinetics.rhs import STENCIL_WIDTH, KineticRHS  # noqa: E402
-from nmbhpc.kinetics.settings import (GridSettings, KineticSettings, PerturbationSettings,  # noqa: E402
-                                      PhysicsSettings, SpeciesInit, TimeSettings)
+from nmbhpc.kinetics.settings import (GridSettings, KineticSettings, NumericsSettings,  # noqa: E402
+                                      PerturbationSettings, PhysicsSettings, SpeciesInit,
+                                      TimeSettings)
 from nmbhpc.kinetics.solver import KineticSolver  # noqa: E402
 
 
-def settings(nx, n_dir, n_e, steps):
+def settings(nx, n_dir, n_e, steps, numerics=NumericsSettings()):
     om = tuple(np.linspace(0.1, 1.0, n_e))
     dt = 0.01
     return KineticSettings(grid=GridSettings(nx=nx, length=50.0, n_dir=n_dir),
@@ -43,7 +48,8 @@ def settings(nx, n_dir, n_e, steps):
                                                    theta=0.1, mu=1.0),
                            nu=SpeciesInit(n_e=1.0), nubar=SpeciesInit(n_e=0.8, shape="linear", parameter=0.9),
                            perturbation=PerturbationSettings(kind="random", amplitude=1e-6),
-                           time=TimeSettings(t_end=steps * dt, output_interval=steps * dt, dt=dt))
+                           time=TimeSettings(t_end=steps * dt, output_interval=steps * dt, dt=dt),
+                           numerics=numerics)
 
 
 def numpy_reference(s, steps):
@@ -64,6 +70,8 @@ def numpy_reference(s, steps):
         k3 = f(p + 0.5 * dt * k2)
         k4 = f(p + dt * k3)
         p = p + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
+        if s.numerics.limiter == "norm":
+            positivity.limit(p)
     return time.perf_counter() - t0, p
 
 
@@ -73,9 +81,11 @@ def main():
     ap.add_argument("--n-dir", type=int, default=16)
     ap.add_argument("--n-energy", type=int, default=2)
     ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--advection", default="weno5", choices=("weno5", "upwind5"))
+    ap.add_argument("--limiter", default="norm", choices=("norm", "none"))
     a = ap.parse_args()
     comm = MPI.COMM_WORLD
-    s = settings(a.nx, a.n_dir, a.n_energy, a.steps)
+    s = settings(a.nx, a.n_dir, a.n_energy, a.steps, NumericsSettings(a.advection, a.limiter))
     solver = KineticSolver(s, comm)
     solver.advance_to(solver.dt)  # warm-up step (first-call allocations)
     solver.set_state(0.0, initial_field(s, solver.xs, solver.xe))
@@ -93,7 +103,7 @@ def main():
         petsc_rate = points * a.steps / wall / comm.Get_size()
         ref_rate = points * a.steps / ref_wall
         print(f"grid nx={a.nx} n_dir={a.n_dir} n_E={a.n_energy}, {a.steps} RK4 steps, "
-              f"{comm.Get_size()} rank(s)")
+              f"{comm.Get_size()} rank(s), advection {a.advection}, limiter {a.limiter}")
         print(f"  PETSc TS/DMDA : {petsc_rate:12.4g} updates/s/core ({wall:.3f} s)")
         print(f"  numpy reference: {ref_rate:12.4g} updates/s/core ({ref_wall:.3f} s, 1 core)")
         print(f"  ratio PETSc/numpy per core: {petsc_rate / ref_rate:.3f}; "

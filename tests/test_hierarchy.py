@@ -320,3 +320,51 @@ def test_cli_bad_input(nmbhpc, comm, argv, option):
     assert status == 2                                # on every rank
     assert out == ""
     _printed_on_rank0(comm, err, option, "error")
+
+
+# --- kinetic solver ---------------------------------------------------------------------
+
+def _kinetic(t_end=10.0, gamma=(0.0, 0.0), scattering=0.0, mu=2.0):
+    from nmbhpc.kinetics.settings import (CollisionSettings, KineticSettings, PhysicsSettings,
+                                          SpeciesInit, TimeSettings)
+
+    return KineticSettings(
+        physics=PhysicsSettings(omega=(0.5, -1.5), weights=(0.5, 0.5), mu=mu,
+                                collisions=CollisionSettings(gamma=(gamma, (0.0, 0.0)),
+                                                             scattering=scattering)),
+        nu=SpeciesInit(n_e=1.0, n_x=0.2), nubar=SpeciesInit(n_e=0.8),
+        time=TimeSettings(t_end=t_end, output_interval=1.0))
+
+
+def test_kinetic_scales_code_units():
+    v = {r.name: r.value for r in run_hierarchy(_kinetic())}
+    # every neutrino scatters forward on all 2.0 n_ref of nu and nubar: Sigma = mu n_tot
+    assert v["n_tot"] == pytest.approx(2.0) and v["Sigma"] == pytest.approx(4.0)
+    assert v["tau_mfp^fs"] == pytest.approx(0.25) and v["t/tau_mfp^fs"] == pytest.approx(40.0)
+    assert v["tau_vac"] == pytest.approx(1 / 1.5) and v["t"] == 10.0
+    c = PRESETS["supernova"]
+    assert v["tau_int"] / v["tau_mfp^fs"] == pytest.approx(tau_int(c) / tau_forward(c))
+    # collisionless: tau_c mapped from the preset; with collisions: 1 / the fastest rate
+    assert v["tau_mfp^fs"] / v["tau_mfp^c"] == pytest.approx(tau_forward(c) / tau_collision(c))
+    w = {r.name: r.value for r in run_hierarchy(_kinetic(gamma=(0.1, 0.05), scattering=0.3))}
+    assert w["tau_mfp^c"] == pytest.approx(1 / 0.3) and w["Gamma/Sigma"] == pytest.approx(0.075)
+    assert [i.holds for i in run_inequalities(run_hierarchy(_kinetic()))] == [True, False, True]
+
+
+def test_kinetic_window():
+    assert check_window(_kinetic()) == []
+    long = check_window(_kinetic(t_end=1e7))      # Sigma t = 4e7 > tau_c/tau_fs ~ 3e5
+    assert len(long) == 1 and "collision time" in long[0] and "kinetics run" in long[0]
+    assert check_window(_kinetic(gamma=(1e-3, 0.0))) == []          # Gamma/Sigma = 2.5e-4
+    assert any("Gamma/Sigma" in w for w in check_window(_kinetic(gamma=(0.2, 0.0))))
+    # the CLI override counts as the run's collision rate
+    assert any("Gamma/Sigma" in w for w in check_window(_kinetic(), collision_rate=1.0))
+
+
+def test_cli_kinetics_config(nmbhpc, comm):
+    status, out, _ = nmbhpc(str(EXAMPLES / "kinetics_ffi.toml"))
+    assert status == 0
+    _printed_on_rank0(comm, out, "solver kinetics", "mu n_tot", "tau_mfp^c", "window warnings: none")
+    status, out, err = nmbhpc(str(EXAMPLES / "kinetics_ffi.toml"), "--growth-rate", "0.2")
+    assert status == 2 and out == ""
+    _printed_on_rank0(comm, err, "--growth-rate")

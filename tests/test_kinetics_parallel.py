@@ -66,7 +66,7 @@ def test_identical_results_on_1_2_3_ranks(comm):
 def test_output_file_and_restart_continue_the_run(comm, shared_tmp_path):
     h5py = import_h5py()
     full = str(shared_tmp_path / "full.h5")
-    recs = run_kinetics(CONFIG, full, comm)
+    recs = run_kinetics(CONFIG, full, comm).records
     with h5py.File(full, "r", driver="mpio", comm=comm) as f:
         assert f.attrs["solver"] == "kinetics" and f.attrs["status"] == "completed"
         assert f.attrs["mpi_size"] == comm.Get_size() and "[kinetics.grid]" in f.attrs["config_toml"]
@@ -151,3 +151,28 @@ def test_perturbation_mode_takes_any_integer():
     with pytest.raises(ConfigError) as info:
         load_kinetics_text(text.replace("mode = -2", "mode = 1.5"))
     assert info.value.key == "kinetics.perturbation.mode"
+
+
+def test_checkpoint_holds_the_field_in_global_x_order(comm, shared_tmp_path):
+    """The checkpoint written collectively by x slabs is the gathered field, cell by cell."""
+    from nmbhpc.kinetics.run import KineticRun
+
+    class StopAfterOutput2:
+        def decide(self, i):
+            return i == 2, i == 2
+
+    path = str(shared_tmp_path / "ck.h5")
+    run = KineticRun.open(load_kinetics_text(CONFIG), path, comm)
+    _, status = run.execute(StopAfterOutput2())
+    field = run.solver.gather_field()
+    run.writer.close("interrupted")
+    run.destroy()
+    assert status == 75
+    ok = True
+    if comm.Get_rank() == 0:
+        with import_h5py().File(path, "r") as f:
+            g = f["checkpoint"]
+            slot = g[f"slot{int(g.attrs['current'])}"]
+            ok = (slot.attrs["time"] == 1.0 and slot.attrs["n_records"] == 3
+                  and np.array_equal(slot[...], field) and np.abs(field[..., 1:3]).max() > 0)
+    assert comm.bcast(ok)

@@ -3,7 +3,9 @@
 Reads on rank 0 only (harmless under mpirun). A directory means every ``*.h5``
 below it (a scan). Files of interrupted/killed runs are read up to their last
 complete output; files that are not run files are reported by name, the
-others still analysed, and the exit status is 2.
+others still analysed, and the exit status is 2. Kinetic run files
+(``format = "nmbhpc-kinetics"``) get their own table, kinetics_summary.csv,
+kinetics_timeseries.csv and kinetics_evolution.png (nmbhpc.kinetics.analysis).
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ def run(args) -> int:
 def _analyze(args) -> None:
     from ..analysis import scan_summary as ss
     from ..io import RunFileError, read_run
+    from ..kinetics.output import KineticFileError, is_kinetics_file, read_kinetics
 
     files, errors = [], []
     for p in args.paths:
@@ -69,16 +72,46 @@ def _analyze(args) -> None:
         files += found
     out_dir = args.output_dir or _default_output_dir(args.paths)
     out_abs = os.path.abspath(out_dir)
-    runs = []
+    runs, kinetic = [], []
     for f in files:
         if os.path.abspath(f).startswith(out_abs + os.sep):
             continue
         try:
-            runs.append(read_run(f))
-        except RunFileError as exc:
+            if is_kinetics_file(f):
+                kinetic.append(read_kinetics(f))
+            else:
+                runs.append(read_run(f))
+        except (RunFileError, KineticFileError) as exc:
             errors.append(str(exc))
-    if not runs:
+    if not runs and not kinetic:
         raise UsageError("no readable run files:\n  " + "\n  ".join(errors))
+    written = []
+    os.makedirs(out_dir, exist_ok=True)
+    if kinetic:
+        written += _analyze_kinetics(kinetic, out_dir, args.no_plots)
+    if runs:
+        written += _analyze_runs(args, runs, out_dir, ss)
+    print(f"wrote {', '.join(written)} to {out_dir}")
+    if errors:
+        raise UsageError("some inputs could not be read:\n  " + "\n  ".join(errors))
+
+
+def _analyze_kinetics(runs, out_dir: str, no_plots: bool) -> list[str]:
+    from ..kinetics import analysis as ka
+
+    ka.write_summary_csv(runs, os.path.join(out_dir, "kinetics_summary.csv"))
+    ka.write_timeseries_csv(runs, os.path.join(out_dir, "kinetics_timeseries.csv"))
+    written = ["kinetics_summary.csv", "kinetics_timeseries.csv"]
+    if not no_plots:
+        written += [os.path.basename(p) for p in ka.plot(runs, out_dir)]
+    base = os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
+    print(ka.table(runs, base))
+    return written
+
+
+def _analyze_runs(args, runs, out_dir: str, ss) -> list[str]:
+    from ..io import RunFileError, read_run
+
     reference = None
     if args.reference:
         try:
@@ -90,7 +123,6 @@ def _analyze(args) -> None:
         mb = [r for r in done if r.attrs.get("solver") == "manybody"]
         reference = (mb or done or runs)[0]
     summaries = ss.summarize(runs, reference)
-    os.makedirs(out_dir, exist_ok=True)
     ss.write_summary_csv(summaries, os.path.join(out_dir, "summary.csv"))
     ss.write_timeseries_csv(summaries, os.path.join(out_dir, "timeseries.csv"))
     written = ["summary.csv", "timeseries.csv"]
@@ -99,6 +131,4 @@ def _analyze(args) -> None:
     base = os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
     print(ss.table(summaries, base))
     print(f"reference for deviations: {reference.path}")
-    print(f"wrote {', '.join(written)} to {out_dir}")
-    if errors:
-        raise UsageError("some inputs could not be read:\n  " + "\n  ".join(errors))
+    return written

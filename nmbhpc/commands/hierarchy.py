@@ -2,7 +2,7 @@
 
     nmbhpc hierarchy --preset supernova [--E MeV --n cm^-3 --t s ...]
     nmbhpc hierarchy --E 10 --L 1e52 --r 30 --rho 1e12 --ye 0.2 --t 1e-6
-    nmbhpc hierarchy CONFIG.toml [--preset merger] [--collision-rate G]
+    nmbhpc hierarchy CONFIG.toml [--preset merger] [--collision-rate G]   (kinetics configs too)
 
 Without CONFIG: the physical scales (s, MeV, cm) of the given conditions (a
 preset, with any option overriding it). With CONFIG: the run's scales in code
@@ -118,12 +118,21 @@ def run(args) -> int:
     else:
         if args.elapsed is not None:
             raise UsageError("--t: with CONFIG the elapsed time comes from output.times")
-        from ..config import ConfigError, load_config
+        from ..config import ConfigError
+        from ..kinetics.config import load_any_config_text
 
         try:
-            config = load_config(args.config)
+            with open(args.config, "rb") as fh:
+                text = fh.read().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read config {args.config!r}: {exc}") from None
+        try:
+            config = load_any_config_text(text, source_path=args.config)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+        if config.solver == "kinetics" and args.growth_rate is not None:
+            raise UsageError("--growth-rate: a kinetics run has no ln N time (its table has "
+                             "no t_lnN row)")
         cond = _conditions(args, required=False)
         kw = dict(conditions=cond, collision_rate=args.collision_rate,
                   growth_rate=args.growth_rate)

@@ -1,39 +1,35 @@
-"""``nmbhpc kinetics CONFIG.toml -o OUT.h5``: run the quantum-kinetic solver."""
-from __future__ import annotations
+"""``nmbhpc kinetics CONFIG.toml -o OUT.h5``: alias of ``nmbhpc run`` for kinetics configs.
 
-import os
+The same options, checkpoints, signals and exit statuses as ``nmbhpc run``
+(docs/production.md); the config must be a kinetics config. One difference,
+kept for existing scripts: ``--restart FILE.h5`` here names a file whose last
+snapshot starts a new run (``nmbhpc run --from-snapshot FILE.h5``), whereas
+``nmbhpc run --restart`` is the alias of ``--resume``.
+"""
+from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    from .run import add_run_options
+
     p = subparsers.add_parser(
-        "kinetics", help="run the x-dependent quantum-kinetic solver ([kinetics] config section)",
-        description="Integrate the quantum kinetic equations of docs/kinetics.md. PETSc options "
-        "use the prefix kin_ (e.g. -kin_ts_rk_type 5dp -kin_ts_monitor).")
-    p.add_argument("config", help="TOML file with a [kinetics] section")
+        "kinetics", help="run the x-dependent quantum-kinetic solver (alias of 'run' for "
+        "kinetics configs)",
+        description="Integrate the quantum kinetic equations of docs/kinetics.md; the same as "
+        "'nmbhpc run' for a kinetics config. PETSc options use the prefix kin_ "
+        "(e.g. -kin_ts_rk_type 5dp -kin_ts_monitor).")
+    p.add_argument("config", help="TOML file with a [kinetics] table")
     p.add_argument("-o", "--output", required=True, help="HDF5 output file")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    p.add_argument("--restart", metavar="FILE.h5", help="start from the last snapshot of FILE.h5")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUT.h5 from its last checkpoint (start it if it does not exist)")
+    p.add_argument("--restart", "--from-snapshot", metavar="FILE.h5", dest="from_snapshot",
+                   default=None, help="a new run starting from the last snapshot of FILE.h5")
+    add_run_options(p)
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
-    from ..cli import UsageError
-    from ..config import ConfigError
-    from . import start_parallel
+    """Collective on MPI.COMM_WORLD."""
+    from .run import main as run_main
 
-    comm = start_parallel(args)
-    if not os.path.isfile(args.config):
-        raise UsageError(f"config file {args.config!r} not found")
-    from ..kinetics.run import run_kinetics
-
-    try:
-        records = run_kinetics(args.config, args.output, comm, force=args.force,
-                               petsc_args=args.petsc_args, restart_from=args.restart)
-    except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
-    if comm.Get_rank() == 0:
-        r = records[-1]
-        print(f"wrote {args.output}: {len(records)} records, t = {r.time:g}, "
-              f"ELN = {r.lepton_number[0]:.6g}, XLN = {r.lepton_number[1]:.6g}")
-    return 0
+    return run_main(args, require_kinetics=True)

@@ -47,6 +47,10 @@ G_LIMIT = 1.0
 _MU_SAMPLES = 2001
 
 
+def _is_kinetic(config) -> bool:
+    return getattr(config, "solver", None) == "kinetics"
+
+
 def _collision_rate(config, collision_rate: Optional[float]) -> Optional[float]:
     """Gamma in omega0: the argument, else ``config.<solver settings>.collision_rate``."""
     if collision_rate is not None:
@@ -85,7 +89,14 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
     collision_rate : Gamma in omega0 if the run has collisions (default: looked up
         as ``config.<solver>.collision_rate``; None = collisionless).
     growth_rate : instability growth rate in omega0 for t_lnN (default: the scale Lambda).
+
+    A kinetics config (:class:`~nmbhpc.kinetics.settings.KineticSettings`) gets
+    its own table, :func:`nmbhpc.hierarchy.kinetic.kinetic_hierarchy`.
     """
+    if _is_kinetic(config):
+        from .kinetic import kinetic_hierarchy
+
+        return kinetic_hierarchy(config, conditions, collision_rate)
     cond = PRESETS["supernova"] if conditions is None else conditions
     model = config.model
     times = np.asarray(config.output.times, dtype=np.float64)
@@ -179,7 +190,13 @@ def check_window(config, conditions: Optional[Conditions] = None,
     The t << tau_mfp^fs inequality itself is not a warning: collective flavor
     evolution needs Sigma t >> 1 and molecular chaos extends first-order kinetics
     past it (Sec. III); the table reports it.
+
+    Kinetics configs: :func:`nmbhpc.hierarchy.kinetic.kinetic_window`.
     """
+    if _is_kinetic(config):
+        from .kinetic import kinetic_window
+
+        return kinetic_window(config, conditions, collision_rate, threshold)
     rows = run_hierarchy(config, conditions, collision_rate, growth_rate)
     v = {r.name: r.value for r in rows}
     solver = str(config.solver)

@@ -2,7 +2,14 @@
 
 The schema is documented in docs/kinetics.md. Every problem is raised as
 :class:`nmbhpc.config.ConfigError` naming the dotted key (``kinetics.grid.nx``).
-Other top-level sections of the file are left to :mod:`nmbhpc.config`.
+
+A kinetics config is a TOML document with a ``[kinetics]`` table and, at the
+top level, at most ``solver = "kinetics"`` (optional: a ``[kinetics]`` table
+and no ``solver`` key select the kinetic solver too, as in the files written
+for ``nmbhpc kinetics``). The ``[model]``/``[output]`` sections of the other
+solvers have no meaning here and are refused by name.
+:func:`is_kinetics_document` is the one rule ``nmbhpc run``, ``nmbhpc
+hierarchy`` and ``nmbhpc kinetics`` use to tell the two kinds of config apart.
 Not collective: every rank may parse the same text.
 """
 from __future__ import annotations
@@ -13,9 +20,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import ConfigError
-from .settings import (PERTURBATIONS, QUADRATURES, SHAPES, CollisionSettings, GridSettings,
-                       KineticSettings, PerturbationSettings, PhysicsSettings, SpeciesInit,
-                       TimeSettings)
+from .settings import (ADVECTIONS, LIMITERS, PERTURBATIONS, QUADRATURES, SHAPES, CollisionSettings,
+                       GridSettings, KineticSettings, NumericsSettings, PerturbationSettings,
+                       PhysicsSettings, SpeciesInit, TimeSettings)
 
 _MISSING = object()
 
@@ -108,12 +115,44 @@ def _species(t: _Table) -> SpeciesInit:
                        shape=shape, parameter=param)
 
 
-def settings_from_dict(data: dict, source_text: str = "") -> KineticSettings:
-    """Validate a parsed TOML document (its ``kinetics`` table) into KineticSettings."""
+SOLVER_NAME = "kinetics"
+TOP_LEVEL_KEYS = ("solver", "kinetics")
+
+
+def is_kinetics_document(data: dict) -> bool:
+    """Whether a parsed config is a kinetics config (validated by this module).
+
+    True for ``solver = "kinetics"`` and for any document with a ``kinetics``
+    table: without a ``solver`` key that selects the kinetic solver, and next
+    to another solver it is an error this module reports at ``solver``.
+    """
+    return data.get("solver") == SOLVER_NAME or "kinetics" in data
+
+
+def settings_from_dict(data: dict, source_text: str = "",
+                       source_path: str = "<string>") -> KineticSettings:
+    """Validate a parsed TOML document (``solver`` and its ``kinetics`` table) into KineticSettings."""
     if "kinetics" not in data:
-        raise ConfigError("kinetics", "is required: add a [kinetics] table")
+        raise ConfigError("kinetics", "is required: add a [kinetics] table", source_path)
+    if "solver" in data and data["solver"] != SOLVER_NAME:
+        raise ConfigError("solver", f"a config with a [kinetics] table runs the kinetic solver: "
+                          f"set solver = \"{SOLVER_NAME}\" (or remove the [kinetics] table), "
+                          f"got {data['solver']!r}", source_path)
+    for name in data:
+        if name not in TOP_LEVEL_KEYS:
+            raise ConfigError(name, f"is not used by solver \"{SOLVER_NAME}\" (valid top-level "
+                              f"keys: {', '.join(TOP_LEVEL_KEYS)}; times and outputs are set in "
+                              "[kinetics.time])", source_path)
+    try:
+        return _settings(data, source_text, source_path)
+    except ConfigError as exc:
+        exc.source_path = source_path
+        raise
+
+
+def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings:
     k = _Table(data["kinetics"], "kinetics",
-               ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time"))
+               ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time", "numerics"))
     g = k.sub("grid", ("nx", "length", "n_dir", "quadrature"))
     grid = GridSettings(nx=g.get("nx", _int_at_least(6), 64), length=g.get("length", _positive, 10.0),
                         n_dir=g.get("n_dir", _int_at_least(1), 8),
@@ -150,8 +189,12 @@ def settings_from_dict(data: dict, source_text: str = "") -> KineticSettings:
                         dt=t.get("dt", _positive, None), cfl=t.get("cfl", _positive, 0.5),
                         phase_step=t.get("phase_step", _positive, 0.1),
                         snapshot_times=tuple(sorted(t.get("snapshot_times", _numbers, ()))))
+    nm = k.sub("numerics", ("advection", "limiter"))
+    numerics = NumericsSettings(advection=nm.get("advection", _choice(ADVECTIONS), "weno5"),
+                                limiter=nm.get("limiter", _choice(LIMITERS), "norm"))
     return KineticSettings(grid=grid, physics=physics, nu=nu, nubar=nubar, perturbation=pert,
-                           time=time, source_text=source_text)
+                           time=time, numerics=numerics, source_text=source_text,
+                           source_path=source_path)
 
 
 def load_kinetics_text(text: str, source_path: str = "<string>") -> KineticSettings:
@@ -160,7 +203,7 @@ def load_kinetics_text(text: str, source_path: str = "<string>") -> KineticSetti
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"TOML syntax: {exc}", source_path) from exc
-    return settings_from_dict(data, source_text=text)
+    return settings_from_dict(data, source_text=text, source_path=source_path)
 
 
 def load_kinetics(path_or_text: str) -> KineticSettings:
@@ -173,3 +216,17 @@ def load_kinetics(path_or_text: str) -> KineticSettings:
     except OSError as exc:
         raise ConfigError("", f"cannot read config: {exc}", s) from exc
     return load_kinetics_text(text, s)
+
+
+def load_any_config_text(text: str, source_path: str = "<string>"):
+    """A RunConfig (:func:`nmbhpc.config.load_config_text`) or, for a kinetics
+    document (:func:`is_kinetics_document`), KineticSettings. Not collective."""
+    from ..config import load_config_text
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return load_config_text(text, source_path)  # its syntax message
+    if is_kinetics_document(data):
+        return settings_from_dict(data, source_text=text, source_path=source_path)
+    return load_config_text(text, source_path)

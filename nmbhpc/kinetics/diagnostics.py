@@ -6,7 +6,7 @@ equal for any rank count up to the order of floating-point summation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from mpi4py import MPI
@@ -21,6 +21,10 @@ class KineticRecord:
     lepton_number: (ELN, XLN) = n_nu - n_nubar for flavors e and x;
     offdiag_amplitude[s]: sqrt(<sum_e W_e sum_i w_i |Px + i Py|^2>_x) (= 2 |rho_ex| rms);
     trace_margin: min over the domain of P0 - |P| (>= 0 for a physical state);
+    limiter: cumulative totals of the positivity limiter since the run started,
+    (matrices limited, sum of the overshoots |P| - P0 removed, sum of the Pz
+    changes), unweighted sums over (x, species, energy, direction), all zero
+    without a limiter (:mod:`nmbhpc.kinetics.positivity`);
     total_lepton_number: n_nu - n_nubar summed over flavors.
     """
     time: float
@@ -29,6 +33,7 @@ class KineticRecord:
     lepton_number: np.ndarray
     offdiag_amplitude: np.ndarray
     trace_margin: float
+    limiter: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     @property
     def total_lepton_number(self) -> float:
@@ -36,14 +41,18 @@ class KineticRecord:
 
 
 def record(time: float, p: np.ndarray, nx: int, w: np.ndarray, energy_weights: np.ndarray,
-           comm) -> KineticRecord:
-    """Collective. Reduce the owned cells ``p`` into a KineticRecord."""
+           comm, limited=None) -> KineticRecord:
+    """Collective. Reduce the owned cells ``p`` into a KineticRecord.
+
+    ``limited``: this rank's limiter totals (3 numbers), summed over ranks.
+    """
     local_pol = p.sum(axis=0)
     local_off = np.einsum("e,i,xsei->s", energy_weights, w, p[..., 1] ** 2 + p[..., 2] ** 2)
-    buf = np.concatenate([local_pol.ravel(), local_off])
+    lim = np.zeros(3) if limited is None else np.asarray(limited, dtype=float)
+    buf = np.concatenate([local_pol.ravel(), local_off, lim])
     comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
     pol = buf[:local_pol.size].reshape(local_pol.shape) / nx
-    off = np.sqrt(buf[local_pol.size:] / nx)
+    off = np.sqrt(buf[local_pol.size:-3] / nx)
     ang = np.einsum("e,i,seic->sc", energy_weights, w, pol)
     ree, rxx = 0.5 * (ang[:, 0] + ang[:, 3]), 0.5 * (ang[:, 0] - ang[:, 3])
     dens = np.stack([ree, rxx], axis=1)
@@ -53,4 +62,4 @@ def record(time: float, p: np.ndarray, nx: int, w: np.ndarray, energy_weights: n
     margin = comm.allreduce(margin, op=MPI.MIN)
     return KineticRecord(time=time, polarization=pol, number_density=dens,
                          lepton_number=dens[0] - dens[1], offdiag_amplitude=off,
-                         trace_margin=margin)
+                         trace_margin=margin, limiter=buf[-3:].copy())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .settings import GridSettings, KineticSettings, PhysicsSettings, SpeciesInit
+from .settings import GridSettings, KineticSettings, SpeciesInit
 
 N_COMPONENTS = 4
 N_SPECIES = 2
@@ -95,11 +95,17 @@ def seed_offdiagonal(settings: KineticSettings, start: int, stop: int) -> np.nda
 def initial_field(settings: KineticSettings, start: int, stop: int) -> np.ndarray:
     """Initial field of cells start..stop-1, shape (n, 2, nE, n_dir, 4), real.
 
-    The seed is the complex p = Px + i Py; it is added to the flavor-diagonal
-    background (a seeded state is not exactly pure; the monitor reports |P| - P0).
+    The seed is the complex p = Px + i Py, applied as a small *rotation* of the
+    flavor-diagonal background: Pz shrinks so that |P| is unchanged
+    (Pz -> sign(Pz) sqrt(Pz^2 - |p|^2)). A pure background (one flavor empty,
+    |P| = P0) thus stays exactly on the positivity boundary instead of crossing
+    it by |p|^2 / 2 P0, which the positivity limiter would otherwise remove by
+    wiping the seed. (Only where |p| > |Pz| does the seed lengthen P.)
     """
     field = np.broadcast_to(background(settings), (stop - start,) + background(settings).shape).copy()
     seed = seed_offdiagonal(settings, start, stop)
+    pz = field[..., 3]
+    field[..., 3] = np.sign(pz) * np.sqrt(np.maximum(pz * pz - np.abs(seed) ** 2, 0.0))
     field[..., 1] += seed.real
     field[..., 2] += seed.imag
     return field

@@ -17,6 +17,16 @@ n_e = 1 for both species. For this n, mu = 9.418e10 s^-1 = pi cm^-1 (times c),
 so lengths in 1/omega0 are cm * MU_PER_CM and times are s * MU_PER_S.
 With p ~ exp(i k x) only k < 0 grows (nmbhpc.kinetics.dispersion: fastest
 |k| = 0.91 mu, growth rate 0.6896 mu, independent of n_dir >= 8).
+
+``richers2022_two_thirds``: the "TwoThirds" variant of the same papers, the
+Fiducial set-up with the nubar_e density reduced to 2/3 of the nu_e density
+(a net ELN, so the unstable band is narrower and shifted). Its numbers
+(nbar = 2 n / 3, everything else as Fiducial) are from the set-up's name and
+the papers' abstracts/our recollection of Table I of Richers, Willcox & Ford
+(2021); Emu's public inputs for it were not found (docs/kinetics.md).
+The "90Degree" variant (nubar_e flux along x, perpendicular to the 1D axis)
+is not axially symmetric about the box axis and needs an azimuth grid: not
+implemented.
 """
 from __future__ import annotations
 
@@ -45,6 +55,9 @@ MU_PER_S = self_interaction_rate(FIDUCIAL_DENSITY)    # 1/omega0 = 1 / MU_PER_S 
 MU_PER_CM = MU_PER_S / C_LIGHT                        # 1/omega0 = 1 / MU_PER_CM cm (= 1/pi)
 
 
+TWO_THIRDS_NUBAR_FRACTION = 2.0 / 3.0
+
+
 def richers2022_fiducial(nx: int = 256, n_dir: int = 16, length: float | None = None,
                          t_end: float | None = None, output_interval: float = 0.5,
                          perturbation: PerturbationSettings | None = None) -> KineticSettings:
@@ -53,12 +66,25 @@ def richers2022_fiducial(nx: int = 256, n_dir: int = 16, length: float | None = 
     Defaults: the 64 cm box (length 201.06) and Emu's 5 ns (t_end 470.9);
     seeded by white noise of amplitude 1e-6 like Emu's (perturbation_amplitude).
     """
+    return _linear_moment_ffi(1.0, nx, n_dir, length, t_end, output_interval, perturbation)
+
+
+def richers2022_two_thirds(nx: int = 256, n_dir: int = 16, length: float | None = None,
+                           t_end: float | None = None, output_interval: float = 0.5,
+                           perturbation: PerturbationSettings | None = None) -> KineticSettings:
+    """The TwoThirds set-up: Fiducial with n_nubar = 2/3 n_nu (mu still sqrt(2) G_F n_nu)."""
+    return _linear_moment_ffi(TWO_THIRDS_NUBAR_FRACTION, nx, n_dir, length, t_end, output_interval,
+                              perturbation)
+
+
+def _linear_moment_ffi(nubar_fraction, nx, n_dir, length, t_end, output_interval,
+                       perturbation) -> KineticSettings:
     return KineticSettings(
         grid=GridSettings(nx=nx, length=length if length is not None else FIDUCIAL_BOX_CM * MU_PER_CM,
                           n_dir=n_dir),
         physics=PhysicsSettings(omega=(0.0,), mu=1.0),
         nu=SpeciesInit(n_e=1.0, shape="linear", parameter=1.0),
-        nubar=SpeciesInit(n_e=1.0, shape="linear", parameter=-1.0),
+        nubar=SpeciesInit(n_e=nubar_fraction, shape="linear", parameter=-1.0),
         perturbation=perturbation or PerturbationSettings(kind="random", amplitude=1e-6, seed=1),
         time=TimeSettings(t_end=t_end if t_end is not None else FIDUCIAL_END_S * MU_PER_S,
                           output_interval=output_interval))

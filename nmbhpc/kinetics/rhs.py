@@ -11,13 +11,26 @@ with eta_nu = +1, eta_nubar = -1 (Hannestad et al. 2006 / Raffelt-Sigl
 convention; docs/kinetics.md relates it to Richers et al. 2022). Not collective:
 the caller provides ghost cells.
 
-Advection: fifth-order upwind-biased finite differences (the linear scheme
-underlying WENO5), stencil width 3. The x-axis is the first array axis; a
-further spatial axis is one more call of :func:`upwind5` on that axis.
+Advection (``NumericsSettings.advection``), stencil width 3 for both:
+
+* ``upwind5``: fifth-order upwind-biased finite differences (the linear
+  scheme underlying WENO5);
+* ``weno5``: the same fluxes with nonlinear WENO-Z weights (Jiang & Shu,
+  J. Comput. Phys. 126, 202 (1996); Borges et al., J. Comput. Phys. 227, 3191
+  (2008)): fifth order where the field is resolved, non-oscillatory where it
+  has grid-scale structure. The weights are computed once per (x, species,
+  energy, direction) from the smoothness of all four components (P0, Px, Py,
+  Pz) together, so the scheme commutes with global flavor rotations (a
+  componentwise WENO would not) and keeps the flux a linear map of the
+  stencil's density matrices.
+
+The x-axis is the first array axis; a further spatial axis is one more call of
+the derivative on that axis.
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .grid import directions
 from .settings import KineticSettings
@@ -36,6 +49,73 @@ def upwind5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
         out += c * u[first + k:first + k + n]
     out *= 1.0 / (60.0 * dx)
     return out
+
+
+# WENO5: optimal (linear) weights of the three 3-point candidate stencils, smoothness floor
+_D0, _D1, _D2 = 0.1, 0.6, 0.3
+_WENO_EPS = 1e-12
+
+
+@njit(cache=True)
+def _weno5_face(u, rows, s, e, d, face):
+    """WENO-Z value at one face into ``face[4]``; ``rows`` = 5 x-indices, upwind side first.
+
+    The nonlinear weights are shared by the 4 components of the density matrix.
+    """
+    b0 = b1 = b2 = 0.0
+    for c in range(4):
+        a, b, m = u[rows[0], s, e, d, c], u[rows[1], s, e, d, c], u[rows[2], s, e, d, c]
+        p, q = u[rows[3], s, e, d, c], u[rows[4], s, e, d, c]
+        b0 += 13.0 / 12.0 * (a - 2.0 * b + m) ** 2 + 0.25 * (a - 4.0 * b + 3.0 * m) ** 2
+        b1 += 13.0 / 12.0 * (b - 2.0 * m + p) ** 2 + 0.25 * (b - p) ** 2
+        b2 += 13.0 / 12.0 * (m - 2.0 * p + q) ** 2 + 0.25 * (3.0 * m - 4.0 * p + q) ** 2
+    # floor relative to the local occupation (P0 bounds |P|): the switch does not
+    # depend on the units of n_ref; 1e-100 keeps an empty region finite
+    eps = _WENO_EPS * (u[rows[2], s, e, d, 0] ** 2 + u[rows[3], s, e, d, 0] ** 2) + 1e-100
+    tau = abs(b0 - b2)
+    a0 = _D0 * (1.0 + tau / (b0 + eps)) ** 2
+    a1 = _D1 * (1.0 + tau / (b1 + eps)) ** 2
+    a2 = _D2 * (1.0 + tau / (b2 + eps)) ** 2
+    w0, w1, w2 = a0 / (a0 + a1 + a2), a1 / (a0 + a1 + a2), a2 / (a0 + a1 + a2)
+    for c in range(4):
+        a, b, m = u[rows[0], s, e, d, c], u[rows[1], s, e, d, c], u[rows[2], s, e, d, c]
+        p, q = u[rows[3], s, e, d, c], u[rows[4], s, e, d, c]
+        face[c] = (w0 * (2.0 * a - 7.0 * b + 11.0 * m) + w1 * (-b + 5.0 * m + 2.0 * p)
+                   + w2 * (2.0 * m + 5.0 * p - q)) / 6.0
+
+
+@njit(cache=True)
+def _weno5_kernel(u, n, inv_dx, positive, out):
+    rows = np.empty(5, dtype=np.int64)
+    left = np.empty(4)
+    right = np.empty(4)
+    for s in range(u.shape[1]):
+        for e in range(u.shape[2]):
+            for d in range(u.shape[3]):
+                # face i+1/2 from rows (i+1..i+5) for v > 0, (i+6..i+2) for v < 0 (ghosted index)
+                for i in range(-1, n):
+                    for k in range(5):
+                        rows[k] = i + 1 + k if positive else i + 6 - k
+                    _weno5_face(u, rows, s, e, d, right)
+                    if i >= 0:
+                        for c in range(4):
+                            out[i, s, e, d, c] = (right[c] - left[c]) * inv_dx
+                    left[:] = right
+
+
+def weno5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
+    """WENO5 (Z weights) d/dx along axis 0 of ghosted ``u`` (n + 6, S, E, D, 4) -> n rows.
+
+    Upwind for velocity sign ``positive``; equals :func:`upwind5` where the
+    smoothness indicators agree. The last axis holds the 4 components of one
+    density matrix and shares the nonlinear weights (compiled with numba).
+    """
+    out = np.empty((n,) + u.shape[1:])
+    _weno5_kernel(u, n, 1.0 / dx, positive, out)
+    return out
+
+
+ADVECTION_SCHEMES = {"upwind5": upwind5, "weno5": weno5}
 
 
 class KineticRHS:
@@ -62,6 +142,7 @@ class KineticRHS:
                         + np.array([0.0, 0.0, ph.lam]))[:, :, None, :]
         self.n_neg = int(np.sum(self.v < 0))
         self.advect = True
+        self.derivative = ADVECTION_SCHEMES[settings.numerics.advection]
         col = ph.collisions
         self.scattering = col.scattering
         self.emission = col.emission_absorption
@@ -88,9 +169,9 @@ class KineticRHS:
         if self.advect:
             k = self.n_neg
             if k:
-                out[..., :k, :] = -self.v[:k, None] * upwind5(u[..., :k, :], n, self.dx, False)
+                out[..., :k, :] = -self.v[:k, None] * self.derivative(u[..., :k, :], n, self.dx, False)
             if k < self.v.size:
-                out[..., k:, :] = -self.v[k:, None] * upwind5(u[..., k:, :], n, self.dx, True)
+                out[..., k:, :] = -self.v[k:, None] * self.derivative(u[..., k:, :], n, self.dx, True)
         h = self.hamiltonian(p)
         hx, hy, hz = h[..., 0], h[..., 1], h[..., 2]
         px, py, pz = p[..., 1], p[..., 2], p[..., 3]

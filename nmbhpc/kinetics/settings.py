@@ -22,6 +22,8 @@ COMPONENTS = ("P0", "Px", "Py", "Pz")
 SHAPES = ("isotropic", "linear", "gaussian")
 QUADRATURES = ("gauss-legendre", "uniform")
 PERTURBATIONS = ("none", "random", "mode")
+ADVECTIONS = ("weno5", "upwind5")
+LIMITERS = ("norm", "none")
 
 
 @dataclass(frozen=True)
@@ -131,12 +133,31 @@ class TimeSettings:
 
 
 @dataclass(frozen=True)
+class NumericsSettings:
+    """Discretisation choices (docs/kinetics.md, "Discretisation" and "Positivity").
+
+    advection: ``weno5`` (WENO-Z fluxes, non-oscillatory) or ``upwind5`` (its
+    linear fifth-order scheme); limiter: ``norm`` (after every step, project
+    matrices with |P| > P0 radially back to |P| = P0, :mod:`nmbhpc.kinetics.positivity`)
+    or ``none``.
+    """
+    advection: str = "weno5"
+    limiter: str = "norm"
+
+
+@dataclass(frozen=True)
 class KineticSettings:
-    """Everything a kinetic run needs; ``source_text`` is the config as written."""
+    """Everything a kinetic run needs; ``source_text`` is the config as written,
+    ``source_path`` where it came from ("<string>" if not a file)."""
     grid: GridSettings = field(default_factory=GridSettings)
     physics: PhysicsSettings = field(default_factory=PhysicsSettings)
     nu: SpeciesInit = field(default_factory=SpeciesInit)
     nubar: SpeciesInit = field(default_factory=lambda: SpeciesInit(n_e=0.0))
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     time: TimeSettings = field(default_factory=TimeSettings)
+    numerics: NumericsSettings = field(default_factory=NumericsSettings)
     source_text: str = ""
+    source_path: str = "<string>"
+
+    #: the config's ``solver`` value (what ``nmbhpc run`` dispatches on)
+    solver = "kinetics"

@@ -21,7 +21,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..stack import init_petsc
-from . import diagnostics
+from . import diagnostics, positivity
 from .grid import dofs_per_cell, initial_field
 from .rhs import STENCIL_WIDTH, KineticRHS
 from .settings import KineticSettings
@@ -60,6 +60,9 @@ class KineticSolver:
         self.X = da.createGlobalVec()
         self._Xl = da.createLocalVec()
         self.field[...] = initial_field(settings, self.xs, self.xe)
+        self.n_rhs = 0
+        # local totals (matrices limited, overshoot removed, Pz change) of the positivity limiter
+        self.limited = np.zeros(3)
         self.ts = self._make_ts()
         self.dt = self.default_dt()
         self._worst_margin = 0.0
@@ -85,17 +88,66 @@ class KineticSolver:
     def set_state(self, time: float, field_local: np.ndarray) -> None:
         """Restart from the owned cells ``field_local`` (n_local, 2, nE, n_dir, 4) at ``time``.
 
-        Collective only through the step size, which is recomputed from the new state.
+        Collective only through the step size, which is recomputed from the new state
+        (a snapshot restart: a new run that starts from an old field).
         """
         self.field[...] = field_local
         self.ts.setTime(time)
         self.dt = self.default_dt()
 
+    # ------------------------------------------------------------ checkpoints
+    def checkpoint_state(self):
+        """``(local, offset, global_shape)`` of the field: rows are x cells (not collective).
+
+        With :meth:`checkpoint_extras` this is everything :meth:`restore` needs to
+        continue bit for bit.
+        """
+        return self.field.copy(), self.xs, (self.settings.grid.nx,) + self.cell_shape
+
+    def checkpoint_extras(self) -> dict:
+        """Collective. What a checkpoint stores besides the field.
+
+        ``dt`` is the step the run started with: recomputing it from the restored
+        field would change the steps and lose bitwise continuation. ``limited``
+        holds every rank's limiter totals ([size, 3]), so that the same rank
+        count sums them in the same order after a restart.
+        """
+        return {"dt": float(self.dt), "steps": int(self.ts.getStepNumber()),
+                "n_rhs": int(self.n_rhs), "worst_margin": float(self._worst_margin),
+                "limited": np.array(self.comm.allgather(np.array(self.limited, dtype=float)))}
+
+    def restore(self, field_local: np.ndarray, time: float, extras: dict) -> None:
+        """Continue from a checkpoint: owned cells, time and :meth:`checkpoint_extras`
+        (not collective: nothing is recomputed).
+
+        Limiter totals of another rank count are summed onto rank 0 (equal to rounding).
+        """
+        self.field[...] = field_local
+        self.ts.setTime(time)
+        self.dt = float(extras["dt"])
+        self.ts.setStepNumber(int(extras.get("steps", 0)))
+        self.n_rhs = int(extras.get("n_rhs", 0))
+        self._worst_margin = float(extras.get("worst_margin", 0.0))
+        limited = np.asarray(extras.get("limited", np.zeros((1, 3))), dtype=float).reshape(-1, 3)
+        rank, size = self.comm.Get_rank(), self.comm.Get_size()
+        if limited.shape[0] == size:
+            self.limited = limited[rank].copy()
+        else:
+            self.limited = limited.sum(axis=0) if rank == 0 else np.zeros(3)
+
     # ------------------------------------------------------------------- TS
     def _rhs_function(self, ts, t, X, F) -> None:
+        self.n_rhs += 1
         self.da.globalToLocal(X, self._Xl)
         u = self._view(self._Xl, self.n_local + 2 * STENCIL_WIDTH)
         self._view(F, self.n_local)[...] = self.rhs(u)
+
+    def _limit_positivity(self, ts) -> None:
+        """TS post-step: enforce P0 >= |P| (:mod:`nmbhpc.kinetics.positivity`)."""
+        self.limited += positivity.limit(self._view(ts.getSolution(), self.n_local))
+        # the step's last stage no longer matches the state (FSAL methods); unconditional,
+        # because a restart evaluates the RHS, which is collective
+        ts.restartStep()
 
     def _make_ts(self):
         PETSc = self.PETSc
@@ -106,6 +158,8 @@ class KineticSolver:
         ts.setType(PETSc.TS.Type.RK)
         ts.setRKType("4")
         ts.setRHSFunction(self._rhs_function, self.da.createGlobalVec())
+        if self.settings.numerics.limiter != "none":
+            ts.setPostStep(self._limit_positivity)
         ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
         ts.setMaxSteps(2 ** 31 - 1)
         ts.setTime(0.0)
@@ -149,7 +203,7 @@ class KineticSolver:
     def record(self) -> diagnostics.KineticRecord:
         """Collective. Domain averages at the current time."""
         return diagnostics.record(self.time, self.field, self.settings.grid.nx, self.rhs.w,
-                                  self.rhs.energy_weights, self.comm)
+                                  self.rhs.energy_weights, self.comm, self.limited)
 
     def output_times(self) -> np.ndarray:
         """Output times k * output_interval from the current time to t_end (inclusive)."""
@@ -158,6 +212,25 @@ class KineticSolver:
         times = np.arange(n + 1) * tset.output_interval
         return times[times > self.time + 1e-12 * tset.output_interval]
 
+    def stops(self, include_current: bool = True) -> list:
+        """``(t, output?, snapshot?)`` for every time still to reach, in order (not collective).
+
+        ``include_current``: the current time comes first, as an output (and a
+        snapshot if it is a snapshot time) — a run's initial record. A resumed
+        run has both in its file already and passes False. Snapshot times after
+        ``t_end`` are ignored.
+        """
+        now, t_end = self.time, self.settings.time.t_end
+        out = set(self.output_times().tolist())
+        # snapshot times after t_end are ignored: a run never integrates past t_end
+        snaps = {t for t in self.settings.time.snapshot_times
+                 if now + 1e-12 < t <= t_end * (1 + 1e-12)}
+        first = []
+        if include_current:
+            at_now = any(abs(t - now) <= 1e-12 for t in self.settings.time.snapshot_times)
+            first = [(now, True, at_now)]
+        return first + [(t, t in out, t in snaps) for t in sorted(out | snaps)]
+
     def run(self, writer=None, on_record=None):
         """Collective. Integrate to t_end; record every output time (and snapshots).
 
@@ -165,19 +238,18 @@ class KineticSolver:
         record and snapshot; ``on_record(record)`` is called too. Returns the
         list of records (including the initial one at the start time).
         """
-        snaps = [t for t in self.settings.time.snapshot_times if t >= self.time]
-        stops = sorted(set(self.output_times().tolist()) | set(snaps))
-        records = [self._emit(writer, on_record)]
-        if writer is not None and snaps and abs(snaps[0] - self.time) < 1e-12:
-            writer.snapshot(self)
-        out_set = set(self.output_times().tolist())
-        for t in stops:
+        records = []
+        for t, is_output, is_snapshot in self.stops():
             self.advance_to(t)
-            if t in out_set:
+            if is_output:
                 records.append(self._emit(writer, on_record))
-            if writer is not None and t in snaps:
+            if writer is not None and is_snapshot:
                 writer.snapshot(self)
         return records
+
+    def emit(self, writer=None):
+        """Collective. Record the current time (warning when positivity is lost) into ``writer``."""
+        return self._emit(writer, None)
 
     def _emit(self, writer, on_record):
         rec = self.record()

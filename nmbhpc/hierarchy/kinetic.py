@@ -1,0 +1,119 @@
+"""The scale hierarchy of a quantum-kinetic run (:mod:`nmbhpc.kinetics`), in code units.
+
+Frequencies in omega0, times and lengths in 1/omega0 (hbar = c = 1), occupations
+in units of n_ref with ``mu = sqrt(2) G_F n_ref`` (docs/kinetics.md).
+
+* Forward scattering: a neutrino scatters forward on every neutrino and
+  antineutrino, so its rate is ``Sigma = mu n_tot`` with ``n_tot`` the initial
+  number density of both species and both flavors (units of n_ref; the
+  ``1 - v.v'`` factor of the self-interaction is 1 on angular average).
+  ``tau_mfp^fs = 1/Sigma``. The nu - nubar cancellation in the refractive
+  potential ``mu D`` is a coherent effect, not fewer scattering events.
+* Collisions: the run's own rates, ``Gamma = max(gamma_{s,f}, scattering)``,
+  ``tau_mfp^c = 1/Gamma``. A collisionless run gets ``tau_mfp^c`` mapped from
+  physical conditions (default: the supernova preset) exactly as
+  :mod:`nmbhpc.hierarchy.runs` does for the flavor-only solvers:
+  ``tau_mfp^c = tau_mfp^fs / (tau_mfp^fs/tau_mfp^c)_phys``.
+* ``tau_int = (Sigma/E)_phys tau_mfp^fs``: the kinetic equations have no
+  interaction time either (they are its t >> tau_int limit).
+* Kinetic scales: box length L, cell width dx, crossing time ``L/max|v|``,
+  vacuum time ``1/max|omega|``.
+
+The row names ``t``, ``tau_int``, ``tau_mfp^fs``, ``tau_mfp^c``,
+``t/tau_mfp^fs`` are those of :func:`nmbhpc.hierarchy.runs.run_hierarchy`, so
+:func:`~nmbhpc.hierarchy.runs.run_inequalities` tests Eq. (17) on either table.
+Nothing here is collective.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from .physical import PRESETS, Conditions, tau_collision, tau_forward, tau_int
+from .table import DEFAULT_THRESHOLD, Row
+
+
+def total_density(settings) -> float:
+    """n_nu + n_nubar over both flavors (units of n_ref) of the initial homogeneous state."""
+    return float(sum(s.n_e + s.n_x for s in (settings.nu, settings.nubar)))
+
+
+def collision_rate(settings) -> Optional[float]:
+    """The fastest collision rate (omega0), or None for a collisionless run."""
+    c = settings.physics.collisions
+    rate = max([g for row in c.gamma for g in row] + [c.scattering])
+    return rate if rate > 0 else None
+
+
+def kinetic_hierarchy(settings, conditions: Optional[Conditions] = None,
+                      collision_rate_override: Optional[float] = None) -> list[Row]:
+    """The kinetic run's scales and Eq. (17) ratios in code units (module docstring).
+
+    settings : :class:`~nmbhpc.kinetics.settings.KineticSettings`.
+    conditions : physical conditions for tau_int (and tau_mfp^c of a
+        collisionless run); default the supernova preset.
+    collision_rate_override : Gamma in omega0 instead of the config's rates.
+    """
+    cond = PRESETS["supernova"] if conditions is None else conditions
+    ph, g, tm = settings.physics, settings.grid, settings.time
+    t = float(tm.t_end)  # a kinetic run starts at t = 0 (a snapshot restart continues it)
+    n_tot = total_density(settings)
+    sigma = abs(ph.mu) * n_tot
+    tau_fs = math.inf if sigma == 0 else 1.0 / sigma
+    omega_max = max(abs(w) for w in ph.omega)
+    gamma = collision_rate_override if collision_rate_override is not None \
+        else collision_rate(settings)
+    sigma_over_e = tau_int(cond) / tau_forward(cond)
+    fs_over_c = tau_forward(cond) / tau_collision(cond)
+    t_int = sigma_over_e * tau_fs if sigma > 0 else math.nan
+    if gamma is not None:
+        tau_c = math.inf if gamma == 0 else 1.0 / gamma
+        tau_c_formula = "1 / Gamma, Gamma = max(gamma_nu, gamma_nubar, scattering)"
+    else:
+        tau_c = tau_fs / fs_over_c if fs_over_c > 0 else math.inf
+        tau_c_formula = f"tau_mfp^fs / {fs_over_c:.3g} (collisionless run; ratio from {cond.label})"
+    dx = g.length / g.nx
+    return [
+        Row("t", t, "1/omega0", "elapsed: kinetics.time.t_end"),
+        Row("L", g.length, "1/omega0", "periodic box length"),
+        Row("dx", dx, "1/omega0", "L / nx"),
+        Row("t_cross", g.length, "1/omega0", "L / max|v| (|v| <= 1): box crossing time"),
+        Row("max|omega|", omega_max, "omega0", "fastest vacuum frequency"),
+        Row("mu", abs(ph.mu), "omega0", "sqrt(2) G_F n_ref"),
+        Row("lambda", ph.lam, "omega0", "matter potential sqrt(2) G_F n_e"),
+        Row("n_tot", n_tot, "n_ref", "initial n_nu + n_nubar, both flavors"),
+        Row("Sigma", sigma, "omega0", "mu n_tot: forward-scattering rate"),
+        Row("tau_vac", 1.0 / omega_max if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
+        Row("tau_mfp^fs", tau_fs, "1/omega0", "1 / Sigma"),
+        Row("tau_int", t_int, "1/omega0",
+            f"(Sigma/E = {sigma_over_e:.3g}, {cond.label}) tau_mfp^fs; absent from kinetics"),
+        Row("tau_mfp^c", tau_c, "1/omega0", tau_c_formula),
+        Row("Gamma/Sigma", (gamma / sigma if sigma else math.inf) if gamma is not None
+            else math.nan, "1", "collision vs forward-scattering rate (runs with collisions)"),
+        Row("t/tau_mfp^fs", t * sigma, "1", "Sigma t (Eq. 17)"),
+        Row("tau_int/t", t_int / t if t > 0 else math.inf, "1", "Eq. (17)"),
+        Row("t/tau_mfp^c", t / tau_c, "1", "collisions matter when >~ 1"),
+        Row("t/t_cross", t / g.length, "1", "box crossings of a v = 1 particle"),
+    ]
+
+
+def kinetic_window(settings, conditions: Optional[Conditions] = None,
+                   collision_rate_override: Optional[float] = None,
+                   threshold: float = DEFAULT_THRESHOLD) -> list[str]:
+    """Warnings when a kinetic run leaves the window of first-order kinetics.
+
+    * collisionless run longer than the (mapped) tau_mfp^c;
+    * run with collisions whose Gamma/Sigma is not below ``threshold``
+      (tau_mfp^fs << tau_mfp^c of Eq. 17 fails; the collision term assumes it).
+    """
+    v = {r.name: r.value for r in kinetic_hierarchy(settings, conditions, collision_rate_override)}
+    gamma = collision_rate_override if collision_rate_override is not None \
+        else collision_rate(settings)
+    out = []
+    if gamma is None and v["t/tau_mfp^c"] > 1.0:
+        out.append(f"elapsed time t = {v['t']:.4g}/omega0 exceeds the collision time "
+                   f"tau_mfp^c ~ {v['tau_mfp^c']:.3g}/omega0 but the kinetics run has no collisions")
+    if gamma is not None and gamma > 0 and not v["Gamma/Sigma"] < threshold:
+        out.append(f"Gamma/Sigma = {v['Gamma/Sigma']:.3g} is not << 1 (threshold {threshold:g}): "
+                   "tau_mfp^fs << tau_mfp^c of Eq. (17) fails, which the collision term assumes")
+    return out

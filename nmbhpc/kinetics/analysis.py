@@ -1,0 +1,117 @@
+"""Summaries of kinetic run files for ``nmbhpc analyze``: table, CSVs, one PNG.
+
+Not collective: reads with :func:`nmbhpc.kinetics.output.read_kinetics`, which
+accepts files of any rank count and of interrupted or killed runs (cut to
+their complete records). Times in 1/omega0; densities in n_ref
+(docs/kinetics.md).
+"""
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+#: columns of kinetics_summary.csv (one row per kinetic run)
+SUMMARY_COLUMNS = ("file", "status", "mpi_size", "nx", "n_dir", "n_energy", "records",
+                   "snapshots", "t_last", "nue_survival", "nuebar_survival", "eln_drift_max",
+                   "xln_drift_max", "offdiag_max", "trace_margin_min")
+
+#: columns of kinetics_timeseries.csv (one row per run and output time)
+SERIES_COLUMNS = ("file", "time", "n_nu_e", "n_nu_x", "n_nubar_e", "n_nubar_x", "eln", "xln",
+                  "offdiag_nu", "offdiag_nubar", "trace_margin")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def summary_row(run) -> dict:
+    """One table row of a :class:`~nmbhpc.kinetics.output.KineticRunData`.
+
+    ``nue_survival``: n_e of neutrinos at the last record over the first (1 =
+    no conversion); drifts: max |L(t) - L(0)| of the ELN and XLN.
+    """
+    n = run.n_records
+    nd, ln = run.number_density, run.lepton_number
+    return {
+        "file": run.path, "status": run.status, "mpi_size": run.attrs.get("mpi_size", ""),
+        "nx": run.grid.get("nx", ""), "n_dir": run.grid.get("n_dir", ""),
+        "n_energy": run.grid.get("n_energy", ""), "records": n,
+        "snapshots": len(run.snapshot_times),
+        "t_last": float(run.time[-1]) if n else np.nan,
+        "nue_survival": _ratio(nd[-1, 0, 0], nd[0, 0, 0]) if n else np.nan,
+        "nuebar_survival": _ratio(nd[-1, 1, 0], nd[0, 1, 0]) if n else np.nan,
+        "eln_drift_max": float(np.max(np.abs(ln[:, 0] - ln[0, 0]))) if n else np.nan,
+        "xln_drift_max": float(np.max(np.abs(ln[:, 1] - ln[0, 1]))) if n else np.nan,
+        "offdiag_max": float(np.max(run.offdiag_amplitude)) if n else np.nan,
+        "trace_margin_min": float(np.min(run.trace_margin)) if n else np.nan,
+    }
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.10g}"
+    return str(v)
+
+
+def write_summary_csv(runs, path: str) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(SUMMARY_COLUMNS)
+        for r in runs:
+            row = summary_row(r)
+            w.writerow([_fmt(row[c]) for c in SUMMARY_COLUMNS])
+
+
+def write_timeseries_csv(runs, path: str) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(SERIES_COLUMNS)
+        for r in runs:
+            for i in range(r.n_records):
+                nd = r.number_density[i]
+                w.writerow([r.path] + [_fmt(float(v)) for v in (
+                    r.time[i], nd[0, 0], nd[0, 1], nd[1, 0], nd[1, 1], r.lepton_number[i, 0],
+                    r.lepton_number[i, 1], r.offdiag_amplitude[i, 0], r.offdiag_amplitude[i, 1],
+                    r.trace_margin[i])])
+
+
+def table(runs, base: str = "") -> str:
+    """Fixed-width text table (one line per kinetic run)."""
+    head = (f"{'file':<32} {'status':<11} {'ranks':>5} {'nx':>5} {'records':>7} {'t_last':>8} "
+            f"{'nu_e surv':>9} {'|dELN|':>9} {'offdiag':>9} {'min P0-|P|':>10}")
+    lines = [head, "-" * len(head)]
+    for r in runs:
+        row = summary_row(r)
+        name = os.path.relpath(row["file"], base) if base else row["file"]
+        lines.append(f"{name[-32:]:<32} {row['status']:<11} {str(row['mpi_size']):>5} "
+                     f"{str(row['nx']):>5} {row['records']:>7} {row['t_last']:>8.4g} "
+                     f"{row['nue_survival']:>9.5f} {row['eln_drift_max']:>9.2e} "
+                     f"{row['offdiag_max']:>9.2e} {row['trace_margin_min']:>10.2e}")
+    return "\n".join(lines)
+
+
+def plot(runs, directory: str) -> list[str]:
+    """Write kinetics_evolution.png (nu_e density and off-diagonal amplitude vs t)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for r in runs:
+        if not r.n_records:
+            continue
+        label = os.path.basename(r.path)
+        a.plot(r.time, r.number_density[:, 0, 0], label=label)
+        b.semilogy(r.time, np.maximum(r.offdiag_amplitude[:, 0], 1e-300), label=label)
+    a.set_ylabel("n(nu_e) [n_ref]")
+    b.set_ylabel("off-diagonal amplitude (nu)")
+    b.set_xlabel("t [1/omega0]")
+    a.legend(fontsize="small")
+    path = os.path.join(directory, "kinetics_evolution.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
