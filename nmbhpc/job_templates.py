@@ -1,4 +1,9 @@
-"""Rendering of the SLURM templates in ``jobs/slurm/`` (``nmbhpc slurm``).
+"""Rendering of the SLURM templates (``nmbhpc slurm``).
+
+The templates are package data, ``nmbhpc/templates/slurm/KIND.sbatch``, so an
+installed nmbhpc (wheel, ``pip install .``, site module) renders them without
+a source tree; ``jobs/slurm/KIND.sbatch`` in the repository are links to the
+same files, not copies.
 
 A template is a batch script with ``@@NAME@@`` fields; :func:`render` fills
 them from a dict of already shell-quoted strings and refuses a template with
@@ -11,19 +16,23 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from importlib import resources
 from pathlib import Path
 
 FIELD = re.compile(r"@@([A-Z_]+)@@")
 KINDS = ("single", "array", "analyze", "long")
 
 
-def default_template_dir() -> Path:
-    """``jobs/slurm`` of the source tree this package lives in."""
-    return Path(__file__).resolve().parent.parent / "jobs" / "slurm"
+def default_template_dir():
+    """The packaged templates (a :class:`importlib.resources.abc.Traversable`; a
+    :class:`~pathlib.Path` for an unzipped install)."""
+    return resources.files("nmbhpc") / "templates" / "slurm"
 
 
-def template_path(kind: str, directory=None) -> Path:
-    return Path(directory or default_template_dir()) / f"{kind}.sbatch"
+def template_path(kind: str, directory=None):
+    """Template of ``kind`` in ``directory`` (default: the packaged ones); has ``read_text()``."""
+    base = Path(directory) if directory else default_template_dir()
+    return base / f"{kind}.sbatch"
 
 
 def render(text: str, fields: dict) -> str:

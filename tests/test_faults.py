@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
+import select
 import signal
 import subprocess
 import time
@@ -87,6 +89,100 @@ def test_kill_9_at_a_random_moment_leaves_a_readable_file_and_resumes(tmp_path):
 
     res = _run(nmbhpc_cmd("run", cfg, "-o", str(out), "--resume", "--log-level", "INFO"))
     assert res.returncode == 0, res.stderr[-3000:]
+    done = read_run(out)
+    assert done.status == "completed"
+    assert np.all(np.diff(done.time) > 0), f"a time recorded twice {note}"
+    assert max_difference(done, full) <= 1e-12, note
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (mpirun starts its local ranks as children)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    # "pid (comm) state ppid ...": comm may contain spaces, split after it
+                    ppid = int(fh.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                out.append(int(entry))
+    return out
+
+
+_PROGRESS = re.compile(rb"output (\d+)/")
+
+
+class _ProgressLines:
+    """The ``output K/N`` progress lines of a child's stderr, read as they come."""
+
+    def __init__(self, proc):
+        self.proc, self.buffer, self.lines = proc, b"", []
+
+    def wait_for_output(self, k: int, timeout=TIMEOUT) -> int:
+        """Block until rank 0 has reported output k (1-based; the record is then
+        appended and flushed); return the highest output reported so far."""
+        deadline, fd, last = time.monotonic() + timeout, self.proc.stderr.fileno(), 0
+        while last < k:
+            assert time.monotonic() < deadline, f"no progress line 'output {k}/' in {timeout} s"
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            assert chunk, f"run ended (rc {self.proc.wait()}) before output {k}: " \
+                          + b"\n".join(self.lines[-20:]).decode(errors="replace")
+            self.buffer += chunk
+            *done, self.buffer = self.buffer.split(b"\n")
+            self.lines += done
+            last = max([last] + [int(m.group(1)) for m in map(_PROGRESS.search, done) if m])
+        return last
+
+
+@serial
+def test_kill_9_under_mpirun_leaves_a_readable_file_and_resumes(tmp_path):
+    """SIGKILL to every rank of an ``mpirun -n 2`` job (a node failure, the OOM killer),
+    once rank 0 reported a random output k: nothing of the file before k is lost.
+    No timing assumption: the kill waits for the progress line, however slow the machine."""
+    n_out = 80
+    cfg = write_config(tmp_path, "meanfield", n_out=n_out, t_final=4.0)
+    ref, out = tmp_path / "ref.h5", tmp_path / "out.h5"
+    res = _run(nmbhpc_cmd("run", cfg, "-o", str(ref), "--log-level", "WARNING", ranks=2))
+    assert res.returncode == 0, res.stderr[-3000:]
+    full = read_run(ref)
+
+    k = random.randint(2, n_out // 3)
+    env = python_env()
+    env[DELAY_ENV] = "0.02"  # the outputs after k take >= 1 s: the kill lands mid-run
+    proc = subprocess.Popen(nmbhpc_cmd("run", cfg, "-o", str(out), "--checkpoint-every", "5",
+                                       "--progress-interval", "0", ranks=2),
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        reported = _ProgressLines(proc).wait_for_output(k)
+        time.sleep(random.uniform(0.0, 0.05))  # somewhere inside a later output or checkpoint
+        ranks = _children(proc.pid)
+        assert len(ranks) == 2, f"mpirun {proc.pid} has children {ranks}"
+        for pid in ranks:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    note = f"(killed after output {reported} was reported, k = {k})"
+    part = read_run(out)  # opens, whatever moment the kill hit
+    assert reported <= part.n_records < full.n_records, note
+    assert part.status == "running", note
+    n = part.n_records
+    for name in ("time", "polarization", "energy", "rho1"):
+        assert np.max(np.abs(getattr(part, name) - getattr(full, name)[:n])) <= 1e-12, \
+            f"{name} {note}"
+
+    res = _run(nmbhpc_cmd("run", cfg, "-o", str(out), "--resume", "--log-level", "INFO",
+                          ranks=2))
+    assert res.returncode == 0, res.stderr[-3000:]
+    if reported > 5:  # the checkpoint after output 5 precedes output 6's progress line
+        assert "resumed from the checkpoint" in res.stderr, f"{res.stderr[-3000:]} {note}"
     done = read_run(out)
     assert done.status == "completed"
     assert np.all(np.diff(done.time) > 0), f"a time recorded twice {note}"

@@ -1,5 +1,10 @@
 """``nmbhpc run CONFIG.toml -o OUT.h5``: one run of any solver, under ``mpirun -n K``.
 
+A kinetics config (``solver = "kinetics"`` with a ``[kinetics]`` table,
+:func:`nmbhpc.kinetics.config.is_kinetics_document`) runs the quantum-kinetic
+solver through :class:`nmbhpc.kinetics.run.KineticRun` with the same options,
+signals, checkpoints and failure handling; ``nmbhpc kinetics`` is an alias.
+
 Order of work (every step collective on MPI.COMM_WORLD):
 config text read on rank 0 and broadcast -> validated on every rank (same text,
 same result) -> output path checked and file created (nothing is overwritten
@@ -35,19 +40,28 @@ from ..cli import UsageError
 log = logging.getLogger("nmbhpc.run")
 
 #: solvers whose state a checkpoint holds completely (final_state + restore)
-RESUMABLE = ("manybody", "meanfield")
+RESUMABLE = ("manybody", "meanfield", "cumulant", "twa")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "run", help="run one configuration and write a parallel-HDF5 run file",
-        description="Run CONFIG.toml with the solver it names; PETSc/SLEPc options "
-                    "(-mfn_tol, -mfn_ncv, -log_view, ...) pass through.")
-    p.add_argument("config", help="TOML run configuration (docs/config.md)")
+        description="Run CONFIG.toml with the solver it names (kinetics configs too); "
+                    "PETSc/SLEPc options (-mfn_tol, -mfn_ncv, -kin_ts_type, -log_view, ...) "
+                    "pass through.")
+    p.add_argument("config", help="TOML run configuration (docs/config.md, docs/kinetics.md)")
     p.add_argument("-o", "--output", required=True, help="HDF5 file to create")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--resume", "--restart", action="store_true", dest="resume",
                    help="continue OUT.h5 from its last checkpoint (start it if it does not exist)")
+    p.add_argument("--from-snapshot", metavar="FILE.h5", default=None,
+                   help="kinetics only: a new run whose initial field is FILE.h5's last snapshot")
+    add_run_options(p)
+    p.set_defaults(func=main)
+
+
+def add_run_options(p) -> None:
+    """The options ``run`` shares with its alias ``kinetics``."""
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="checkpoint the solver state every N outputs (default: never by count)")
     p.add_argument("--checkpoint-interval", type=float, default=1800.0, metavar="SECONDS",
@@ -57,7 +71,6 @@ def register(subparsers) -> None:
     p.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
                    help="minimum wall time between progress lines (default 10 on a terminal, "
                         "300 in batch logs)")
-    p.set_defaults(func=main)
 
 
 def _read_text(path: str, comm) -> str:
@@ -75,20 +88,25 @@ def _read_text(path: str, comm) -> str:
     return text
 
 
-def main(args) -> int:
-    """Collective on MPI.COMM_WORLD."""
+def main(args, require_kinetics: bool = False) -> int:
+    """Collective on MPI.COMM_WORLD. ``require_kinetics``: the ``nmbhpc kinetics`` alias."""
     from . import start_parallel
 
     comm = start_parallel(args)
-    from ..config import ConfigError, load_config_text
+    from ..config import ConfigError
+    from ..kinetics.config import load_any_config_text, load_kinetics_text
     from ..solvers import SOLVERS
 
     text = _read_text(args.config, comm)
+    load = load_kinetics_text if require_kinetics else load_any_config_text
     try:
-        config = load_config_text(text, source_path=os.path.abspath(args.config))
+        config = load(text, source_path=os.path.abspath(args.config))
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if config.solver not in SOLVERS:
+    if args.from_snapshot is not None and config.solver != "kinetics":
+        raise UsageError(f"--from-snapshot: only kinetics runs start from a snapshot "
+                         f"(this config's solver is {config.solver!r})")
+    if config.solver != "kinetics" and config.solver not in SOLVERS:
         raise UsageError(f"config error at 'solver': {config.solver!r} is not available in this "
                          f"build (available: {', '.join(sorted(SOLVERS))})")
     if args.force and args.resume:
@@ -100,9 +118,52 @@ def main(args) -> int:
     # signal handlers before the file exists: a SIGUSR1 from now on stops the run cleanly
     control = RunControl(comm, args.checkpoint_every, args.checkpoint_interval)
     try:
+        if config.solver == "kinetics":
+            return _main_kinetics(args, config, comm, control)
         return _main(args, config, comm, control)
     finally:
         control.close()
+
+
+def _progress_interval(args) -> float:
+    if args.progress_interval is not None:
+        return args.progress_interval
+    return 10.0 if sys.stderr.isatty() else 300.0
+
+
+def _main_kinetics(args, settings, comm, control) -> int:
+    """Collective. The kinetic solver's run: file, hierarchy, records, checkpoints, summary."""
+    from ..kinetics.output import KineticFileError
+    from ..kinetics.run import KineticRun
+
+    try:
+        krun = KineticRun.open(settings, args.output, comm, force=args.force, resume=args.resume,
+                               restart_from=args.from_snapshot, petsc_args=args.petsc_args,
+                               attrs={"command": " ".join(sys.argv)})
+    except (FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
+            PermissionError, KineticFileError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, RuntimeError) as exc:
+        from ..io.write_errors import describe_write_failure
+
+        raise UsageError(describe_write_failure(exc, args.output)
+                         or f"cannot create {args.output!r}: {exc}") from None
+    if krun is None:
+        if comm.Get_rank() == 0:
+            print(f"nmbhpc run: {args.output} is already complete; nothing to resume")
+        return 0
+    try:
+        try:
+            summary, status = krun.execute(control, _progress_interval(args))
+            krun.writer.close("completed" if status == 0 else "interrupted")
+        except BaseException as exc:
+            _fail(krun.writer, comm, exc)
+            return 1
+    finally:
+        krun.destroy()
+    if comm.Get_rank() == 0:
+        print(summary)
+    return status
 
 
 def _main(args, config, comm, control) -> int:
@@ -114,11 +175,8 @@ def _main(args, config, comm, control) -> int:
 
     record_hierarchy(config, writer)  # collective; logs when the run leaves its solver's window
 
-    interval = args.progress_interval
-    if interval is None:
-        interval = 10.0 if sys.stderr.isatty() else 300.0
     try:
-        summary, status = _run(config, writer, comm, interval, control)
+        summary, status = _run(config, writer, comm, _progress_interval(args), control)
         writer.close("completed" if status == 0 else "interrupted")
     except BaseException as exc:
         _fail(writer, comm, exc)  # returns only for I/O errors of a single-rank run

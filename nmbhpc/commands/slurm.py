@@ -1,4 +1,4 @@
-"""``nmbhpc slurm KIND ...``: print a SLURM batch script from the templates in jobs/slurm/.
+"""``nmbhpc slurm KIND ...``: print a SLURM batch script from nmbhpc's templates.
 
 Kinds: ``single`` (one run), ``array`` (a scan driven by a parameter table,
 one array task per row), ``analyze`` (``nmbhpc analyze`` of a scan directory;
@@ -46,7 +46,9 @@ def register(subparsers) -> None:
                    help="long: warning before the time limit (default 120)")
     p.add_argument("--checkpoint-interval", type=float, default=1800.0, metavar="SECONDS",
                    help="long: wall seconds between periodic checkpoints (default 1800)")
-    p.add_argument("--template-dir", default=None, help="templates (default: jobs/slurm)")
+    p.add_argument("--template-dir", default=None,
+                   help="directory of KIND.sbatch templates (default: the ones shipped with "
+                        "nmbhpc, also in jobs/slurm/)")
     p.add_argument("--write", metavar="FILE", help="write the script to FILE instead of stdout")
     p.set_defaults(func=run)
 

@@ -9,7 +9,10 @@ checkpoint still has the previous one intact.
 
 Slot attributes: ``time`` (1/omega0), ``n_records`` (records 0..n-1 are
 consistent with this state; the record at ``time`` is the last of them) and
-the solver's scalar extras (``extra_<name>``, e.g. the TS step size).
+the solver's scalar extras (``extra_<name>``, e.g. the TS step size). Array
+extras (state every rank holds identically, e.g. the TWA's per-output
+standard errors) are datasets ``arrays<K>/<name>`` next to ``slot<K>``,
+extendable along axis 0 so that a growing history reuses its chunks.
 
 All functions are collective on the communicator the file was opened with;
 state arrays are row-distributed and moved with collective MPI-IO
@@ -25,6 +28,7 @@ from .row_blocks import read_rows, write_rows
 
 GROUP = "checkpoint"
 _EXTRA = "extra_"
+_ARRAYS = "arrays"
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,20 @@ def current(h5file) -> CheckpointInfo | None:
     d = g[f"slot{cur}"]
     extras = {k[len(_EXTRA):]: v.item() if isinstance(v, np.generic) else v
               for k, v in d.attrs.items() if k.startswith(_EXTRA)}
+    arrays = g.get(f"{_ARRAYS}{cur}")
+    if arrays is not None:  # small replicated arrays: an independent read on each rank
+        extras.update({name: arrays[name][()] for name in arrays})
     return CheckpointInfo(slot=d.name, time=float(d.attrs["time"]),
                           n_records=int(d.attrs["n_records"]), shape=tuple(d.shape), extras=extras)
 
 
 def write(h5file, comm, local, offset: int, global_shape, *, time: float, n_records: int,
           extras: dict | None = None, max_bytes: int | None = None) -> None:
-    """Collective. Store the row-distributed state ``local`` (rows ``offset..``) as the new checkpoint."""
+    """Collective. Store the row-distributed state ``local`` (rows ``offset..``) as the new checkpoint.
+
+    ``extras``: name -> scalar (an attribute) or array of ndim >= 1 (a dataset;
+    every rank must pass the same shape and dtype, rank 0's values are stored).
+    """
     local = np.ascontiguousarray(np.atleast_1d(local))
     global_shape = tuple(int(d) for d in global_shape)
     g = h5file.require_group(GROUP)
@@ -73,8 +84,14 @@ def write(h5file, comm, local, offset: int, global_shape, *, time: float, n_reco
     write_rows(comm, dset, local.reshape((n,) + global_shape[1:]), int(offset), **kwargs)
     dset.attrs["time"] = float(time)
     dset.attrs["n_records"] = int(n_records)
+    arrays = {}
     for k, v in (extras or {}).items():
-        dset.attrs[_EXTRA + k] = v
+        if np.ndim(v) >= 1:
+            arrays[k] = np.ascontiguousarray(v)
+        else:
+            dset.attrs[_EXTRA + k] = v
+    if arrays or f"{_ARRAYS}{target}" in g:
+        _write_arrays(g.require_group(f"{_ARRAYS}{target}"), comm, arrays, kwargs)
     h5file.flush()
     g.attrs["current"] = target  # the switch: only after the slot is on disk
     h5file.flush()
@@ -83,3 +100,23 @@ def write(h5file, comm, local, offset: int, global_shape, *, time: float, n_reco
 def read(h5file, comm, info: CheckpointInfo, offset: int, count: int) -> np.ndarray:
     """Collective. Rows ``offset .. offset + count`` of checkpoint ``info`` (this rank's block)."""
     return read_rows(comm, h5file[info.slot], int(offset), int(count))
+
+
+def _write_arrays(group, comm, arrays: dict, kwargs: dict) -> None:
+    """Collective. Replace the datasets of ``group`` by ``arrays`` (rank 0's values)."""
+    for name in [n for n in group if n not in arrays]:
+        del group[name]
+    for name, arr in sorted(arrays.items()):
+        rows, tail = arr.shape[0], arr.shape[1:]
+        dset = group.get(name)
+        if dset is not None and (dset.shape[1:] != tail or dset.dtype != arr.dtype):
+            del group[name]
+            dset = None
+        if dset is None:
+            chunk_rows = max(1, min(1024, (1 << 16) // max(1, arr[:1].nbytes)))
+            dset = group.create_dataset(name, shape=arr.shape, maxshape=(None,) + tail,
+                                        dtype=arr.dtype, chunks=(chunk_rows,) + tail)
+        elif dset.shape[0] != rows:
+            dset.resize(rows, axis=0)
+        mine = arr if comm.Get_rank() == 0 else arr[:0]
+        write_rows(comm, dset, mine, 0, **kwargs)

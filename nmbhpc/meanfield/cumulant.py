@@ -48,7 +48,10 @@ Initial state: ``m_p = j_p n_p``, ``G_pp = (j_p / 2)(1 - n_p n_p^T)``, ``G_pq = 
 Implementation: the state (3M + 9M^2 reals) is integrated with PETSc TS
 (options prefix ``cum_``) on PETSC_COMM_SELF, replicated on every rank (the
 dense A G product costs O(M^3); the method is meant for few-mode collective
-models, where it reaches any N at the same cost).
+models, where it reaches any N at the same cost). Results are therefore
+bitwise independent of the rank count, and so is a restart: the checkpoint
+(``nmbhpc run --resume``) holds the state, the TS step size and counters;
+rank 0 stores and reads it, and broadcasts it on restore.
 """
 from __future__ import annotations
 
@@ -123,6 +126,7 @@ class CumulantSolver:
         dt0 = min(0.01 / max(rate, 1e-300), max(np.diff(self.times), default=1.0))
         self.ts = make_ts(PETSc, PETSc.COMM_SELF, self._rhs, self.x, config.meanfield,
                           self.options_prefix, float(self.times[0]), float(dt0))
+        self.n_rhs = 0
 
     def _pack(self, m, g):
         return np.concatenate([m.ravel(), g.ravel()])
@@ -135,6 +139,7 @@ class CumulantSolver:
         m, g = self._unpack(x.getArray(readonly=True).real)
         dm, dg = self.ceq.rhs(float(np.real(t)), m, g)
         f.getArray()[:] = self._pack(dm, dg)
+        self.n_rhs += 1
 
     def state(self):
         """Current ``(m[M, 3], G[M, 3, M, 3])`` (copies, flavor frame)."""
@@ -159,6 +164,11 @@ class CumulantSolver:
             yield make_record(t, m / j[:, None], self.ceq.energy(float(t), m, g),
                               float(m.sum(axis=0) @ self.ceq.eq.b), self.model.mu(float(t)), pair)
 
+    @property
+    def steps(self) -> int:
+        """TS steps taken so far (progress reporting)."""
+        return int(self.ts.getStepNumber())
+
     def static_datasets(self) -> dict:
         return {}
 
@@ -168,3 +178,28 @@ class CumulantSolver:
         if self.comm.Get_rank() == 0:
             return arr, 0, arr.shape
         return arr[:0], arr.size, arr.shape
+
+    # --- restart (``nmbhpc run --resume``) ------------------------------------
+    def checkpoint_extras(self) -> dict:
+        """TS step size and counters: a resumed run takes the same adaptive steps."""
+        return {"dt": float(np.real(self.ts.getTimeStep())), "steps": self.steps,
+                "n_rhs": int(self.n_rhs)}
+
+    def restore(self, local_state, time: float, extras: dict | None = None) -> None:
+        """Collective. Continue from a checkpoint: ``local_state`` is this rank's
+        block of :meth:`final_state` (the whole state on rank 0, empty elsewhere)
+        at ``time``; build the solver with output times starting at ``time``."""
+        n = self.x.getSize()
+        root = self.comm.Get_rank() == 0
+        state = np.asarray(local_state, dtype=np.float64).ravel() if root else np.empty(n)
+        size = self.comm.bcast(state.size if root else None, root=0)
+        if size != n:  # raised on every rank: nobody is left waiting in the Bcast
+            raise ValueError(f"checkpoint state has {size} values, the cumulant state {n}")
+        self.comm.Bcast(state, root=0)
+        self.x.getArray()[:] = state
+        self.ts.setTime(float(time))
+        extras = extras or {}
+        if "dt" in extras:
+            self.ts.setTimeStep(float(extras["dt"]))
+        self.ts.setStepNumber(int(extras.get("steps", 0)))
+        self.n_rhs = int(extras.get("n_rhs", 0))

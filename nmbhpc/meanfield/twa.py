@@ -33,6 +33,13 @@ bounds the precession frequency; a fixed step (rather than an adaptive one,
 whose error norm would couple the samples of a batch) keeps each trajectory
 independent of which samples share its batch. The local RK4 error is
 ``~ (nu dt)^5 / 120`` per step, ~1e-9 per radian of precession at the default.
+
+Restart (``nmbhpc run --resume``): a checkpoint holds exactly what the rest of
+the run depends on, none of it tied to the rank count: every sample's spins
+``[n_samples, M, 3]`` (row-distributed by sample, any partition can read
+them), the RK4 step count and the per-output standard errors recorded so far
+(the ``twa/polarization_stderr`` accumulator). Nothing random is left to
+redraw: the noise is used only at t = 0.
 """
 from __future__ import annotations
 
@@ -111,6 +118,8 @@ class TWASolver:
         return max(1, int(np.ceil((t1 - t0) * nu / self.step_phase)))
 
     def _advance(self, t0: float, t1: float) -> None:
+        if t1 <= t0:
+            return
         n = self._substeps(t0, t1)
         h = (t1 - t0) / n
         s = self.spins
@@ -192,4 +201,30 @@ class TWASolver:
         return {"twa/polarization_stderr": self.polarization_stderr}
 
     def final_state(self):
-        return None
+        """``(spins[n_local, M, 3], first_sample, (n_samples, M, 3))``: every trajectory's
+        flavor-frame spins, row-distributed by sample. Not collective."""
+        return self.spins, self.samples.start, (self.n_samples, self.model.n_modes, 3)
+
+    # --- restart (``nmbhpc run --resume``) ------------------------------------
+    def checkpoint_extras(self) -> dict:
+        """RK4 step count and the standard errors of every output so far ``[T_done, M, 3]``
+        (identical on every rank)."""
+        return {"steps": int(self.n_steps), "polarization_stderr": self.polarization_stderr}
+
+    def restore(self, local_spins, time: float, extras: dict | None = None) -> None:
+        """Continue from a checkpoint at ``time`` (the first of this solver's output
+        times): ``local_spins`` is this rank's block of :meth:`final_state`. The
+        record at ``time`` is recomputed by :meth:`records`, so its standard error
+        is dropped from the restored history. Not collective."""
+        local_spins = np.asarray(local_spins, dtype=np.float64)
+        shape = (self.samples.stop - self.samples.start, self.model.n_modes, 3)
+        if local_spins.shape != shape:
+            raise ValueError(f"checkpoint block has shape {local_spins.shape}, rank owns {shape}")
+        if not np.isclose(time, self.times[0], rtol=1e-13, atol=1e-13):
+            raise ValueError(f"checkpoint time {time!r} is not the first output time "
+                             f"{self.times[0]!r}")
+        extras = extras or {}
+        self.spins = local_spins.copy()
+        self.n_steps = int(extras.get("steps", 0))
+        history = np.asarray(extras.get("polarization_stderr", np.empty((1, self.model.n_modes, 3))))
+        self.stderr_history = list(history[:-1])
