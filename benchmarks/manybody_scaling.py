@@ -6,6 +6,8 @@ a STREAM-like triad bandwidth measured with numpy on all ranks at once, and
 the bytes-moved lower bound of one product at that bandwidth:
 
 * stored AIJ: 16 (complex value) + 4 (column) bytes per non-zero, plus x, y;
+* stored real CSR (operator "real"): 8 (value) + 4 (column) bytes per
+  non-zero, plus x, y, the vacuum diagonal and two row offsets, plus the ghosts;
 * matrix-free: per row x, y (16 each), the diagonal and the row key (8 each),
   plus 3 x 16 bytes per ghost (scatter send, receive, ghost buffer).
 
@@ -30,7 +32,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--t", type=float, default=1.0)
     ap.add_argument("--tol", type=float, default=1e-10)
-    ap.add_argument("--operator", default="auto", choices=("auto", "matrix", "shell"))
+    ap.add_argument("--operator", default="auto", choices=("auto", "matrix", "real", "shell"))
     ap.add_argument("--ncv", type=int, default=0, help="MFN Krylov dimension (0: engine default)")
     args, petsc_args = ap.parse_known_args(argv)
 
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
     t_evol, matvecs = mt.evolve_timed(solver, comm)
     mem = comm.gather(mt.peak_rss(), root=0)
     n_ghost = comm.allreduce(getattr(solver.A.getPythonContext(), "n_ghost", 0)
-                             if info["operator"] == "shell" else 0)
+                             if info["operator"] in ("shell", "real") else 0)
     solver.destroy()
     # after the peaks were taken: the triad arrays (3 x 256 MiB) would dominate them
     bandwidth = mt.stream_triad_bandwidth(comm)
@@ -58,12 +60,15 @@ def main(argv=None) -> int:
         dim, nnz = info["basis_dim"], info["nnz"]
         if info["operator"] == "shell":
             moved = dim * (16 + 16 + 8 + 8) + 3 * 16 * n_ghost
+        elif info["operator"] == "real":
+            moved = nnz * (8 + 4) + dim * (16 + 16 + 8 + 16) + 3 * 16 * n_ghost
         else:
             moved = nnz * (16 + 4) + dim * (16 + 16 + 4)
         per = t_evol / max(matvecs, 1)
         print(f"# N = {args.n}, dim = {dim}, nnz = {nnz}, operator = {info['operator']}, "
               f"ranks = {size}, t = {args.t}, mfn_tol = {args.tol}")
-        print(f"memory estimate per rank: stored {mt.fmt_bytes(est.matrix_rank)}, matrix-free "
+        print(f"memory estimate per rank: stored {mt.fmt_bytes(est.matrix_rank)}, stored real "
+              f"{mt.fmt_bytes(est.real_rank)}, matrix-free "
               f"{mt.fmt_bytes(est.shell_rank)}; node available {mt.fmt_bytes(est.available_node)}")
         print("peak RSS per rank after construction: "
               + ", ".join(mt.fmt_bytes(m) for m in mem_setup)

@@ -446,11 +446,13 @@ def _parse_manybody(t: Optional[_Table]) -> ManyBodySettings:
     d = _defaults_of(ManyBodySettings)
     t.check_keys(tuple(d))
     return ManyBodySettings(
-        operator=t.get("operator", lambda k, v: _choice(k, v, ("auto", "matrix", "shell")),
+        operator=t.get("operator", lambda k, v: _choice(k, v, ("auto", "matrix", "real", "shell")),
                        d["operator"]),
         mfn_tol=t.get("mfn_tol", _positive_real, d["mfn_tol"]),
         mfn_ncv=t.get("mfn_ncv", lambda k, v: _integer(k, v, minimum=0), d["mfn_ncv"]),
         max_step=t.get("max_step", _positive_real, d["max_step"]),
+        mfn_type=t.get("mfn_type", lambda k, v: _choice(k, v, ("krylov", "expokit")),
+                       d["mfn_type"]),
     )
 
 

@@ -80,7 +80,7 @@ def _apply(solver, x_global, mu):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_shell_matches_stored_matrix(comm, case):
     results = {}
-    for op in ("matrix", "shell"):
+    for op in ("matrix", "shell", "real"):
         solver = ManyBodySolver(CASES[case](op), comm)
         try:
             assert solver.describe()["operator"] == op
@@ -90,15 +90,17 @@ def test_shell_matches_stored_matrix(comm, case):
             results[op] = (hx, solver.state_global(), records, solver.describe()["nnz"])
         finally:
             solver.destroy()
-    (hx_m, psi_m, rec_m, nnz_m), (hx_s, psi_s, rec_s, nnz_s) = results["matrix"], results["shell"]
-    scale = max(1.0, float(np.abs(hx_m).max()))
-    assert_close(comm, hx_s / scale, hx_m / scale, atol=ROUND_OFF, what=f"{case}: H x")
-    assert_close(comm, psi_s, psi_m, atol=1e-10, what=f"{case}: final state")
-    assert nnz_s == nnz_m
+    hx_m, psi_m, rec_m, nnz_m = results["matrix"]
     # the evolution is not trivial (the comparison could not pass by accident)
     assert np.abs(rec_m[-1].polarization - rec_m[0].polarization).max() > 1e-3
-    assert_close(comm, [r.polarization for r in rec_s], [r.polarization for r in rec_m],
-                 atol=1e-9, what=f"{case}: polarizations")
+    scale = max(1.0, float(np.abs(hx_m).max()))
+    for op in ("shell", "real"):
+        hx_s, psi_s, rec_s, nnz_s = results[op]
+        assert_close(comm, hx_s / scale, hx_m / scale, atol=ROUND_OFF, what=f"{case}/{op}: H x")
+        assert_close(comm, psi_s, psi_m, atol=1e-10, what=f"{case}/{op}: final state")
+        assert nnz_s == nnz_m
+        assert_close(comm, [r.polarization for r in rec_s], [r.polarization for r in rec_m],
+                     atol=1e-9, what=f"{case}/{op}: polarizations")
 
 
 def test_shell_on_other_partition(comm):
@@ -150,19 +152,21 @@ def test_separable_diagonal_matches_pair_sum():
 
 # --- memory model ----------------------------------------------------------------
 def _estimate(matrix, shell, avail):
+    real = int(matrix * 0.6)
     return memory.MemoryEstimate(matrix_rank=matrix, shell_rank=shell, matrix_node=matrix,
-                                 shell_node=shell, available_node=avail, nnz=0)
+                                 shell_node=shell, available_node=avail, nnz=0,
+                                 real_rank=real, real_node=real)
 
 
 def test_choose_operator_rules():
     gib = 2**30
     both_fit = _estimate(4 * gib, 1 * gib, 20 * gib)
-    assert memory.choose_operator("auto", both_fit, prefer_shell=False) == "matrix"
+    assert memory.choose_operator("auto", both_fit, prefer_shell=False) == "real"
     assert memory.choose_operator("auto", both_fit, prefer_shell=True) == "shell"
-    only_shell = _estimate(30 * gib, 2 * gib, 20 * gib)
+    only_shell = _estimate(40 * gib, 2 * gib, 20 * gib)
     assert memory.choose_operator("auto", only_shell, prefer_shell=False) == "shell"
     assert memory.choose_operator("shell", only_shell, prefer_shell=False) == "shell"
-    with pytest.raises(memory.InsufficientMemoryError, match="'matrix' needs about 30.00 GiB"):
+    with pytest.raises(memory.InsufficientMemoryError, match="'matrix' needs about 40.00 GiB"):
         memory.choose_operator("matrix", only_shell, prefer_shell=False)
     with pytest.raises(memory.InsufficientMemoryError, match="even the matrix-free operator"):
         memory.choose_operator("auto", _estimate(90 * gib, 30 * gib, 20 * gib), prefer_shell=True)
@@ -187,3 +191,29 @@ def test_solver_refuses_when_nothing_fits(comm, monkeypatch):
     monkeypatch.setattr(memory, "mem_available", lambda: 64 * 2**20)
     with pytest.raises(memory.InsufficientMemoryError, match="matrix-free"):
         ManyBodySolver(CASES["qubit-one-sector"]("auto"), comm)
+
+
+def test_real_operator_norms_and_products_count(comm):
+    """MatNorm of the stored real operator (SLEPc's expokit needs it) against the
+    complex AIJ's own, and the propagator's product count against PETSc's log."""
+    from nmbhpc.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    config = CASES["mixed-spins"]("matrix")
+    norms = {}
+    for op in ("matrix", "real"):
+        settings = replace(config.manybody, operator=op)
+        solver = ManyBodySolver(replace(config, manybody=settings), comm)
+        try:
+            solver.propagator.set_mu(2.5)
+            H = solver.propagator.H
+            norms[op] = [H.norm(t) for t in (PETSc.NormType.INFINITY, PETSc.NormType.NORM_1,
+                                              PETSc.NormType.FROBENIUS)]
+            event = PETSc.Log.Event("MatMult")
+            PETSc.Log.begin()
+            before = event.getPerfInfo()["count"]
+            solver.propagator.step(solver.psi, 0.3, 2.5)
+            assert solver.propagator.matvecs == event.getPerfInfo()["count"] - before > 0
+        finally:
+            solver.destroy()
+    np.testing.assert_allclose(norms["real"], norms["matrix"], rtol=1e-13)

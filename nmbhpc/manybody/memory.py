@@ -10,6 +10,11 @@ Stored MATMPIAIJ, per rank: 16 + 4 bytes per non-zero, ~12 bytes per row
 (row offsets, lengths, diagonal positions), the ghost buffer of the
 off-diagonal block (16 + 4 per ghost column), one copy more when mu changes
 in time (H and A), and the bounded transient of the chunked assembly.
+Stored real CSR (real_operator.py), per rank: 8 + 4 bytes per non-zero, 16 per
+row (two row-offset arrays), 16 + 16 + 4 per ghost column (ghost vector, scatter
+buffer, column index set) plus, during setup, 8 + 8 bytes per off-block
+non-zero (global columns and their renumbering) and the same chunk transient
+as the assembly; mu changes touch nothing stored.
 Matrix-free, per rank: the row keys (8 bytes per row for one-neutrino modes,
 M int64 otherwise), three float64 diagonals, the ghost values with the
 scatter's send/receive buffers (3 x 16 bytes per ghost), the ghost index map
@@ -51,10 +56,13 @@ class MemoryEstimate:
     shell_node: int
     available_node: int
     nnz: int
+    real_rank: int = 0
+    real_node: int = 0
 
     def summary(self) -> str:
         return (f"memory estimate per node: stored matrix {_gib(self.matrix_node)} "
-                f"({self.nnz:.3g} non-zeros), matrix-free {_gib(self.shell_node)}; "
+                f"({self.nnz:.3g} non-zeros), stored real {_gib(self.real_node)}, "
+                f"matrix-free {_gib(self.shell_node)}; "
                 f"available {_gib(self.available_node)}")
 
 
@@ -106,6 +114,9 @@ def estimate(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: 
     one_matrix = nnz * (16 + int_bytes) + 12 * n + ghosts_matrix * (16 + int_bytes)
     assembly = (8 + 16 + 8) * n + min(nnz, ASSEMBLY_CHUNK_NNZ) * (8 + 8 + 16 + int_bytes)
     matrix = common + one_matrix * (1 if mu_constant else 2) + assembly
+    # off-block non-zeros are at most nnz; their setup transient is bounded by it
+    real = (common + nnz * 12 + 16 * n + ghosts_matrix * (16 + 16 + 4)
+            + nnz * (dim - n) / max(dim, 1) * 16 + assembly)
     qubit = bool(np.all(basis.counts == 1))
     ghosts_shell = ghosts_matrix
     shell = (common + n * (8 if qubit else 8 * m) + 3 * 8 * n
@@ -115,45 +126,49 @@ def estimate(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: 
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
         node_matrix = node.allreduce(int(matrix))
+        node_real = node.allreduce(int(real))
         node_shell = node.allreduce(int(shell))
         avail = node.bcast(mem_available() if node.Get_rank() == 0 else None, root=0)
     finally:
         node.Free()
     # the worst node decides: largest need relative to what it has
-    worst = comm.allreduce((node_shell / max(avail, 1), node_matrix, node_shell, avail),
+    worst = comm.allreduce((node_shell / max(avail, 1), node_matrix, node_shell, avail, node_real),
                            op=MPI.MAX)
     return MemoryEstimate(
         matrix_rank=comm.allreduce(int(matrix), op=MPI.MAX),
         shell_rank=comm.allreduce(int(shell), op=MPI.MAX),
         matrix_node=worst[1], shell_node=worst[2], available_node=worst[3],
         nnz=int(comm.allreduce(nnz)),
+        real_rank=comm.allreduce(int(real), op=MPI.MAX), real_node=worst[4],
     )
 
 
 def choose_operator(requested: str, est: MemoryEstimate, *, prefer_shell: bool) -> str:
-    """"matrix" or "shell" for ``manybody.operator = requested`` (same on all ranks).
+    """"matrix", "real" or "shell" for ``manybody.operator = requested`` (same on all ranks).
 
     "auto" takes the preferred kind if it fits in ``SAFETY`` x MemAvailable,
-    else the other one. Raises :class:`InsufficientMemoryError` when the
-    chosen (or, for "auto", either) operator exceeds the available memory.
+    else the other one: the stored real CSR ("real": smaller and faster than
+    the complex AIJ "matrix", which auto never picks) or the matrix-free
+    "shell". Raises :class:`InsufficientMemoryError` when the chosen (or, for
+    "auto", either) operator exceeds the available memory.
     ``available_node == 0`` (no /proc/meminfo) disables the checks.
     """
     avail = est.available_node
     if avail <= 0:
-        return requested if requested != "auto" else ("shell" if prefer_shell else "matrix")
-    need = {"matrix": est.matrix_node, "shell": est.shell_node}
+        return requested if requested != "auto" else ("shell" if prefer_shell else "real")
+    need = {"matrix": est.matrix_node, "real": est.real_node, "shell": est.shell_node}
     if requested == "auto":
-        order = ("shell", "matrix") if prefer_shell else ("matrix", "shell")
+        order = ("shell", "real") if prefer_shell else ("real", "shell")
         for kind in order:
             if need[kind] <= SAFETY * avail:
                 return kind
         raise InsufficientMemoryError(
             f"the state does not fit: even the matrix-free operator needs about "
             f"{_gib(est.shell_node)} per node and {_gib(avail)} is available "
-            f"(stored matrix: {_gib(est.matrix_node)}). Use more nodes, or a smaller "
+            f"(stored real matrix: {_gib(est.real_node)}). Use more nodes, or a smaller "
             f"Krylov space (-mfn_ncv, manybody.mfn_ncv)")
     if need[requested] > avail:
-        other = "shell" if requested == "matrix" else "matrix"
+        other = "shell" if requested != "shell" else "real"
         raise InsufficientMemoryError(
             f"manybody.operator = {requested!r} needs about {_gib(need[requested])} per node and "
             f"{_gib(avail)} is available ({other}: {_gib(need[other])}); use operator = 'auto', "

@@ -17,10 +17,17 @@ log = logging.getLogger("nmbhpc.manybody")
 
 
 #: Krylov dimension when the config leaves it to the engine (mfn_ncv = 0).
-#: SLEPc's own default (30) builds at least two full subspaces per step; for
-#: the steps of max_step ~ 1 of these models 16 halves the products
-#: (benchmarks: 60 -> 32 at N = 20, tol 1e-10) at no loss of accuracy.
-DEFAULT_NCV = 16
+#: SLEPc's restarted Krylov MFN builds at least two full subspaces per step
+#: (it stops when a restart changes the result by less than tol), so small
+#: subspaces restarted often need the fewest products: at N = 20, t = 1,
+#: tol 1e-10, ncv 4/5/8/16/30 take 20/20/24/32/60 products, all to 2e-15 of
+#: a tol 1e-14 reference (docs/performance.md); a longer step costs little
+#: more (N = 22, dt = 3: 28 products with ncv 4).
+DEFAULT_NCV = 4
+#: expokit takes its own sub-steps of m = ncv products each and needs a larger
+#: m (with 4 it does not converge in SLEPc's iteration limit); 16 is the
+#: Krylov dimension the collective-spin experiments were tuned with.
+DEFAULT_NCV_EXPOKIT = 16
 
 
 class MFNError(RuntimeError):
@@ -43,6 +50,7 @@ class Propagator:
         fn = self.mfn.getFN()
         fn.setType(SLEPc.FN.Type.EXP)
         self.mfn.setTolerances(tol=tol)
+        self._engine_ncv = ncv <= 0
         self.mfn.setDimensions(ncv if ncv > 0 else DEFAULT_NCV)
         self.mfn.setErrorIfNotConverged(False)
         self.mfn.setFromOptions()
@@ -79,14 +87,38 @@ class Propagator:
     def step(self, psi, dt: float, mu: float) -> None:
         """psi <- exp(-i H(mu) dt) psi. Collective."""
         self.set_mu(mu)
+        if self._engine_ncv:
+            self._engine_ncv = False
+            PETSc, _ = init_petsc()
+            # the MFN type may have been set after construction (solver.py, -mfn_type)
+            if self.mfn.getType() == "expokit" and not PETSc.Options().hasName("mfn_ncv"):
+                self.mfn.setDimensions(DEFAULT_NCV_EXPOKIT)
         self.mfn.getFN().setScale(-1j * dt)
+        before = self._products()
         self.mfn.solve(psi, self._tmp)
         reason = self.mfn.getConvergedReason()
         if reason < 0:
             raise MFNError(f"MFN did not converge (reason {reason}) for dt={dt:g}, mu={mu:g}; "
                            "try a smaller manybody.max_step or a larger -mfn_ncv")
-        self.iterations += self.mfn.getIterationNumber()
+        its = self.mfn.getIterationNumber()
+        self.iterations += its
+        counted = self._products() - before
+        # an AIJ without PETSc logging: restarted Krylov makes ncv products per restart
+        self.matvecs += counted if counted > 0 else its * self.mfn.getDimensions()
         self._tmp.copy(psi)
+
+    def _products(self) -> int:
+        """Products with H so far: python contexts count their own; for AIJ,
+        PETSc's MatMult event count (0 unless logging is on; no other Mat is
+        multiplied during a solve)."""
+        ctx = self._H.getPythonContext() if self._shell else None
+        if ctx is not None and hasattr(ctx, "mults"):
+            return ctx.mults
+        PETSc, _ = init_petsc()
+        try:
+            return int(PETSc.Log.Event("MatMult").getPerfInfo()["count"])
+        except PETSc.Error:  # logging off
+            return 0
 
     def energy(self, psi) -> float:
         """<psi|H|psi>/<psi|psi> for the current mu. Collective."""

@@ -66,6 +66,7 @@ class ShellHamiltonian:
         self.vacuum = vacuum
         self.diag_a = diag_a
         self.mu = 1.0
+        self.mults = 0
         self.diag = vacuum + diag_a
         coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
         self.half_coup = 0.5 * coup
@@ -114,6 +115,7 @@ class ShellHamiltonian:
     def mult(self, mat, x, y) -> None:
         """``y = H x``. Collective (the ghost scatter)."""
         PETSc, _ = init_petsc()
+        self.mults += 1
         if self.scatter is not None:
             self.scatter.scatter(x, self.x_ghost, PETSc.InsertMode.INSERT_VALUES,
                                  PETSc.ScatterMode.FORWARD)

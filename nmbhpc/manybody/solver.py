@@ -7,7 +7,8 @@ Pipeline (every step collective on ``comm``):
 2. :class:`SectorBasis` over that range; each rank unranks only its own
    contiguous row block;
 3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction): a MATMPIAIJ assembled
-   from those rows with exact preallocation, or a matrix-free MATSHELL
+   from those rows with exact preallocation, the same rows stored as real CSR
+   in a MATSHELL (real_operator.py), or a matrix-free MATSHELL
    (``manybody.operator``; "auto" decides from the memory model, memory.py);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)`` with mu held at the midpoint of
    each sub-step (``MuSchedule.substeps``) and steps no longer than
@@ -21,6 +22,7 @@ import time as _time
 
 import numpy as np
 
+from ..config import ConfigError
 from ..model import ObservableRecord
 from ..settings import RunConfig
 from ..stack import init_petsc
@@ -29,14 +31,15 @@ from .hamiltonian import interaction_matrix, local_rows, lowering_matrices, vacu
 from . import memory
 from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
-from .propagator import Propagator
+from .propagator import DEFAULT_NCV_EXPOKIT, Propagator
+from .real_operator import real_stored_hamiltonian
 from .shell_operator import separable_couplings, shell_hamiltonian
 
 log = logging.getLogger("nmbhpc.manybody")
 
-#: "auto" takes the stored matrix whenever it fits: its products are faster
-#: (N = 20: 69 vs 87 ms serial, 39 vs 67 ms on 2 ranks) and scale better
-#: across ranks; the matrix-free operator builds 4-10x faster and needs a
+#: "auto" takes the stored real matrix whenever it fits: its products are
+#: faster (N = 20 serial: 63 ms real, 119 ms AIJ, 251 ms matrix-free, measured
+#: side by side); the matrix-free operator builds 4-10x faster and needs a
 #: fraction of the memory (docs/performance.md). Flip to prefer it for
 #: one-neutrino modes once its products win.
 _SHELL_FOR_QUBITS = False
@@ -80,7 +83,8 @@ class ManyBodySolver:
         self.memory = memory.estimate(
             self.basis, self.hi - self.lo,
             memory.sampled_row_entries(self.configs, self.basis.counts, coup),
-            ncv=settings.mfn_ncv, mu_constant=model.mu.is_constant,
+            ncv=settings.mfn_ncv or (DEFAULT_NCV_EXPOKIT if settings.mfn_type == "expokit" else 0),
+            mu_constant=model.mu.is_constant,
             n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
             comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)
         self.operator = memory.choose_operator(
@@ -90,7 +94,10 @@ class ManyBodySolver:
 
         t0 = _time.perf_counter()
         self.D = vacuum_diagonal(self.basis, self.configs, model.omegas, comm)
-        if self.operator == "shell":
+        if self.operator == "real":
+            self.A, self.nnz = real_stored_hamiltonian(self.basis, self.configs, self.lo, self.hi,
+                                                       self.D, coup, comm)
+        elif self.operator == "shell":
             factors, weights = separable_couplings(model, N, coup)
             self.A, self.nnz = shell_hamiltonian(self.basis, self.configs, self.lo, self.hi,
                                                  self.D, coup, factors, weights, comm)
@@ -118,6 +125,13 @@ class ManyBodySolver:
                                             config.output.pair_correlations, comm)
         self.propagator = Propagator(self.A, self.D, model.mu.is_constant, settings.mfn_tol,
                                      settings.mfn_ncv)
+        if settings.mfn_type != "krylov" and not PETSc.Options().hasName("mfn_type"):
+            if self.operator == "shell":
+                raise ConfigError("manybody.mfn_type", f"{settings.mfn_type!r} needs MatNorm, "
+                                  "which the matrix-free operator lacks: set "
+                                  "manybody.operator = \"matrix\"", config.source_path)
+            # the config's default; the command line (-mfn_type) wins, as for mfn_tol/ncv
+            self.propagator.mfn.setType(settings.mfn_type)
         self.timings = {"basis": t_basis, "assembly": t_assembly, "evolution": 0.0}
         self.steps = 0
         self.time = float(config.output.times[0])
