@@ -81,7 +81,7 @@ def run_one(row: dict, comm) -> dict:
     solver = KineticSolver(s, comm)
     # the initial state is flavor-diagonal and unseeded: scaling all components is exact
     solver.field[...] *= profile(row, solver.xs, solver.xe)[:, None, None, None, None]
-    solver.dt = solver.default_dt()          # the packet's peak density shortens the step
+    solver.dt = solver.stable_dt()           # the packet's peak density shortens the step
     recs = solver.run()
     solver.destroy()
     dens = np.array([r.number_density for r in recs])          # [T, species, flavor]

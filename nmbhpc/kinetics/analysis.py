@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 #: columns of kinetics_summary.csv (one row per kinetic run)
-SUMMARY_COLUMNS = ("file", "status", "mpi_size", "nx", "n_dir", "n_energy", "records",
+SUMMARY_COLUMNS = ("file", "status", "mpi_size", "nx", "n_dir", "n_phi", "n_energy", "records",
                    "snapshots", "t_last", "nue_survival", "nuebar_survival", "eln_drift_max",
                    "xln_drift_max", "offdiag_max", "trace_margin_min")
 
@@ -37,6 +37,7 @@ def summary_row(run) -> dict:
     return {
         "file": run.path, "status": run.status, "mpi_size": run.attrs.get("mpi_size", ""),
         "nx": run.grid.get("nx", ""), "n_dir": run.grid.get("n_dir", ""),
+        "n_phi": run.grid.get("n_phi", 1),  # files before the azimuth grid are axisymmetric
         "n_energy": run.grid.get("n_energy", ""), "records": n,
         "snapshots": len(run.snapshot_times),
         "t_last": float(run.time[-1]) if n else np.nan,

@@ -104,15 +104,30 @@ class _Table:
         return _Table(self.data.get(name, {}), f"{self.path}.{name}", allowed)
 
 
-def _species(t: _Table) -> SpeciesInit:
+def _unit_vector(key: str, v: Any) -> tuple:
+    if not isinstance(v, list) or len(v) != 3:
+        raise ConfigError(key, f"must be an array [x, y, z] of 3 numbers, got {v!r}")
+    vec = [_number(f"{key}[{i}]", x) for i, x in enumerate(v)]
+    norm = math.sqrt(sum(x * x for x in vec))
+    if norm == 0.0:
+        raise ConfigError(key, f"must be a nonzero vector, got {v!r}")
+    return tuple(x / norm for x in vec)
+
+
+def _species(t: _Table, n_phi: int) -> SpeciesInit:
     shape = t.get("shape", _choice(SHAPES), "isotropic")
+    axis = t.get("axis", _unit_vector, (0.0, 0.0, 1.0))
+    if n_phi == 1 and (axis[0] != 0.0 or axis[1] != 0.0):
+        raise ConfigError(f"{t.path}.axis", f"{list(axis)} is not along the box axis z: an "
+                          "axisymmetric grid cannot hold it; set kinetics.grid.n_phi > 1")
+
     param = t.get("parameter", _number, 0.0 if shape != "gaussian" else _MISSING)
     if shape == "linear" and abs(param) > 1.0:
         raise ConfigError(f"{t.path}.parameter", f"|a| <= 1 keeps g = 1 + a v >= 0, got {param!r}")
     if shape == "gaussian" and param <= 0.0:
         raise ConfigError(f"{t.path}.parameter", f"the gaussian width must be > 0, got {param!r}")
     return SpeciesInit(n_e=t.get("n_e", _nonneg, 0.0), n_x=t.get("n_x", _nonneg, 0.0),
-                       shape=shape, parameter=param)
+                       shape=shape, parameter=param, axis=axis)
 
 
 SOLVER_NAME = "kinetics"
@@ -153,10 +168,11 @@ def settings_from_dict(data: dict, source_text: str = "",
 def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings:
     k = _Table(data["kinetics"], "kinetics",
                ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time", "numerics"))
-    g = k.sub("grid", ("nx", "length", "n_dir", "quadrature"))
+    g = k.sub("grid", ("nx", "length", "n_dir", "quadrature", "n_phi"))
     grid = GridSettings(nx=g.get("nx", _int_at_least(6), 64), length=g.get("length", _positive, 10.0),
                         n_dir=g.get("n_dir", _int_at_least(1), 8),
-                        quadrature=g.get("quadrature", _choice(QUADRATURES), "gauss-legendre"))
+                        quadrature=g.get("quadrature", _choice(QUADRATURES), "gauss-legendre"),
+                        n_phi=g.get("n_phi", _int_at_least(1), 1))
     c = k.sub("collisions", ("gamma_nu", "gamma_nubar", "equilibrium_nu", "equilibrium_nubar",
                              "scattering"))
     collisions = CollisionSettings(
@@ -176,9 +192,9 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
     physics = PhysicsSettings(omega=omega, weights=weights, theta=p.get("theta", _number, 0.0),
                               lam=p.get("lambda", _number, 0.0), mu=p.get("mu", _number, 1.0),
                               collisions=collisions)
-    species_keys = ("n_e", "n_x", "shape", "parameter")
-    nu = _species(k.sub("nu", species_keys))
-    nubar = _species(k.sub("nubar", species_keys))
+    species_keys = ("n_e", "n_x", "shape", "parameter", "axis")
+    nu = _species(k.sub("nu", species_keys), grid.n_phi)
+    nubar = _species(k.sub("nubar", species_keys), grid.n_phi)
     q = k.sub("perturbation", ("kind", "amplitude", "mode", "seed"))
     pert = PerturbationSettings(kind=q.get("kind", _choice(PERTURBATIONS), "random"),
                                 amplitude=q.get("amplitude", _nonneg, 1e-6),

@@ -7,10 +7,10 @@ angular distributions as a kinetic run. Linearising the equations of
 docs/kinetics.md about the background (Pz_{s,e,i}, no transverse part) gives
 dq/dt = M(k) q with
 
-    dp_{s,e,i}/dt = [-i k v_i + i hz_{s,e,i} - gbar_s - kappa] p_{s,e,i}
+    dp_{s,e,i}/dt = [-i k v_z,i + i hz_{s,e,i} - gbar_s - kappa] p_{s,e,i}
                     + kappa sum_j w_j p_{s,e,j} - i Pz_{s,e,i} hperp_i,
-    hz_{s,e,i}  = eta_s omega_e B_z + lambda + mu sum_{e',j} W_e' w_j (1 - v_i v_j)(Pz_nu - Pz_nubar)_{e',j},
-    hperp_i     = mu sum_{e',j} W_e' w_j (1 - v_i v_j)(p_nu - p_nubar)_{e',j},
+    hz_{s,e,i}  = eta_s omega_e B_z + lambda + mu sum_{e',j} W_e' w_j (1 - v_i.v_j)(Pz_nu - Pz_nubar)_{e',j},
+    hperp_i     = mu sum_{e',j} W_e' w_j (1 - v_i.v_j)(p_nu - p_nubar)_{e',j},
 
 (eta_nu = +1, eta_nubar = -1; gbar_s = (gamma_e + gamma_x)/2 of species s;
 kappa the isotropic scattering rate). Growth rate = max Re eig M(k); fast
@@ -19,23 +19,29 @@ eigenvalues of the same M(k). Valid only when the background is stationary:
 vacuum mixing is dropped from the linearisation (B -> (0, 0, B_z), the usual
 small-mixing-angle treatment) and the collision equilibrium must equal the
 background.
+
+The directions are all n_dir n_phi discrete directions of the grid, with
+full unit vectors v_i when an azimuth grid is used (n_phi > 1): the
+distribution need not be axisymmetric, the wavevector k is along the box
+axis (z). Nothing else changes: the matrix is the general linearisation over
+the discrete directions.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .grid import background, directions
+from .grid import background, directions, interaction_kernel
 from .settings import KineticSettings
 
 
 def stability_matrix(settings: KineticSettings, k: float) -> np.ndarray:
-    """M(k), shape (N, N) with N = 2 nE n_dir; unknowns ordered (species, energy, direction)."""
+    """M(k), shape (N, N) with N = 2 nE n_dir n_phi; unknowns ordered (species, energy, direction)."""
     ph, col = settings.physics, settings.physics.collisions
     v, w = directions(settings.grid)
     W = np.asarray(ph.weights, dtype=float)
     n_e, nd = ph.n_energy, v.size
     pz = background(settings)[..., 3]                       # (2, nE, nd)
-    c = 1.0 - np.outer(v, v)                                # (1 - v_i v_j)
+    c = interaction_kernel(settings.grid)                   # (1 - v_i . v_j)
     dz = np.einsum("e,j,ij,ej->i", W, w, c, pz[0] - pz[1])
     eta = np.array([1.0, -1.0])
     bz = -np.cos(2.0 * ph.theta)

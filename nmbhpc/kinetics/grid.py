@@ -4,8 +4,10 @@ Nothing here is collective: every function depends only on the settings, so
 each rank builds exactly the part it owns and the result does not depend on
 the number of ranks.
 
-Local field layout (one x cell): ``[species(2), energy(nE), direction(n_dir),
-component(4)]`` real, components (P0, Px, Py, Pz) of rho = (P0 + P.sigma)/2 in
+Local field layout (one x cell): ``[species(2), energy(nE),
+direction(n_dir n_phi), component(4)]`` real. Directions are theta-major
+(index i n_phi + j for polar node i and azimuth j: v_z never decreases along
+the axis); components (P0, Px, Py, Pz) of rho = (P0 + P.sigma)/2 in
 the flavor basis (P0 = rho_ee + rho_xx, Pz = rho_ee - rho_xx,
 Px - i Py = 2 rho_ex).
 """
@@ -19,8 +21,8 @@ N_COMPONENTS = 4
 N_SPECIES = 2
 
 
-def directions(grid: GridSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes v_i = cos(theta_i) and weights w_i with sum w_i = 1 (angular average).
+def polar_nodes(grid: GridSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Polar nodes v_i = cos(theta_i), increasing, and weights with sum 1 (n_dir of each).
 
     Gauss-Legendre integrates polynomials in v of degree 2 n_dir - 1 exactly;
     ``uniform`` uses cell centres of n_dir equal cells (second order).
@@ -33,6 +35,48 @@ def directions(grid: GridSettings) -> tuple[np.ndarray, np.ndarray]:
     return v, np.full(n, 1.0 / n)
 
 
+def directions(grid: GridSettings) -> tuple[np.ndarray, np.ndarray]:
+    """v_z = cos(theta) and weight of every direction (n_dir n_phi each, sum of weights 1).
+
+    The azimuth rule is the uniform one (weights 1/n_phi): exact for
+    trigonometric polynomials in phi of degree < n_phi. With n_phi = 1 these
+    are exactly :func:`polar_nodes`.
+    """
+    v, w = polar_nodes(grid)
+    if grid.n_phi == 1:
+        return v, w
+    return np.repeat(v, grid.n_phi), np.repeat(w / grid.n_phi, grid.n_phi)
+
+
+def direction_vectors(grid: GridSettings) -> np.ndarray:
+    """Unit vectors (sin th cos ph, sin th sin ph, cos th), shape (n_dir n_phi, 3).
+
+    The box axis is z. For n_phi = 1 (axisymmetric) the transverse components
+    are 0: a node is the ring of its theta, whose mean velocity is (0, 0, v_z).
+    """
+    vz, _ = directions(grid)
+    out = np.zeros((vz.size, 3))
+    out[:, 2] = vz
+    if grid.n_phi > 1:
+        phi = np.tile(2.0 * np.pi * np.arange(grid.n_phi) / grid.n_phi, grid.n_dir)
+        sin_theta = np.sqrt(np.maximum(1.0 - vz * vz, 0.0))
+        out[:, 0] = sin_theta * np.cos(phi)
+        out[:, 1] = sin_theta * np.sin(phi)
+    return out
+
+
+def interaction_kernel(grid: GridSettings) -> np.ndarray:
+    """The self-interaction factor (1 - v_i . v_j), shape (N, N) over all directions.
+
+    Axisymmetric grids (n_phi = 1) give exactly 1 - v_z,i v_z,j.
+    """
+    if grid.n_phi == 1:
+        v, _ = directions(grid)
+        return 1.0 - np.outer(v, v)
+    vec = direction_vectors(grid)
+    return 1.0 - vec @ vec.T
+
+
 def cell_centres(grid: GridSettings, start: int = 0, stop: int | None = None) -> np.ndarray:
     """x of cells ``start..stop-1`` (cell i at (i + 1/2) L / nx)."""
     stop = grid.nx if stop is None else stop
@@ -40,35 +84,43 @@ def cell_centres(grid: GridSettings, start: int = 0, stop: int | None = None) ->
 
 
 def dofs_per_cell(settings: KineticSettings) -> int:
-    """Real unknowns per x cell: 2 species x nE x n_dir x 4."""
-    return N_SPECIES * settings.physics.n_energy * settings.grid.n_dir * N_COMPONENTS
+    """Real unknowns per x cell: 2 species x nE x n_dir n_phi x 4."""
+    return N_SPECIES * settings.physics.n_energy * settings.grid.n_directions * N_COMPONENTS
 
 
-def angular_shape(init: SpeciesInit, v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """g(v_i) normalised on the discrete grid: sum_i w_i g(v_i) = 1."""
+def angular_shape(init: SpeciesInit, u: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """g(u_i) normalised on the discrete grid: sum_i w_i g(u_i) = 1; u = axis . v."""
     if init.shape == "isotropic":
-        g = np.ones_like(v)
+        g = np.ones_like(u)
     elif init.shape == "linear":
-        g = 1.0 + init.parameter * v
-    else:  # gaussian, peaked at v = 1
-        g = np.exp(-(1.0 - v) ** 2 / (2.0 * init.parameter ** 2))
+        g = 1.0 + init.parameter * u
+    else:  # gaussian, peaked at u = 1
+        g = np.exp(-(1.0 - u) ** 2 / (2.0 * init.parameter ** 2))
     return g / np.dot(w, g)
 
 
+def axis_cosines(init: SpeciesInit, grid: GridSettings) -> np.ndarray:
+    """u_i = axis . v_i of every direction (exactly v_z for the default axis z)."""
+    vz, _ = directions(grid)
+    if tuple(init.axis) == (0.0, 0.0, 1.0):
+        return vz
+    return direction_vectors(grid) @ np.asarray(init.axis, dtype=float)
+
+
 def background(settings: KineticSettings) -> np.ndarray:
-    """Homogeneous initial state, shape (2, nE, n_dir, 4): diagonal in flavor."""
+    """Homogeneous initial state, shape (2, nE, n_dir n_phi, 4): diagonal in flavor."""
     v, w = directions(settings.grid)
     n_e = settings.physics.n_energy
     out = np.zeros((N_SPECIES, n_e, v.size, N_COMPONENTS))
     for s, init in enumerate((settings.nu, settings.nubar)):
-        g = angular_shape(init, v, w)
+        g = angular_shape(init, axis_cosines(init, settings.grid), w)
         out[s, :, :, 0] = (init.n_e + init.n_x) * g
         out[s, :, :, 3] = (init.n_e - init.n_x) * g
     return out
 
 
 def seed_offdiagonal(settings: KineticSettings, start: int, stop: int) -> np.ndarray:
-    """Complex seed of p = Px + i Py = 2 rho_xe for cells start..stop-1, shape (n, 2, nE, n_dir).
+    """Complex seed of p = Px + i Py = 2 rho_xe for cells start..stop-1, shape (n, 2, nE, N).
 
     (p ~ exp(i k x) is the convention of :mod:`nmbhpc.kinetics.dispersion`.)
 
@@ -76,7 +128,7 @@ def seed_offdiagonal(settings: KineticSettings, start: int, stop: int) -> np.nda
     Fourier mode, from one angular profile, so it is independent of the partition.
     """
     pert = settings.perturbation
-    n_e, n_dir = settings.physics.n_energy, settings.grid.n_dir
+    n_e, n_dir = settings.physics.n_energy, settings.grid.n_directions
     shape = (N_SPECIES, n_e, n_dir)
     out = np.zeros((stop - start,) + shape, dtype=complex)
     if pert.kind == "none" or pert.amplitude == 0.0:
@@ -93,7 +145,7 @@ def seed_offdiagonal(settings: KineticSettings, start: int, stop: int) -> np.nda
 
 
 def initial_field(settings: KineticSettings, start: int, stop: int) -> np.ndarray:
-    """Initial field of cells start..stop-1, shape (n, 2, nE, n_dir, 4), real.
+    """Initial field of cells start..stop-1, shape (n, 2, nE, n_dir n_phi, 4), real.
 
     The seed is the complex p = Px + i Py, applied as a small *rotation* of the
     flavor-diagonal background: Pz shrinks so that |P| is unchanged

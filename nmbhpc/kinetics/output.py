@@ -29,7 +29,7 @@ from ..io import checkpoint
 from ..io.provenance import git_revision, library_versions
 from ..io.run_writer import check_output_path
 from ..stack import import_h5py
-from .grid import cell_centres
+from .grid import cell_centres, direction_vectors
 
 log = logging.getLogger("nmbhpc.kinetics")
 
@@ -120,11 +120,13 @@ class KineticWriter:
             **{k: str(v) for k, v in (attrs or {}).items()}})
         g = f.require_group(GROUP)
         g.attrs.update({"nx": s.grid.nx, "length": s.grid.length, "n_dir": s.grid.n_dir,
-                        "n_energy": s.physics.n_energy, "theta": s.physics.theta,
-                        "lambda": s.physics.lam, "mu": s.physics.mu,
+                        "n_phi": s.grid.n_phi, "n_directions": s.grid.n_directions,
+                        "quadrature": s.grid.quadrature, "n_energy": s.physics.n_energy,
+                        "theta": s.physics.theta, "lambda": s.physics.lam, "mu": s.physics.mu,
                         "t_end": s.time.t_end, "output_interval": s.time.output_interval,
                         "components": "P0,Px,Py,Pz", "species": "nu,nubar", "flavors": "e,x"})
         static = {"grid/v": solver.rhs.v, "grid/w": solver.rhs.w,
+                  "grid/direction": direction_vectors(s.grid),
                   "grid/x": cell_centres(s.grid), "grid/omega": np.asarray(s.physics.omega),
                   "grid/energy_weights": solver.rhs.energy_weights}
         for name, arr in static.items():

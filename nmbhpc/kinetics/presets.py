@@ -24,9 +24,11 @@ Fiducial set-up with the nubar_e density reduced to 2/3 of the nu_e density
 (nbar = 2 n / 3, everything else as Fiducial) are from the set-up's name and
 the papers' abstracts/our recollection of Table I of Richers, Willcox & Ford
 (2021); Emu's public inputs for it were not found (docs/kinetics.md).
-The "90Degree" variant (nubar_e flux along x, perpendicular to the 1D axis)
-is not axially symmetric about the box axis and needs an azimuth grid: not
-implemented.
+The "90Degree" variant (nubar_e flux perpendicular to the box axis) can be
+expressed now (``GridSettings.n_phi > 1``, ``SpeciesInit.axis``), but its
+parameters were not found in Emu's public inputs, the stored paper pages or
+the code search (docs/kinetics.md lists what was searched), so there is no
+preset for it: we do not guess them.
 """
 from __future__ import annotations
 

@@ -1,11 +1,16 @@
 """Right-hand side of the quantum kinetic equations on one rank's cells (pure numpy).
 
-For every species s (nu, nubar), energy bin e and direction v_i, in
-polarisation form rho = (P0 + P.sigma)/2 (flavor basis, Pz > 0 is nu_e excess):
+For every species s (nu, nubar), energy bin e and direction v_i (a unit
+vector; the box axis x is its z component v_z), in polarisation form
+rho = (P0 + P.sigma)/2 (flavor basis, Pz > 0 is nu_e excess):
 
-    d_t P0 + v d_x P0 = C0
-    d_t P  + v d_x P  = h_s x P + C,   h_s = eta_s omega_e B + lam z + mu D(v)
-    D(v_i) = sum_{e', j} W_e' w_j (1 - v_i v_j) (P_{nu} - P_{nubar})(v_j, E_e')
+    d_t P0 + v_z d_x P0 = C0
+    d_t P  + v_z d_x P  = h_s x P + C,   h_s = eta_s omega_e B + lam z + mu D(v)
+    D(v_i) = sum_{e', j} W_e' w_j (1 - v_i . v_j) (P_{nu} - P_{nubar})(v_j, E_e')
+
+On an axisymmetric grid (n_phi = 1) v_i . v_j = v_z,i v_z,j; with an azimuth
+grid the transverse moments enter as well
+(:func:`nmbhpc.kinetics.grid.direction_vectors`).
 
 with eta_nu = +1, eta_nubar = -1 (Hannestad et al. 2006 / Raffelt-Sigl
 convention; docs/kinetics.md relates it to Richers et al. 2022). Not collective:
@@ -32,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .grid import directions
+from .grid import direction_vectors, directions
 from .settings import KineticSettings
 
 STENCIL_WIDTH = 3
@@ -122,19 +127,24 @@ class KineticRHS:
     """F(U) of the semi-discrete system for one block of cells.
 
     Call with the ghosted local field ``u`` of shape (n + 2*3, 2, nE, n_dir, 4)
-    and get F of shape (n, 2, nE, n_dir, 4). Directions are sorted by v, so
-    the left- and right-moving groups are contiguous slices (views, no copies).
+    and get F of shape (n, 2, nE, n_dir, 4) (n_dir here: all n_dir n_phi
+    directions). Directions are sorted by v_z, so the left- and right-moving
+    groups are contiguous slices (views, no copies).
     """
 
     def __init__(self, settings: KineticSettings):
         g, ph = settings.grid, settings.physics
         self.v, self.w = directions(g)
+        # full unit vectors only when an azimuth grid makes the transverse moments nonzero
+        self.vectors = direction_vectors(g) if g.n_phi > 1 else None
         self.dx = g.length / g.nx
         self.energy_weights = np.asarray(ph.weights, dtype=float)
         self.mu = ph.mu
         # angular-energy quadrature weights W_e w_i and W_e w_i v_i of the (1 - v.v') moments
         self._ww = np.outer(self.energy_weights, self.w)
         self._wwv = self._ww * self.v[None, :]
+        if self.vectors is not None:
+            self._wwvec = self._ww[:, :, None] * self.vectors[None, :, :]
         b = np.array([np.sin(2 * ph.theta), 0.0, -np.cos(2 * ph.theta)])
         eta = np.array([1.0, -1.0])
         # h of each (species, energy) without the self-interaction: eta omega B + lam z
@@ -157,8 +167,14 @@ class KineticRHS:
         """h(x, s, e, i, 3) for the owned cells ``p`` (n, 2, nE, n_dir, 4)."""
         d = p[:, 0, :, :, 1:] - p[:, 1, :, :, 1:]
         d0 = np.tensordot(d, self._ww, axes=([1, 2], [0, 1]))
-        d1 = np.tensordot(d, self._wwv, axes=([1, 2], [0, 1]))
-        h_self = self.mu * (d0[:, None, :] - self.v[None, :, None] * d1[:, None, :])
+        if self.vectors is None:
+            d1 = np.tensordot(d, self._wwv, axes=([1, 2], [0, 1]))
+            h_self = self.mu * (d0[:, None, :] - self.v[None, :, None] * d1[:, None, :])
+        else:
+            # flux moments d1[x, c, a] = sum W w v^a d_c; D_c(v_i) = d0_c - v_i . d1_c
+            d1 = np.tensordot(d, self._wwvec, axes=([1, 2], [0, 1]))
+            flux = np.tensordot(d1, self.vectors, axes=([2], [1])).transpose(0, 2, 1)
+            h_self = self.mu * (d0[:, None, :] - flux)
         return h_self[:, None, None, :, :] + self.h_fixed[None]
 
     def __call__(self, u: np.ndarray) -> np.ndarray:

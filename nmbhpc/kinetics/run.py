@@ -112,8 +112,9 @@ class KineticRun:
         stops = solver.stops(include_current=self.resumed_at is None)
         outputs = [t for t, is_out, _ in stops if is_out]
         last_output = outputs[-1] if outputs else solver.time
-        log.info("kinetics: nx=%d n_dir=%d nE=%d on %d rank(s), dt=%.4g, t = %g .. %g%s",
-                 s.grid.nx, s.grid.n_dir, s.physics.n_energy, solver.comm.Get_size(), solver.dt,
+        log.info("kinetics: nx=%d n_dir=%d n_phi=%d nE=%d on %d rank(s), dt=%.4g, t = %g .. %g%s",
+                 s.grid.nx, s.grid.n_dir, s.grid.n_phi, s.physics.n_energy, solver.comm.Get_size(),
+                 solver.dt,
                  solver.time, s.time.t_end,
                  "" if self.resumed_at is None else f" (resumed at t = {self.resumed_at:g})")
         progress = Progress(solver.time, last_output, len(outputs), progress_interval)
@@ -146,8 +147,8 @@ class KineticRun:
     def _summary(self, records, wall: float) -> str:
         s, solver = self.settings, self.solver
         lines = [f"nmbhpc run: solver=kinetics nx={s.grid.nx} n_dir={s.grid.n_dir} "
-                 f"nE={s.physics.n_energy} ranks={solver.comm.Get_size()} wall={wall:.2f}s "
-                 f"steps={solver.ts.getStepNumber()}",
+                 f"n_phi={s.grid.n_phi} nE={s.physics.n_energy} ranks={solver.comm.Get_size()} "
+                 f"wall={wall:.2f}s steps={solver.ts.getStepNumber()}",
                  f"  wrote {self.writer.path}: {self.writer.n_records} records, "
                  f"{self.writer.n_snap} snapshots, t = 0 .. {solver.time:g}"
                  + ("" if self.resumed_at is None else f" (resumed at t = {self.resumed_at:g})")]

@@ -30,15 +30,23 @@ LIMITERS = ("norm", "none")
 class GridSettings:
     """Phase-space grid.
 
-    nx cells of width L/nx on the periodic box [0, L); n_dir directions
-    v_z = cos(theta) on [-1, 1] (Gauss-Legendre nodes or cell centres of a
-    uniform grid; azimuthal symmetry assumed); one energy bin per entry of
-    ``PhysicsSettings.omega``.
+    nx cells of width L/nx on the periodic box [0, L) along z (the box axis);
+    n_dir polar nodes v_z = cos(theta) on [-1, 1] (Gauss-Legendre nodes or
+    cell centres of a uniform grid) times n_phi azimuths phi_j = 2 pi j / n_phi.
+    ``n_phi = 1`` is the axisymmetric grid: each node stands for the whole ring
+    of its theta, whose transverse velocity averages to zero. One energy bin
+    per entry of ``PhysicsSettings.omega``.
     """
     nx: int = 64
     length: float = 10.0
     n_dir: int = 8
     quadrature: str = "gauss-legendre"
+    n_phi: int = 1
+
+    @property
+    def n_directions(self) -> int:
+        """Length of the direction axis of the field: n_dir * n_phi (theta-major)."""
+        return self.n_dir * self.n_phi
 
 
 @dataclass(frozen=True)
@@ -86,16 +94,19 @@ class PhysicsSettings:
 class SpeciesInit:
     """Initial angular distribution of one species (nu or nubar).
 
-    Occupation of flavor f at direction v: ``n[f] * g(v)``, with g normalised so
-    that the angular average sum_i w_i g(v_i) = 1 on the discrete grid:
-    ``isotropic`` g = 1; ``linear`` g = 1 + a v (|a| <= 1, flux factor a/3);
-    ``gaussian`` g ~ exp(-(1 - v)^2 / (2 sigma^2)) (forward peaked, width sigma).
-    ``parameter`` is a (linear) or sigma (gaussian).
+    Occupation of flavor f at direction v: ``n[f] * g(u)``, u = axis . v (the
+    cosine to the unit vector ``axis``; u = v_z by default), with g normalised
+    so that the angular average sum_i w_i g = 1 on the discrete grid:
+    ``isotropic`` g = 1; ``linear`` g = 1 + a u (|a| <= 1, flux factor a/3
+    along ``axis``); ``gaussian`` g ~ exp(-(1 - u)^2 / (2 sigma^2)) (peaked
+    along ``axis``, width sigma). ``parameter`` is a (linear) or sigma
+    (gaussian). An axis off the z axis needs an azimuth grid (n_phi > 1).
     """
     n_e: float = 1.0
     n_x: float = 0.0
     shape: str = "isotropic"
     parameter: float = 0.0
+    axis: tuple = (0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -120,9 +131,11 @@ class PerturbationSettings:
 class TimeSettings:
     """Time integration and output.
 
-    t_end, output_interval: in 1/omega0. dt: fixed step, or None for the CFL
-    default ``min(cfl * dx, phase_step / |H|max)`` shortened so that output
-    times fall on steps. snapshot_times: times of full-field snapshots.
+    t_end, output_interval: in 1/omega0. dt: fixed step, or None for the
+    state-dependent default ``min(cfl dx / max|v_z|, phase_step / max(|h|, rates))``,
+    re-evaluated after every step from the current field (a global max over
+    ranks) and shortened so that output and snapshot times fall on steps.
+    snapshot_times: times of full-field snapshots.
     """
     t_end: float = 10.0
     output_interval: float = 0.1

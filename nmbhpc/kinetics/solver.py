@@ -9,8 +9,14 @@ so the packing is exact. ``field`` views present the real layout
 
 PETSc objects use the options prefix ``kin_`` (``-kin_ts_type``,
 ``-kin_ts_rk_type``, ``-kin_ts_monitor``, ...). Default: classical RK4
-(``rk``/``4``) with a fixed step; ``-kin_ts_adapt_type basic`` with an
-embedded pair (``-kin_ts_rk_type 5dp``) gives adaptive steps.
+(``rk``/``4``) without a TSAdapt (``none``); the step is controlled by the
+physics instead: a TS post-step re-evaluates ``min(cfl dx / max|v_z|,
+phase_step / max(|h|, rates))`` from the new field (a global max over ranks,
+so the steps do not depend on the rank count) and sets the next step to
+divide the time left to the next output/snapshot evenly. This keeps the
+rotation angle per step at <= phase_step when |h| grows in the nonlinear
+phase. ``-kin_ts_adapt_type basic`` with an embedded pair
+(``-kin_ts_rk_type 5dp``) hands the step to PETSc's error control instead.
 """
 from __future__ import annotations
 
@@ -55,7 +61,7 @@ class KineticSolver:
         self.da = da
         (self.xs, self.xe), = da.getRanges()
         self.n_local = self.xe - self.xs
-        self.cell_shape = (2, settings.physics.n_energy, g.n_dir, 4)
+        self.cell_shape = (2, settings.physics.n_energy, g.n_directions, 4)
         self.rhs = KineticRHS(settings)
         self.X = da.createGlobalVec()
         self._Xl = da.createLocalVec()
@@ -63,8 +69,9 @@ class KineticSolver:
         self.n_rhs = 0
         # local totals (matrices limited, overshoot removed, Pz change) of the positivity limiter
         self.limited = np.zeros(3)
+        self._target = 0.0
         self.ts = self._make_ts()
-        self.dt = self.default_dt()
+        self.dt = self.stable_dt()
         self._worst_margin = 0.0
 
     # ------------------------------------------------------------ field views
@@ -93,7 +100,7 @@ class KineticSolver:
         """
         self.field[...] = field_local
         self.ts.setTime(time)
-        self.dt = self.default_dt()
+        self.dt = self.stable_dt()
 
     # ------------------------------------------------------------ checkpoints
     def checkpoint_state(self):
@@ -107,8 +114,8 @@ class KineticSolver:
     def checkpoint_extras(self) -> dict:
         """Collective. What a checkpoint stores besides the field.
 
-        ``dt`` is the step the run started with: recomputing it from the restored
-        field would change the steps and lose bitwise continuation. ``limited``
+        ``dt`` is the step bound of the last step's state (:meth:`stable_dt`),
+        stored rather than recomputed so a resume repeats the very same steps. ``limited``
         holds every rank's limiter totals ([size, 3]), so that the same rank
         count sums them in the same order after a restart.
         """
@@ -142,12 +149,26 @@ class KineticSolver:
         u = self._view(self._Xl, self.n_local + 2 * STENCIL_WIDTH)
         self._view(F, self.n_local)[...] = self.rhs(u)
 
-    def _limit_positivity(self, ts) -> None:
-        """TS post-step: enforce P0 >= |P| (:mod:`nmbhpc.kinetics.positivity`)."""
-        self.limited += positivity.limit(self._view(ts.getSolution(), self.n_local))
-        # the step's last stage no longer matches the state (FSAL methods); unconditional,
-        # because a restart evaluates the RHS, which is collective
-        ts.restartStep()
+    def _post_step(self, ts) -> None:
+        """TS post-step (collective): positivity limiter, then the next step from the new state."""
+        if self.settings.numerics.limiter != "none":
+            # enforce P0 >= |P| (:mod:`nmbhpc.kinetics.positivity`)
+            self.limited += positivity.limit(self._view(ts.getSolution(), self.n_local))
+            # the step's last stage no longer matches the state (FSAL methods); unconditional,
+            # because a restart evaluates the RHS, which is collective
+            ts.restartStep()
+        if self.controls_step:
+            self.dt = self.stable_dt()
+            left = self._target - ts.getTime()
+            if left > 1e-12 * self.dt:
+                step = self._even_step(left)
+                # keep an unchanged step bit for bit: re-dividing `left` would only add round-off
+                if abs(step - ts.getTimeStep()) > 1e-12 * step:
+                    ts.setTimeStep(step)
+
+    def _even_step(self, left: float) -> float:
+        """The largest step <= self.dt that divides ``left`` into whole steps (not collective)."""
+        return left / math.ceil(left / self.dt * (1 - 1e-12))
 
     def _make_ts(self):
         PETSc = self.PETSc
@@ -158,8 +179,7 @@ class KineticSolver:
         ts.setType(PETSc.TS.Type.RK)
         ts.setRKType("4")
         ts.setRHSFunction(self._rhs_function, self.da.createGlobalVec())
-        if self.settings.numerics.limiter != "none":
-            ts.setPostStep(self._limit_positivity)
+        ts.setPostStep(self._post_step)
         ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
         ts.setMaxSteps(2 ** 31 - 1)
         ts.setTime(0.0)
@@ -171,31 +191,40 @@ class KineticSolver:
         if ours:
             opts.setValue(key, "none")
         ts.setFromOptions()
+        #: whether stable_dt sets the steps (no PETSc TSAdapt chosen by the user)
+        self.controls_step = ours or opts.getString(key, "none") == "none"
         if ours:
             opts.delValue(key)
         return ts
 
-    def default_dt(self) -> float:
-        """Collective. Step from the config, or min(CFL, phase step / max rate), as 1/omega0.
+    def stable_dt(self) -> float:
+        """Collective. Step bound of the current field, in 1/omega0.
 
-        Shortened so that output_interval is a whole number of steps.
+        ``time.dt`` from the config if set (not collective then), else
+        ``min(cfl dx / max|v_z|, phase_step / max(|h|, gamma, kappa))`` with the
+        max of |h| over all cells of all ranks (MPI_MAX of exact local maxima:
+        the same value on any rank count).
         """
         tset = self.settings.time
         if tset.dt is not None:
-            dt = tset.dt
-        else:
-            g, col = self.settings.grid, self.settings.physics.collisions
-            dt_cfl = tset.cfl * g.length / g.nx / max(np.abs(self.rhs.v).max(), 1e-300)
-            hmax = self.comm.allreduce(self.rhs.max_frequency(self.field), op=MPI.MAX)
-            rate = max(hmax, max(max(r) for r in col.gamma), col.scattering)
-            dt = min(dt_cfl, tset.phase_step / rate) if rate > 0 else dt_cfl
-        return tset.output_interval / math.ceil(tset.output_interval / dt * (1 - 1e-12))
+            return tset.dt
+        g, col = self.settings.grid, self.settings.physics.collisions
+        dt_cfl = tset.cfl * g.length / g.nx / max(np.abs(self.rhs.v).max(), 1e-300)
+        hmax = self.comm.allreduce(self.rhs.max_frequency(self.field), op=MPI.MAX)
+        rate = max(hmax, max(max(r) for r in col.gamma), col.scattering)
+        return min(dt_cfl, tset.phase_step / rate) if rate > 0 else dt_cfl
 
     def advance_to(self, t: float) -> None:
-        """Collective. Integrate from the current time to ``t`` with steps of ``self.dt``."""
+        """Collective. Integrate from the current time to ``t``.
+
+        Steps of at most ``self.dt`` (re-evaluated after every step), evenly
+        dividing the time to ``t`` so that ``t`` falls on a step.
+        """
         if t <= self.time:
             return
-        self.ts.setTimeStep(min(self.dt, t - self.time))
+        self._target = t
+        left = t - self.time
+        self.ts.setTimeStep(self._even_step(left) if self.controls_step else min(self.dt, left))
         self.ts.setMaxTime(t)
         self.ts.solve(self.X)
         self.ts.setTime(t)  # round-off in the accumulated time must not drift the output grid
