@@ -72,8 +72,28 @@ def interaction_matrix(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int
     # a rank without rows must pass scalars: empty arrays deadlock the assembly
     mat.setPreallocationNNZ((d_nnz, o_nnz) if n else (0, 0))
     mat.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
-    # rows are generated and inserted in chunks of about ASSEMBLY_CHUNK_NNZ
-    # entries, so the transient arrays stay small next to the matrix itself
+    for r0, r1, ptr, cols, vals in interaction_row_chunks(cfg, args[1:], indptr):
+        mat.setValuesIJV(ptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
+                         vals.astype(np.complex128),
+                         rowmap=np.arange(lo + r0, lo + r1, dtype=PETSc.IntType))
+        del cols, vals
+    mat.assemble()
+    mat.setOption(PETSc.Mat.Option.SYMMETRIC, True)
+    mat.setOption(PETSc.Mat.Option.HERMITIAN, True)
+    nnz = comm.allreduce(int(indptr[-1]))
+    return mat, nnz
+
+
+def interaction_row_chunks(cfg: np.ndarray, kernel_args: tuple, indptr: np.ndarray):
+    """Yield ``(r0, r1, ptr, cols, vals)``: the rows ``r0:r1`` of A in CSR pieces.
+
+    ``indptr`` are the cumulative non-zero counts of the local rows (from
+    ``kernels.interaction_rows`` in counting mode); ``kernel_args`` are that
+    kernel's arguments after the configurations. Rows come in chunks of about
+    ASSEMBLY_CHUNK_NNZ entries, so the transient arrays stay small next to the
+    operator being built. Columns are global, values real. Local (not collective).
+    """
+    n = len(indptr) - 1
     r0 = 0
     while r0 < n:
         r1 = int(np.searchsorted(indptr, indptr[r0] + ASSEMBLY_CHUNK_NNZ, side="right")) - 1
@@ -81,18 +101,9 @@ def interaction_matrix(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int
         ptr = indptr[r0:r1 + 1] - indptr[r0]
         cols = np.empty(int(ptr[-1]), dtype=np.int64)
         vals = np.empty(int(ptr[-1]), dtype=np.float64)
-        chunk_args = (cfg[r0:r1],) + args[1:]
-        kernels.interaction_rows(*chunk_args, ptr, cols, vals, True)
-        mat.setValuesIJV(ptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
-                         vals.astype(np.complex128),
-                         rowmap=np.arange(lo + r0, lo + r1, dtype=PETSc.IntType))
-        del cols, vals
+        kernels.interaction_rows(cfg[r0:r1], *kernel_args, ptr, cols, vals, True)
+        yield r0, r1, ptr, cols, vals
         r0 = r1
-    mat.assemble()
-    mat.setOption(PETSc.Mat.Option.SYMMETRIC, True)
-    mat.setOption(PETSc.Mat.Option.HERMITIAN, True)
-    nnz = comm.allreduce(int(indptr[-1]))
-    return mat, nnz
 
 
 def lowering_matrices(source: SectorBasis, target: SectorBasis, target_configs: np.ndarray,

@@ -25,7 +25,8 @@ from numba import njit
 from ..stack import init_petsc
 from . import kernels
 from .basis import SectorBasis
-from .hamiltonian import ASSEMBLY_CHUNK_NNZ
+from .hamiltonian import interaction_row_chunks
+from .shell_operator import python_hamiltonian
 
 #: bytes per stored non-zero (float64 value + int32 column); memory.py uses it
 BYTES_PER_NNZ = 12
@@ -128,16 +129,8 @@ class RealStoredHamiltonian:
         self.d_vals = np.empty(int(self.d_ptr[-1]), dtype=np.float64)
         o_global = np.empty(int(self.o_ptr[-1]), dtype=np.int64)
         self.o_vals = np.empty(int(self.o_ptr[-1]), dtype=np.float64)
-        # rows in chunks of about ASSEMBLY_CHUNK_NNZ entries (bounded transient);
         # a boolean selection keeps each row's sorted order within both blocks
-        r0 = 0
-        while r0 < n:
-            r1 = int(np.searchsorted(indptr, indptr[r0] + ASSEMBLY_CHUNK_NNZ, side="right")) - 1
-            r1 = min(max(r1, r0 + 1), n)
-            ptr = indptr[r0:r1 + 1] - indptr[r0]
-            cols = np.empty(int(ptr[-1]), dtype=np.int64)
-            vals = np.empty(int(ptr[-1]), dtype=np.float64)
-            kernels.interaction_rows(cfg[r0:r1], *args, ptr, cols, vals, True)
+        for r0, r1, _, cols, vals in interaction_row_chunks(cfg, args, indptr):
             inside = (cols >= lo) & (cols < hi)
             d0, d1 = self.d_ptr[r0], self.d_ptr[r1]
             o0, o1 = self.o_ptr[r0], self.o_ptr[r1]
@@ -146,7 +139,6 @@ class RealStoredHamiltonian:
             o_global[o0:o1] = cols[~inside]
             self.o_vals[o0:o1] = vals[~inside]
             del cols, vals, inside
-            r0 = r1
         ghosts, inverse = np.unique(o_global, return_inverse=True)
         del o_global
         index_type = np.int32 if len(ghosts) < 2**31 else np.int64
@@ -229,15 +221,6 @@ def real_stored_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi
     D (hamiltonian.vacuum_diagonal), ``couplings_over_n`` is ``c_pq / N``.
     Returns the matrix and the global count of its non-zeros (diagonal included).
     """
-    PETSc, _ = init_petsc()
     d = np.ascontiguousarray(vacuum.getArray(readonly=True).real, dtype=np.float64)
     ctx = RealStoredHamiltonian(basis, configs, lo, hi, d, couplings_over_n, comm)
-    mat = PETSc.Mat().createPython(((hi - lo, basis.dim), (hi - lo, basis.dim)), context=ctx,
-                                   comm=comm)
-    mat.setOptionsPrefix(prefix)
-    mat.setFromOptions()
-    mat.setUp()
-    mat.setOption(PETSc.Mat.Option.SYMMETRIC, True)
-    mat.setOption(PETSc.Mat.Option.HERMITIAN, True)
-    nnz = comm.allreduce(ctx.n_offdiag + (hi - lo))
-    return mat, nnz
+    return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)

@@ -159,14 +159,22 @@ def shell_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int,
     Returns the matrix and the global count of its non-zeros (as stored AIJ
     would hold them, diagonal included).
     """
-    PETSc, _ = init_petsc()
     d = np.ascontiguousarray(vacuum.getArray(readonly=True).real, dtype=np.float64)
     cfg = np.ascontiguousarray(configs)
     diag_a = sk.interaction_diagonal(cfg, basis.counts, np.ascontiguousarray(factors, dtype=float),
                                      np.ascontiguousarray(weights, dtype=float))
     ctx = ShellHamiltonian(basis, cfg, lo, hi, d, diag_a, couplings_over_n, comm)
-    mat = PETSc.Mat().createPython(((hi - lo, basis.dim), (hi - lo, basis.dim)), context=ctx,
-                                   comm=comm)
+    return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)
+
+
+def python_hamiltonian(ctx, lo: int, hi: int, dim: int, comm, prefix: str):
+    """MATSHELL of the real symmetric H whose products ``ctx`` computes. Collective.
+
+    Rows ``lo:hi`` are this rank's; ``ctx.n_offdiag`` counts its off-diagonal
+    non-zeros. Returns the matrix and the global non-zero count (diagonal included).
+    """
+    PETSc, _ = init_petsc()
+    mat = PETSc.Mat().createPython(((hi - lo, dim), (hi - lo, dim)), context=ctx, comm=comm)
     mat.setOptionsPrefix(prefix)
     mat.setFromOptions()
     mat.setUp()
