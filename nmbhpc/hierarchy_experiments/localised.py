@@ -8,7 +8,7 @@ periodic box of length L (:mod:`nmbhpc.kinetics`, public API):
 * localised: both species in one Gaussian packet centred at L/2 on a floor,
   ``n(x) = f + (1 - f) g(x) / <g>_x`` with ``g = exp(-(x - L/2)^2 / (2 sigma^2))``
   and f = ``FLOOR`` (the floor keeps the packet's tails away from zero density,
-  where the unlimited fifth-order scheme would lose positivity first), so the
+  where the positivity limiter would have to act first), so the
   domain averages are identical (to rounding) and only the x-profile differs.
 
 Physics: two directions v = +-1/sqrt(3) (Gauss-Legendre n_dir = 2), one energy
@@ -37,10 +37,12 @@ HOMOGENEOUS = 0.0     # sigma_over_L value that stands for the x-independent sta
 FLOOR = 0.1
 
 SIZES = {
-    # nx resolves the narrowest packet with >= 6 cells per sigma
+    # default/large: 25 cells per sigma of the narrowest packet; the packets' flavor structure
+    # cascades to finer scales, and domain-averaged P_ee(t <= 10) at nx = 512 is within 0.04
+    # of nx = 1024 (0.09 at nx = 128; docs/experiments-hierarchy.md, C)
     "tiny": dict(sigma=(HOMOGENEOUS, 0.2), mu=(5.0,), nx=30, t_end=2.0),
-    "default": dict(sigma=(HOMOGENEOUS, 0.2, 0.1, 0.05), mu=(1.0, 5.0), nx=128, t_end=10.0),
-    "large": dict(sigma=(HOMOGENEOUS, 0.3, 0.2, 0.1, 0.05, 0.025), mu=(1.0, 5.0, 20.0), nx=256,
+    "default": dict(sigma=(HOMOGENEOUS, 0.2, 0.1, 0.05), mu=(1.0, 5.0), nx=512, t_end=10.0),
+    "large": dict(sigma=(HOMOGENEOUS, 0.3, 0.2, 0.1, 0.05, 0.025), mu=(1.0, 5.0, 20.0), nx=1024,
                   t_end=20.0),
 }
 
@@ -73,11 +75,15 @@ def profile(row: dict, start: int, stop: int) -> np.ndarray:
     return FLOOR + (1.0 - FLOOR) * g_all[start:stop] / g_all.mean()
 
 
-def run_one(row: dict, comm) -> dict:
-    """Collective. Survival probabilities of one initial state."""
+def run_one(row: dict, comm, kinetic_settings: KineticSettings | None = None) -> dict:
+    """Collective. Survival probabilities of one initial state.
+
+    ``kinetic_settings`` replaces ``settings(row)`` (numerics/time-step checks); its grid
+    must be the row's.
+    """
     from ..kinetics.solver import KineticSolver
 
-    s = settings(row)
+    s = kinetic_settings or settings(row)
     solver = KineticSolver(s, comm)
     # the initial state is flavor-diagonal and unseeded: scaling all components is exact
     solver.field[...] *= profile(row, solver.xs, solver.xe)[:, None, None, None, None]
@@ -87,14 +93,25 @@ def run_one(row: dict, comm) -> dict:
     dens = np.array([r.number_density for r in recs])          # [T, species, flavor]
     return {"time": np.array([r.time for r in recs]),
             "pee_nu": dens[:, 0, 0] / dens[0, 0, 0], "pee_nubar": dens[:, 1, 0] / dens[0, 1, 0],
-            "number_density": dens, "trace_margin": np.array([r.trace_margin for r in recs])}
+            "number_density": dens, "trace_margin": np.array([r.trace_margin for r in recs]),
+            # cumulative (matrices limited, overshoot removed, Pz change) of the positivity limiter
+            "limiter": np.array([r.limiter for r in recs])}
+
+
+def limiter_totals(res: dict) -> tuple:
+    """(matrices limited, sum of |P| - P0 removed) over the whole run; NaN for result
+    files written before the limiter existed."""
+    if "limiter" not in res:
+        return math.nan, math.nan
+    last = np.asarray(res["limiter"])[-1]
+    return int(last[0]), float(last[1])
 
 
 def analyse(rows: list[dict], results: list, directory: str) -> dict:
     """results.{csv,md} (difference metrics vs the homogeneous run of the same mu) and
     survival.png."""
     cols = ["mu", "sigma/L", "peak n/<n>", "min P_ee", "P_ee(t_end)", "max_t |dP_ee|",
-            "<|dP_ee|>_t", "rel. density drift", "min(P0 - |P|)"]
+            "<|dP_ee|>_t", "rel. density drift", "min(P0 - |P|)", "limited", "overshoot"]
     table = []
     by_mu = {}
     for row, res in zip(rows, results):
@@ -113,7 +130,7 @@ def analyse(rows: list[dict], results: list, directory: str) -> dict:
                 dmax = dmean = math.nan
             table.append([mu, row["sigma_over_L"] if row["sigma_over_L"] else "homogeneous", peak,
                           float(res["pee_nu"].min()), float(res["pee_nu"][-1]), dmax, dmean, drift,
-                          float(res["trace_margin"].min())])
+                          float(res["trace_margin"].min()), *limiter_totals(res)])
     write_table(directory, "results", cols, table,
                 "Experiment C: nu_e survival, localised packets vs the homogeneous state "
                 "(same mean densities)")
