@@ -47,7 +47,7 @@ APT_PACKAGES := \
     python3-numpy python3-scipy python3-matplotlib \
     python3-venv python3-pip
 
-.PHONY: help setup system-deps run test doctor bench clean distclean
+.PHONY: help setup system-deps run test doctor bench bench-all clean distclean
 
 help:
 	@echo "make run        set up, then run examples/default.toml on $(NP) ranks -> output/default.h5"
@@ -55,6 +55,7 @@ help:
 	@echo "make setup      install what is missing (apt on Debian, .venv, pip install -e .[test])"
 	@echo "make doctor     report the numerical stack, serially and on 2 ranks"
 	@echo "make bench      run the many-body benchmark (benchmarks/, see docs/performance.md)"
+	@echo "make bench-all  the N <= 20 benchmarks of docs/performance.md, one after the other"
 	@echo "make clean      remove output/ and caches;  make distclean  also removes .venv"
 
 setup: $(INSTALL_STAMP)
@@ -130,6 +131,20 @@ BENCH ?= benchmarks/manybody.py
 bench: setup
 	@test -n "$(BENCH)" || { echo "make bench: no benchmark script in benchmarks/" >&2; exit 1; }
 	$(MPIEXEC) -n $(NP) $(VPY) $(BENCH)
+
+# docs/performance.md and the benchmark section of docs/kinetics.md, N <= 20 and
+# small grids (~10 min on 2 idle cores). The large-N runs of performance.md
+# sections 4-5 take hours on 2 cores; their commands are on that page.
+bench-all: setup
+	$(MPIEXEC) -n 1 $(VPY) benchmarks/manybody_vs_scipy.py
+	$(MPIEXEC) -n 2 $(VPY) benchmarks/manybody_vs_scipy.py
+	$(MPIEXEC) -n 1 $(VPY) benchmarks/manybody_mfn_scan.py
+	for op in real matrix shell; do for n in 1 2; do \
+	    $(MPIEXEC) -n $$n $(VPY) benchmarks/manybody_scaling.py --n 20 --operator $$op; done; done
+	$(MPIEXEC) -n 2 $(VPY) benchmarks/manybody_vs_quspin.py --operator real
+	$(MPIEXEC) -n 1 $(VPY) benchmarks/collective_two_beam.py --n 100000
+	$(MPIEXEC) -n 1 $(VPY) benchmarks/kinetics_updates.py
+	$(MPIEXEC) -n 2 $(VPY) benchmarks/kinetics_updates.py
 
 clean:
 	rm -rf output .pytest_cache .hypothesis build *.egg-info
