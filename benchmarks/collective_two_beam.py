@@ -26,6 +26,8 @@ Two exact methods (``--method``):
   PCREDUNDANT on several ranks). Truncation error: ||psi_trunc - psi|| =
   sqrt(1 - sum |c_k|^2) at all times, printed, together with the largest weight among
   the outermost converged eigenpairs (must be negligible, else raise --nev). Cost ~ N.
+  The engine has the same method as ``manybody.propagator = "spectral"``
+  (nmbhpc/manybody/spectral_propagator.py), which checks its truncation itself.
 
 Examples:
 

@@ -453,6 +453,9 @@ def _parse_manybody(t: Optional[_Table]) -> ManyBodySettings:
         max_step=t.get("max_step", _positive_real, d["max_step"]),
         mfn_type=t.get("mfn_type", lambda k, v: _choice(k, v, ("krylov", "expokit")),
                        d["mfn_type"]),
+        propagator=t.get("propagator", lambda k, v: _choice(k, v, ("mfn", "spectral")),
+                         d["propagator"]),
+        spectral_max_nev=t.get("spectral_max_nev", _positive_int, d["spectral_max_nev"]),
     )
 
 
@@ -502,6 +505,15 @@ def config_from_dict(data: dict, *, source_text: Optional[str] = None,
         raise ConfigError("model.schedule.r0", f"the run starts at r = r0 + output start time "
                           f"= {mu.r0 + output.times[0]!r}, inside model.schedule.radius = "
                           f"{mu.radius!r}", source_path)
+    if manybody.propagator == "spectral" and solver == "manybody":
+        if not mu.is_constant:
+            raise ConfigError("manybody.propagator", "\"spectral\" expands psi in eigenpairs of "
+                              "one H and needs a constant mu; this model.schedule varies mu: use "
+                              "\"mfn\"", source_path)
+        if manybody.operator in ("real", "shell"):
+            raise ConfigError("manybody.operator", f"{manybody.operator!r} is a MATSHELL; "
+                              "manybody.propagator = \"spectral\" factorizes H and needs "
+                              "\"matrix\" (or \"auto\")", source_path)
     if source_text is None:
         source_text = dump_toml(data)
     return RunConfig(model=model, output=output, solver=solver, manybody=manybody,

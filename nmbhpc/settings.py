@@ -49,6 +49,16 @@ class ManyBodySettings:
         Default SLEPc MFN type (``-mfn_type`` wins). expokit sub-steps internally and
         never restarts; it needs MatNorm (stored matrix only) and is ~10x faster for
         collective-spin models whose steps need hundreds of products (docs/experiments.md).
+    propagator : "mfn" | "spectral"
+        How exp(-i H dt) psi is applied. "mfn": SLEPc MFN (any mu schedule, any operator).
+        "spectral": psi expanded once in the eigenpairs of H nearest <H> (SLEPc EPS,
+        shift-and-invert, options prefix ``mb_eps_``), then each step costs 2 nev vector
+        updates whatever dt: for collective-spin models at large N (cost ~ N instead of
+        MFN's ~ N^2, docs/experiments.md). Needs a constant mu and a stored matrix
+        (operator "auto" becomes "matrix"); the truncation ||psi - V V^H psi|| must be
+        <= mfn_tol, else the run stops (spectral_propagator.py).
+    spectral_max_nev : int
+        Most eigenpairs the spectral propagator may compute (it starts at 64 and doubles).
     """
 
     operator: str = "auto"
@@ -56,6 +66,8 @@ class ManyBodySettings:
     mfn_ncv: int = 0
     max_step: float = 1.0
     mfn_type: str = "krylov"
+    propagator: str = "mfn"
+    spectral_max_nev: int = 2048
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
 from .propagator import DEFAULT_NCV_EXPOKIT, Propagator
 from .real_operator import real_stored_hamiltonian
+from .spectral_propagator import SpectralPropagator
 from .shell_operator import separable_couplings, shell_hamiltonian
 
 log = logging.getLogger("nmbhpc.manybody")
@@ -88,7 +89,9 @@ class ManyBodySolver:
             n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
             comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)
         self.operator = memory.choose_operator(
-            settings.operator, self.memory,
+            # the spectral propagator factorizes H: it needs the AIJ matrix (config.py
+            # refuses "real"/"shell" with it)
+            "matrix" if settings.propagator == "spectral" else settings.operator, self.memory,
             prefer_shell=bool(np.all(self.basis.counts == 1)) and _SHELL_FOR_QUBITS)
         log.info("%s -> operator %s", self.memory.summary(), self.operator)
 
@@ -123,9 +126,15 @@ class ManyBodySolver:
             lowering = lowering_matrices(self.basis, target, tcfg, tlo, thi, self.lo, self.hi, comm)
         self.observer = ObservableEvaluator(model.counts, self.configs, rot, lowering, same_space,
                                             config.output.pair_correlations, comm)
-        self.propagator = Propagator(self.A, self.D, model.mu.is_constant, settings.mfn_tol,
-                                     settings.mfn_ncv)
-        if settings.mfn_type != "krylov" and not PETSc.Options().hasName("mfn_type"):
+        if settings.propagator == "spectral":
+            self.propagator = SpectralPropagator(self.A, self.D, self.psi,
+                                                 float(model.mu(config.output.times[0])),
+                                                 settings.mfn_tol, settings.spectral_max_nev)
+        else:
+            self.propagator = Propagator(self.A, self.D, model.mu.is_constant, settings.mfn_tol,
+                                         settings.mfn_ncv)
+        if (settings.propagator == "mfn" and settings.mfn_type != "krylov"
+                and not PETSc.Options().hasName("mfn_type")):
             if self.operator == "shell":
                 raise ConfigError("manybody.mfn_type", f"{settings.mfn_type!r} needs MatNorm, "
                                   "which the matrix-free operator lacks: set "
@@ -153,6 +162,7 @@ class ManyBodySolver:
             "n_neutrinos": int(self.basis.counts.sum()),
             "basis_seconds": self.timings["basis"],
             "assembly_seconds": self.timings["assembly"],
+            **getattr(self.propagator, "summary", {"propagator": "mfn"}),
         }
 
     def static_datasets(self) -> dict:
@@ -168,7 +178,9 @@ class ManyBodySolver:
         for t_next in times[1:]:
             t0 = _time.perf_counter()
             for start, dt, mu in schedule.substeps(self.time, float(t_next)):
-                nsub = max(1, int(np.ceil(dt / max_step - 1e-12)))
+                # the spectral propagator is exact for any dt: no sub-steps
+                nsub = 1 if self.config.manybody.propagator == "spectral" else \
+                    max(1, int(np.ceil(dt / max_step - 1e-12)))
                 for _ in range(nsub):
                     self.propagator.step(self.psi, dt / nsub, mu)
                     self.steps += 1
