@@ -274,6 +274,8 @@ def _work(solver) -> tuple[str, int]:
     if hasattr(solver, "n_rhs"):
         return "RHS evaluations", int(solver.n_rhs)
     propagator = getattr(solver, "propagator", None)
+    if getattr(propagator, "summary", {}).get("propagator") == "spectral":
+        return "steps", int(getattr(solver, "steps", 0))  # its EPS work is done before step 1
     if propagator is not None and getattr(propagator, "matvecs", 0):
         return "matvecs", int(propagator.matvecs)
     if propagator is not None and hasattr(propagator, "iterations"):

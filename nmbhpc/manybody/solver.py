@@ -33,7 +33,7 @@ from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
 from .propagator import DEFAULT_NCV_EXPOKIT, Propagator
 from .real_operator import real_stored_hamiltonian
-from .spectral_propagator import SpectralPropagator
+from .spectral_propagator import SpectralPropagator, peak_vectors
 from .shell_operator import separable_couplings, shell_hamiltonian
 
 log = logging.getLogger("nmbhpc.manybody")
@@ -84,7 +84,9 @@ class ManyBodySolver:
         self.memory = memory.estimate(
             self.basis, self.hi - self.lo,
             memory.sampled_row_entries(self.configs, self.basis.counts, coup),
-            ncv=settings.mfn_ncv or (DEFAULT_NCV_EXPOKIT if settings.mfn_type == "expokit" else 0),
+            # the spectral propagator holds its eigenvectors instead of a Krylov basis
+            ncv=(peak_vectors() if settings.propagator == "spectral" else
+                 settings.mfn_ncv or (DEFAULT_NCV_EXPOKIT if settings.mfn_type == "expokit" else 0)),
             mu_constant=model.mu.is_constant,
             n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
             comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)

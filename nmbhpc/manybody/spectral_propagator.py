@@ -32,6 +32,13 @@ log = logging.getLogger("nmbhpc.manybody")
 
 #: eigenpairs asked for in the first EPS solve; doubled until the truncation check passes
 INITIAL_NEV = 64
+#: eigenpairs the memory model assumes (N = 1e5 and 1e6 two-beam runs needed 256-260)
+TYPICAL_NEV = 256
+
+
+def peak_vectors(nev: int = TYPICAL_NEV) -> int:
+    """State-sized vectors held at the peak: the EPS basis of the last solve plus the kept pairs."""
+    return 2 * nev + max(32, nev // 5)
 OPTIONS_PREFIX = "mb_eps_"
 
 
