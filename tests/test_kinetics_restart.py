@@ -350,3 +350,21 @@ def test_fuzzed_kinetics_configs_fail_with_a_key():
         assert not is_kinetics_document(data) or isinstance(cfg, KineticSettings)
 
     check()
+
+
+def test_info_describes_a_kinetics_file(comm, shared_tmp_path, capsys):
+    """``nmbhpc info`` reads kinetic run files too and reports their monitors."""
+    cfg = _config(shared_tmp_path, comm, t_end=1.0, name="info.toml")
+    out = str(shared_tmp_path / "info.h5")
+    assert cli_main(["run", cfg, "-o", out] + QUIET) == 0
+    capsys.readouterr()
+    assert cli_main(["info", out]) == 0
+    text = capsys.readouterr().out
+    if comm.Get_rank() == 0:
+        run = _read(out)
+        assert "status completed" in text
+        assert f"records   {run.n_records}," in text
+        assert f"MPI size {comm.Get_size()}" in text
+        assert "max|ELN - ELN0|" in text and "min(P0 - |P|)" in text
+    else:
+        assert text == ""

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         "times, status (completed/failed/running), versions, MPI size, final nu_e fraction and "
         "monitor drifts.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="run file(s) written by nmbhpc run")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="run file(s) written by nmbhpc run (any solver, kinetics included)")
     p.set_defaults(func=run)
 
 
@@ -26,14 +27,19 @@ def run(args) -> int:
     from mpi4py import MPI
 
     from ..io import RunFileError, describe
+    from ..kinetics.analysis import describe as describe_kinetics
+    from ..kinetics.output import KineticFileError, is_kinetics_file, read_kinetics
 
     if MPI.COMM_WORLD.Get_rank() != 0:
         return 0
     errors = []
     for path in args.files:
         try:
-            print(describe(path), flush=True)
-        except RunFileError as exc:
+            if is_kinetics_file(path):
+                print(describe_kinetics(read_kinetics(path)), flush=True)
+            else:
+                print(describe(path), flush=True)
+        except (RunFileError, KineticFileError) as exc:
             errors.append(str(exc))
     if errors:
         raise UsageError("\n  ".join(errors))

@@ -78,6 +78,30 @@ def write_timeseries_csv(runs, path: str) -> None:
                     r.trace_margin[i])])
 
 
+def describe(run) -> str:
+    """Human summary of one kinetic run file (``nmbhpc info``); not collective."""
+    row = summary_row(run)
+    g = run.grid
+    lim = run.limiter[-1] if run.n_records else np.zeros(3)
+    t_first = float(run.time[0]) if run.n_records else float("nan")
+    return "\n".join([
+        f"{run.path}: nmbhpc kinetic run v{run.attrs.get('format_version', '?')}, "
+        f"status {run.status}",
+        f"  grid      nx = {g.get('nx', '?')}, directions = {g.get('n_dir', '?')} x "
+        f"{g.get('n_phi', 1)} azimuths, energies = {g.get('n_energy', '?')}",
+        f"  records   {run.n_records}, t = {t_first:.6g} .. {row['t_last']:.6g} (1/omega0); "
+        f"snapshots {row['snapshots']}",
+        f"  written   {run.attrs.get('created_utc', '?')} by nmbhpc "
+        f"{run.attrs.get('nmbhpc_version', '?')}, MPI size {row['mpi_size']}",
+        f"  nu_e      n_e(last)/n_e(first) = {row['nue_survival']:.6f} (nu), "
+        f"{row['nuebar_survival']:.6f} (nubar)",
+        f"  monitors  max|ELN - ELN0| = {row['eln_drift_max']:.3e}, "
+        f"max|XLN - XLN0| = {row['xln_drift_max']:.3e}, min(P0 - |P|) = "
+        f"{row['trace_margin_min']:.3e}",
+        f"  limiter   {int(lim[0])} matrices rescaled, total overshoot {lim[1]:.3e}",
+    ])
+
+
 def table(runs, base: str = "") -> str:
     """Fixed-width text table (one line per kinetic run)."""
     head = (f"{'file':<32} {'status':<11} {'ranks':>5} {'nx':>5} {'records':>7} {'t_last':>8} "
