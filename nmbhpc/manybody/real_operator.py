@@ -26,7 +26,7 @@ from ..stack import init_petsc
 from . import kernels
 from .basis import SectorBasis
 from .hamiltonian import interaction_row_chunks
-from .shell_operator import python_hamiltonian
+from .shell_operator import ghost_scatter, python_hamiltonian
 
 #: bytes per stored non-zero (float64 value + int32 column); memory.py uses it
 BYTES_PER_NNZ = 12
@@ -107,7 +107,6 @@ class RealStoredHamiltonian:
     """
 
     def __init__(self, basis: SectorBasis, configs, lo, hi, vacuum, couplings_over_n, comm):
-        PETSc, _ = init_petsc()
         n = hi - lo
         self.lo, self.hi = lo, hi
         self.vacuum = vacuum
@@ -147,14 +146,7 @@ class RealStoredHamiltonian:
         self.n_offdiag = int(indptr[-1]) - n
         self.n_ghost = len(ghosts)
 
-        self.x_ghost = PETSc.Vec().createSeq(len(ghosts), comm=PETSc.COMM_SELF)
-        self.scatter = None
-        if comm.Get_size() > 1:
-            template = PETSc.Vec().createMPI((n, basis.dim), comm=comm)
-            index_set = PETSc.IS().createGeneral(ghosts.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
-            self.scatter = PETSc.Scatter().create(template, index_set, self.x_ghost, None)
-            index_set.destroy()
-            template.destroy()
+        self.x_ghost, self.scatter = ghost_scatter(ghosts, n, basis.dim, comm)
 
     def set_mu(self, mu: float) -> None:
         """Make the operator ``D + mu A`` (not collective: nothing is communicated)."""

@@ -60,7 +60,6 @@ class ShellHamiltonian:
     """
 
     def __init__(self, basis: SectorBasis, configs, lo, hi, vacuum, diag_a, couplings_over_n, comm):
-        PETSc, _ = init_petsc()
         self.basis = basis
         self.lo, self.hi = lo, hi
         self.vacuum = vacuum
@@ -97,14 +96,7 @@ class ShellHamiltonian:
         self.ghost_map = np.full(span, -1, dtype=index_type)
         self.ghost_map[ghosts - self.ghost_base] = np.arange(len(ghosts), dtype=index_type)
 
-        self.scatter = None
-        self.x_ghost = PETSc.Vec().createSeq(len(ghosts), comm=PETSc.COMM_SELF)
-        if comm.Get_size() > 1:
-            template = PETSc.Vec().createMPI((hi - lo, basis.dim), comm=comm)
-            index_set = PETSc.IS().createGeneral(ghosts.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
-            self.scatter = PETSc.Scatter().create(template, index_set, self.x_ghost, None)
-            index_set.destroy()
-            template.destroy()
+        self.x_ghost, self.scatter = ghost_scatter(ghosts, hi - lo, basis.dim, comm)
 
     # --- operator --------------------------------------------------------------
     def set_mu(self, mu: float) -> None:
@@ -165,6 +157,23 @@ def shell_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int,
                                      np.ascontiguousarray(weights, dtype=float))
     ctx = ShellHamiltonian(basis, cfg, lo, hi, d, diag_a, couplings_over_n, comm)
     return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)
+
+
+def ghost_scatter(ghosts: np.ndarray, n_local: int, dim: int, comm):
+    """``(x_ghost, scatter)``: a sequential Vec for the global entries ``ghosts`` of
+    an (n_local, dim) MPI Vec and the VecScatter that fills it, built once.
+    ``scatter`` is None on one rank (there are no off-rank entries). Collective.
+    """
+    PETSc, _ = init_petsc()
+    x_ghost = PETSc.Vec().createSeq(len(ghosts), comm=PETSc.COMM_SELF)
+    if comm.Get_size() == 1:
+        return x_ghost, None
+    template = PETSc.Vec().createMPI((n_local, dim), comm=comm)
+    index_set = PETSc.IS().createGeneral(ghosts.astype(PETSc.IntType), comm=PETSc.COMM_SELF)
+    scatter = PETSc.Scatter().create(template, index_set, x_ghost, None)
+    index_set.destroy()
+    template.destroy()
+    return x_ghost, scatter
 
 
 def python_hamiltonian(ctx, lo: int, hi: int, dim: int, comm, prefix: str):
