@@ -26,10 +26,10 @@ Nothing here is collective.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
-from .physical import PRESETS, Conditions, tau_collision, tau_forward, tau_int
+from .physical import PRESETS, Conditions
+from .runs import eq17_rows
 from .table import DEFAULT_THRESHOLD, Row
 
 
@@ -59,19 +59,9 @@ def kinetic_hierarchy(settings, conditions: Optional[Conditions] = None,
     t = float(tm.t_end)  # a kinetic run starts at t = 0 (a snapshot restart continues it)
     n_tot = total_density(settings)
     sigma = abs(ph.mu) * n_tot
-    tau_fs = math.inf if sigma == 0 else 1.0 / sigma
     omega_max = max(abs(w) for w in ph.omega)
     gamma = collision_rate_override if collision_rate_override is not None \
         else collision_rate(settings)
-    sigma_over_e = tau_int(cond) / tau_forward(cond)
-    fs_over_c = tau_forward(cond) / tau_collision(cond)
-    t_int = sigma_over_e * tau_fs if sigma > 0 else math.nan
-    if gamma is not None:
-        tau_c = math.inf if gamma == 0 else 1.0 / gamma
-        tau_c_formula = "1 / Gamma, Gamma = max(gamma_nu, gamma_nubar, scattering)"
-    else:
-        tau_c = tau_fs / fs_over_c if fs_over_c > 0 else math.inf
-        tau_c_formula = f"tau_mfp^fs / {fs_over_c:.3g} (collisionless run; ratio from {cond.label})"
     dx = g.length / g.nx
     return [
         Row("t", t, "1/omega0", "elapsed: kinetics.time.t_end"),
@@ -83,16 +73,9 @@ def kinetic_hierarchy(settings, conditions: Optional[Conditions] = None,
         Row("lambda", ph.lam, "omega0", "matter potential sqrt(2) G_F n_e"),
         Row("n_tot", n_tot, "n_ref", "initial n_nu + n_nubar, both flavors"),
         Row("Sigma", sigma, "omega0", "mu n_tot: forward-scattering rate"),
-        Row("tau_vac", 1.0 / omega_max if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
-        Row("tau_mfp^fs", tau_fs, "1/omega0", "1 / Sigma"),
-        Row("tau_int", t_int, "1/omega0",
-            f"(Sigma/E = {sigma_over_e:.3g}, {cond.label}) tau_mfp^fs; absent from kinetics"),
-        Row("tau_mfp^c", tau_c, "1/omega0", tau_c_formula),
-        Row("Gamma/Sigma", (gamma / sigma if sigma else math.inf) if gamma is not None
-            else math.nan, "1", "collision vs forward-scattering rate (runs with collisions)"),
-        Row("t/tau_mfp^fs", t * sigma, "1", "Sigma t (Eq. 17)"),
-        Row("tau_int/t", t_int / t if t > 0 else math.inf, "1", "Eq. (17)"),
-        Row("t/tau_mfp^c", t / tau_c, "1", "collisions matter when >~ 1"),
+        *eq17_rows(cond, t, sigma, omega_max, gamma,
+                   "1 / Gamma, Gamma = max(gamma_nu, gamma_nubar, scattering)",
+                   t * sigma, "Sigma t (Eq. 17)", "kinetics"),
         Row("t/t_cross", t / g.length, "1", "box crossings of a v = 1 particle"),
     ]
 

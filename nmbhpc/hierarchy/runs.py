@@ -107,20 +107,8 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
     c_eff = effective_angular_factor(model)
     omega_max = float(np.max(np.abs(model.omegas))) if model.n_modes else 0.0
     sigma = 0.5 * mu_max * c_eff
-    tau_fs = math.inf if sigma == 0 else 1.0 / sigma
     fs_phase = 0.5 * c_eff * mu_int                       # integral of Sigma dt = t/tau_fs
     gamma = _collision_rate(config, collision_rate)
-
-    # physical ratios carried onto the run's clock
-    sigma_over_e = tau_int(cond) / tau_forward(cond)
-    fs_over_c = tau_forward(cond) / tau_collision(cond)
-    t_int = sigma_over_e * tau_fs if sigma > 0 else math.nan   # no clock to map onto
-    if gamma is not None:
-        tau_c = math.inf if gamma == 0 else 1.0 / gamma
-        tau_c_formula = "1 / Gamma (the run's collision rate)"
-    else:
-        tau_c = tau_fs / fs_over_c if fs_over_c > 0 else math.inf
-        tau_c_formula = f"tau_mfp^fs / {fs_over_c:.3g} (collisionless run; ratio from {cond.label})"
 
     rate = growth_rate if growth_rate is not None else max(sigma, math.sqrt(omega_max * sigma))
     if n_total >= 2 and rate > 0:
@@ -143,22 +131,48 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
             "self-interaction vs vacuum"),
         Row("omega t", omega_max * t, "1", "vacuum phase"),
         Row("mu t", mu_int, "1", "integral of mu dt"),
-        Row("tau_vac", 1.0 / omega_max if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
-        Row("tau_mfp^fs", tau_fs, "1/omega0", "1 / Sigma"),
-        Row("tau_int", t_int, "1/omega0",
-            f"(Sigma/E = {sigma_over_e:.3g}, {cond.label}) tau_mfp^fs; absent from H_MB"),
-        Row("tau_mfp^c", tau_c, "1/omega0", tau_c_formula),
-        Row("Gamma/Sigma", (gamma / sigma if sigma else math.inf) if gamma is not None
-            else math.nan, "1", "collision vs forward-scattering rate (runs with collisions)"),
-        Row("t/tau_mfp^fs", fs_phase, "1", "integral of Sigma dt (Eq. 17)"),
-        Row("tau_int/t", t_int / t if t > 0 else math.inf * t_int, "1", "Eq. (17)"),
-        Row("t/tau_mfp^c", t / tau_c, "1", "collisions matter when >~ 1"),
+        *eq17_rows(cond, t, sigma, omega_max, gamma, "1 / Gamma (the run's collision rate)",
+                   fs_phase, "integral of Sigma dt (Eq. 17)", "H_MB"),
         Row("g(t)", mu_int / (2.0 * n_total) if n_total else math.nan, "1",
             "integral of mu/(2N) dt = sqrt(2) G_F t/V (Eq. 19)"),
         Row("t_lnN", t_lnn, "1/omega0", f"ln(N) / (2 Lambda), {lam_formula}"),
         Row("t/t_lnN", t / t_lnn, "1", "finite-N deviations possible when >~ 1 (Sec. IV)"),
     ]
     return rows
+
+
+def eq17_rows(cond: Conditions, t: float, sigma: float, omega_max: float,
+              gamma: Optional[float], gamma_formula: str, fs_phase: float,
+              fs_phase_formula: str, solver_name: str) -> list[Row]:
+    """The rows tau_vac ... t/tau_mfp^c shared by every solver's table (code units).
+
+    ``sigma`` is the forward-scattering rate, ``gamma`` the run's collision rate
+    (None: collisionless, tau_mfp^c then comes from ``cond``'s ratio),
+    ``fs_phase`` = t / tau_mfp^fs. The physical ratios Sigma/E and
+    tau_mfp^fs / tau_mfp^c of ``cond`` are carried onto the run's clock.
+    """
+    tau_fs = math.inf if sigma == 0 else 1.0 / sigma
+    sigma_over_e = tau_int(cond) / tau_forward(cond)
+    fs_over_c = tau_forward(cond) / tau_collision(cond)
+    t_int = sigma_over_e * tau_fs if sigma > 0 else math.nan   # no clock to map onto
+    if gamma is not None:
+        tau_c = math.inf if gamma == 0 else 1.0 / gamma
+        tau_c_formula = gamma_formula
+    else:
+        tau_c = tau_fs / fs_over_c if fs_over_c > 0 else math.inf
+        tau_c_formula = f"tau_mfp^fs / {fs_over_c:.3g} (collisionless run; ratio from {cond.label})"
+    return [
+        Row("tau_vac", 1.0 / omega_max if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
+        Row("tau_mfp^fs", tau_fs, "1/omega0", "1 / Sigma"),
+        Row("tau_int", t_int, "1/omega0",
+            f"(Sigma/E = {sigma_over_e:.3g}, {cond.label}) tau_mfp^fs; absent from {solver_name}"),
+        Row("tau_mfp^c", tau_c, "1/omega0", tau_c_formula),
+        Row("Gamma/Sigma", (gamma / sigma if sigma else math.inf) if gamma is not None
+            else math.nan, "1", "collision vs forward-scattering rate (runs with collisions)"),
+        Row("t/tau_mfp^fs", fs_phase, "1", fs_phase_formula),
+        Row("tau_int/t", t_int / t if t > 0 else math.inf * t_int, "1", "Eq. (17)"),
+        Row("t/tau_mfp^c", t / tau_c, "1", "collisions matter when >~ 1"),
+    ]
 
 
 def run_inequalities(rows: list[Row], threshold: float = DEFAULT_THRESHOLD) -> list[Inequality]:
