@@ -84,7 +84,8 @@ def summarize(runs, reference=None) -> list[RunSummary]:
     return out
 
 
-def _fmt(v) -> str:
+def csv_cell(v) -> str:
+    """A CSV cell: floats with 10 significant digits, NaN as empty."""
     if isinstance(v, (float, np.floating)):
         return "" if np.isnan(v) else f"{v:.10g}"
     return str(v)
@@ -95,7 +96,7 @@ def write_summary_csv(summaries, path: str) -> None:
         w = csv.writer(fh)
         w.writerow(SUMMARY_COLUMNS)
         for s in summaries:
-            w.writerow([_fmt(s.row[c]) for c in SUMMARY_COLUMNS])
+            w.writerow([csv_cell(s.row[c]) for c in SUMMARY_COLUMNS])
 
 
 def write_timeseries_csv(summaries, path: str) -> None:
@@ -105,7 +106,7 @@ def write_timeseries_csv(summaries, path: str) -> None:
         for s in summaries:
             r = s.run
             for i in range(r.n_records):
-                w.writerow([r.path] + [_fmt(float(v)) for v in (
+                w.writerow([r.path] + [csv_cell(float(v)) for v in (
                     r.time[i], r.mu[i], r.nue_total[i], r.entropy[i].max(), r.entropy[i].mean(),
                     abs(r.norm[i] - 1), abs(r.energy[i] - r.energy[0]),
                     abs(r.b_dot_j[i] - r.b_dot_j[0]),
@@ -123,9 +124,9 @@ def table(summaries, base: str = "") -> str:
         lines.append(
             f"{name[-32:]:<32} {r['solver']:<9} {r['status']:<11} {str(r['mpi_size']):>5} "
             f"{r['n_modes']:>4} {r['n_total']:>6} {r['records']:>4}/{r['planned']:<4} "
-            f"{_fmt(round(r['t_last'], 4)) if r['records'] else '-':>8} "
+            f"{csv_cell(round(r['t_last'], 4)) if r['records'] else '-':>8} "
             f"{r['nue_initial']:>9.6f}->{r['nue_final']:<8.6f} {r['entropy_max']:>8.4f} "
-            f"{_fmt(r['deviation_from_reference']) and format(r['deviation_from_reference'], '9.2e') or '-':>9}")
+            f"{csv_cell(r['deviation_from_reference']) and format(r['deviation_from_reference'], '9.2e') or '-':>9}")
     return "\n".join(lines)
 
 

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from ..analysis.scan_summary import csv_cell
+
 #: columns of kinetics_summary.csv (one row per kinetic run)
 SUMMARY_COLUMNS = ("file", "status", "mpi_size", "nx", "n_dir", "n_phi", "n_energy", "records",
                    "snapshots", "t_last", "nue_survival", "nuebar_survival", "eln_drift_max",
@@ -50,19 +52,13 @@ def summary_row(run) -> dict:
     }
 
 
-def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return "" if np.isnan(v) else f"{v:.10g}"
-    return str(v)
-
-
 def write_summary_csv(runs, path: str) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(SUMMARY_COLUMNS)
         for r in runs:
             row = summary_row(r)
-            w.writerow([_fmt(row[c]) for c in SUMMARY_COLUMNS])
+            w.writerow([csv_cell(row[c]) for c in SUMMARY_COLUMNS])
 
 
 def write_timeseries_csv(runs, path: str) -> None:
@@ -72,7 +68,7 @@ def write_timeseries_csv(runs, path: str) -> None:
         for r in runs:
             for i in range(r.n_records):
                 nd = r.number_density[i]
-                w.writerow([r.path] + [_fmt(float(v)) for v in (
+                w.writerow([r.path] + [csv_cell(float(v)) for v in (
                     r.time[i], nd[0, 0], nd[0, 1], nd[1, 0], nd[1, 1], r.lepton_number[i, 0],
                     r.lepton_number[i, 1], r.offdiag_amplitude[i, 0], r.offdiag_amplitude[i, 1],
                     r.trace_margin[i])])
