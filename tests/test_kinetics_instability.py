@@ -22,7 +22,6 @@ from nmbhpc.kinetics.solver import KineticSolver
 SEED = 1e-12
 
 FIDUCIAL = presets.richers2022_fiducial()
-TWO_THIRDS = presets.richers2022_two_thirds()
 
 DISTRIBUTIONS = {
     # isotropic nu_e against a forward-peaked nubar_e (flux factor 0.3): ELN crossing at v = 0.28
@@ -33,8 +32,7 @@ DISTRIBUTIONS = {
     # the "Fiducial" problem of the code comparison, Richers et al., PRD 106, 043011 (2022):
     # n = nbar, flux factors 1/3 in opposite directions; only k < 0 grows
     "richers2022-fiducial": (FIDUCIAL.nu, FIDUCIAL.nubar),
-    # its "TwoThirds" variant: n_nubar = 2 n_nu / 3 (net ELN)
-    "richers2022-twothirds": (TWO_THIRDS.nu, TWO_THIRDS.nubar),
+    # (its TwoThirds and 90Degree variants: tests/test_kinetics_richers.py)
 }
 
 

@@ -1,34 +1,54 @@
 """Published kinetic set-ups, as KineticSettings in nmbhpc units.
 
-``richers2022_fiducial``: the "Fiducial" fast-flavor test problem of the code
-comparison of Richers et al., Phys. Rev. D 106, 043011 (2022) (arXiv:2205.06282),
-first used in 3D by Richers, Willcox & Ford, PRD 104, 103023 (2021). Two
-flavors; nu_e and nubar_e only, with equal number densities
-n = 4.891290819e32 cm^-3, each with the linear ("moment-interpolated")
-angular distribution of flux factor 1/3, nu_e flux along +z and nubar_e along
--z: f_nu ~ 1 + cos(theta), f_nubar ~ 1 - cos(theta); no vacuum or matter
-term (delta m^2 = 0 in two flavors), a periodic box of 64 cm along z.
-The numbers are those of the public Emu inputs for this problem
-(AMReX-Astro/Emu: Scripts/initial_conditions/st4_linear_moment_ffi.py,
-sample_inputs/inputs_1d_fiducial); the paper's text was not available to us.
+The three fast-flavor test problems "Fiducial", "90Degree" and "TwoThirds"
+were introduced in 3D by Richers, Willcox & Ford, PRD 104, 103023 (2021)
+("The Neutrino Fast Flavor Instability in Three Dimensions"); the Fiducial one
+is the test problem of the code comparison of Richers et al., Phys. Rev. D 106,
+043011 (2022) (arXiv:2205.06282). nu_e and nubar_e only (two flavors here; the
+x flavors start empty), no vacuum or matter term (delta m^2 = 0), a periodic
+box along z. Angular distributions, with Omega the unit direction:
+
+=========  ==========================  ==================================
+set-up     nu_e                        nubar_e
+=========  ==========================  ==================================
+Fiducial   n (1 + Omega_z)             n (1 - Omega_z)
+90Degree   n (1 + Omega_z)             n (1 + Omega_x)   (needs n_phi > 1)
+TwoThirds  n (isotropic, no flux)      (2/3) n (1 - Omega_z)
+=========  ==========================  ==================================
+
+(each linear shape has flux factor 1/3), n = 4.891290819e32 cm^-3.
+
+Provenance. Fiducial: the numbers of Emu's public inputs for the code
+comparison (AMReX-Astro/Emu: Scripts/initial_conditions/st4_linear_moment_ffi.py,
+sample_inputs/inputs_1d_fiducial): n, the 64 cm box, 5 ns. The shapes of all
+three: the authors' own figure script srichers/Emu_scripts
+papers/paper2/distribution_picture.py (polar plots of f(Omega) against the
+angle from x-hat towards z-hat: Fiducial 1 + cos(a -+ pi/2); 90Degree nu_e
+1 + cos(a - pi/2), nubar_e 1 + cos(a); TwoThirds nu_e 1, nubar_e
+(2/3)(1 + cos(a + pi/2))), and for 90Degree the ELN (1 + z) - (1 + x) drawn
+by papers/paper2/flavor_mollweide.py of the same repository. The paper's runs
+(papers/paper2/avgfee.py, avgfee_convergence.py, angular_power_spectrum.py:
+``ncells = 128``, ``128*128``, ``128*128*128``) are 1D/2D/3D boxes along z to
+5 ns with 128 cells per dimension, three flavors.
+
+Still unverified: the absolute density of 90Degree and TwoThirds (taken equal
+to the Fiducial n: the figure script draws the three on one scale, nu_e at 1
+in each), and the box length. Our default is the Fiducial's 64 cm for all
+three. The 2021 paper's own boxes look like 8 cm (dx = 1/16 cm: the
+convergence runs "nx256_16cm", "nx1024_64cm" of avgfee_convergence.py keep
+that dx, and dimension_phase_comparison.py labels its slices up to 8 cm), an
+inference, not a number read from an input file.
 
 Units (docs/kinetics.md): omega0 = mu = sqrt(2) G_F n, so occupations are
-n_e = 1 for both species. For this n, mu = 9.418e10 s^-1 = pi cm^-1 (times c),
-so lengths in 1/omega0 are cm * MU_PER_CM and times are s * MU_PER_S.
-With p ~ exp(i k x) only k < 0 grows (nmbhpc.kinetics.dispersion: fastest
-|k| = 0.91 mu, growth rate 0.6896 mu, independent of n_dir >= 8).
+n_e = 1 for nu_e. For this n, mu = 9.418e10 s^-1 = pi cm^-1 (times c), so
+lengths in 1/omega0 are cm * MU_PER_CM and times are s * MU_PER_S.
+Linear theory (nmbhpc.kinetics.dispersion, k along z, p ~ exp(i k z)):
 
-``richers2022_two_thirds``: the "TwoThirds" variant of the same papers, the
-Fiducial set-up with the nubar_e density reduced to 2/3 of the nu_e density
-(a net ELN, so the unstable band is narrower and shifted). Its numbers
-(nbar = 2 n / 3, everything else as Fiducial) are from the set-up's name and
-the papers' abstracts/our recollection of Table I of Richers, Willcox & Ford
-(2021); Emu's public inputs for it were not found (docs/kinetics.md).
-The "90Degree" variant (nubar_e flux perpendicular to the box axis) can be
-expressed now (``GridSettings.n_phi > 1``, ``SpeciesInit.axis``), but its
-parameters were not found in Emu's public inputs, the stored paper pages or
-the code search (docs/kinetics.md lists what was searched), so there is no
-preset for it: we do not guess them.
+- Fiducial: only k < 0 grows; fastest k = -0.91 mu, growth 0.6896 mu (n_dir >= 8).
+- 90Degree: fastest k = -0.565 mu, growth 0.39484 mu (n_dir 8 or 16; n_phi 8, 12, 16
+  agree to 1e-5, n_phi 6 to 2e-4, n_phi 4 is 0.5% low), hence n_phi = 8 by default.
+- TwoThirds: fastest k = -0.448 mu, growth 0.1436 mu (n_dir 8, 16, 32 agree to 2e-5).
+docs/kinetics.md ("Fast-flavor code comparison") has the late-time states.
 """
 from __future__ import annotations
 
@@ -43,7 +63,7 @@ HBARC = 1.973269804e-14
 HBAR = 6.582119569e-25
 C_LIGHT = 2.99792458e10
 
-FIDUCIAL_DENSITY = 4.891290819e32       # cm^-3, nu_e and nubar_e each
+FIDUCIAL_DENSITY = 4.891290819e32       # cm^-3, nu_e (and nubar_e in Fiducial, 90Degree)
 FIDUCIAL_BOX_CM = 64.0
 FIDUCIAL_END_S = 5.0e-9                  # Emu's end time for the 1D Fiducial run
 
@@ -58,6 +78,10 @@ MU_PER_CM = MU_PER_S / C_LIGHT                        # 1/omega0 = 1 / MU_PER_CM
 
 
 TWO_THIRDS_NUBAR_FRACTION = 2.0 / 3.0
+#: azimuths of the 90Degree preset: its fastest growth rate is converged to 1e-5 (module docstring)
+NINETY_DEGREE_N_PHI = 8
+
+X_AXIS = (1.0, 0.0, 0.0)
 
 
 def richers2022_fiducial(nx: int = 256, n_dir: int = 16, length: float | None = None,
@@ -68,25 +92,54 @@ def richers2022_fiducial(nx: int = 256, n_dir: int = 16, length: float | None = 
     Defaults: the 64 cm box (length 201.06) and Emu's 5 ns (t_end 470.9);
     seeded by white noise of amplitude 1e-6 like Emu's (perturbation_amplitude).
     """
-    return _linear_moment_ffi(1.0, nx, n_dir, length, t_end, output_interval, perturbation)
+    return _richers(SpeciesInit(n_e=1.0, shape="linear", parameter=1.0),
+                    SpeciesInit(n_e=1.0, shape="linear", parameter=-1.0),
+                    GridSettings(nx=nx, length=_length(length), n_dir=n_dir),
+                    t_end, output_interval, perturbation)
+
+
+def richers2022_90degree(nx: int = 256, n_dir: int = 16, n_phi: int = NINETY_DEGREE_N_PHI,
+                         length: float | None = None, t_end: float | None = None,
+                         output_interval: float = 0.5,
+                         perturbation: PerturbationSettings | None = None) -> KineticSettings:
+    """The 90Degree set-up: Fiducial with the nubar_e flux along +x, perpendicular to the box axis.
+
+    nu_e ~ 1 + Omega_z, nubar_e ~ 1 + Omega_x, equal densities; needs an azimuth
+    grid (``n_phi >= 3`` holds the flux factor 1/3 exactly; 8 by default, the
+    growth rate then converged to 1e-5). Other defaults as :func:`richers2022_fiducial`.
+    """
+    if n_phi < 3:
+        raise ValueError(f"richers2022_90degree: n_phi = {n_phi} cannot hold a flux along x "
+                         "(needs n_phi >= 3)")
+    return _richers(SpeciesInit(n_e=1.0, shape="linear", parameter=1.0),
+                    SpeciesInit(n_e=1.0, shape="linear", parameter=1.0, axis=X_AXIS),
+                    GridSettings(nx=nx, length=_length(length), n_dir=n_dir, n_phi=n_phi),
+                    t_end, output_interval, perturbation)
 
 
 def richers2022_two_thirds(nx: int = 256, n_dir: int = 16, length: float | None = None,
                            t_end: float | None = None, output_interval: float = 0.5,
                            perturbation: PerturbationSettings | None = None) -> KineticSettings:
-    """The TwoThirds set-up: Fiducial with n_nubar = 2/3 n_nu (mu still sqrt(2) G_F n_nu)."""
-    return _linear_moment_ffi(TWO_THIRDS_NUBAR_FRACTION, nx, n_dir, length, t_end, output_interval,
-                              perturbation)
+    """The TwoThirds set-up: isotropic nu_e (density n), nubar_e (2/3) n (1 - Omega_z).
+
+    mu = sqrt(2) G_F n of the nu_e density. Defaults as :func:`richers2022_fiducial`.
+    """
+    return _richers(SpeciesInit(n_e=1.0),
+                    SpeciesInit(n_e=TWO_THIRDS_NUBAR_FRACTION, shape="linear", parameter=-1.0),
+                    GridSettings(nx=nx, length=_length(length), n_dir=n_dir),
+                    t_end, output_interval, perturbation)
 
 
-def _linear_moment_ffi(nubar_fraction, nx, n_dir, length, t_end, output_interval,
-                       perturbation) -> KineticSettings:
+def _length(length: float | None) -> float:
+    return length if length is not None else FIDUCIAL_BOX_CM * MU_PER_CM
+
+
+def _richers(nu: SpeciesInit, nubar: SpeciesInit, grid: GridSettings, t_end, output_interval,
+             perturbation) -> KineticSettings:
     return KineticSettings(
-        grid=GridSettings(nx=nx, length=length if length is not None else FIDUCIAL_BOX_CM * MU_PER_CM,
-                          n_dir=n_dir),
+        grid=grid,
         physics=PhysicsSettings(omega=(0.0,), mu=1.0),
-        nu=SpeciesInit(n_e=1.0, shape="linear", parameter=1.0),
-        nubar=SpeciesInit(n_e=nubar_fraction, shape="linear", parameter=-1.0),
+        nu=nu, nubar=nubar,
         perturbation=perturbation or PerturbationSettings(kind="random", amplitude=1e-6, seed=1),
         time=TimeSettings(t_end=t_end if t_end is not None else FIDUCIAL_END_S * MU_PER_S,
                           output_interval=output_interval))
