@@ -9,7 +9,12 @@ the bytes-moved lower bound of one product at that bandwidth:
 * stored real CSR (operator "real"): 8 (value) + 4 (column) bytes per
   non-zero, plus x, y, the vacuum diagonal and two row offsets, plus the ghosts;
 * matrix-free: per row x, y (16 each), the diagonal and the row key (8 each),
-  plus 3 x 16 bytes per ghost (scatter send, receive, ghost buffer).
+  plus 3 x 16 bytes per ghost (scatter send, receive, ghost buffer);
+* separable (matrix-free through the R coupling factors): x, y (read and
+  written), the diagonal (16 + 32 + 8) per row, a row offset (8) per
+  intermediate row, 5 bytes (int32 index + mode) per ladder-map entry, and
+  4 x 16 bytes per ghost (forward x, reverse y: send and receive). Also
+  printed: its multiply-adds per product (4 R real ones per map entry).
 
 Strong scaling: run it with mpirun -n 1 and -n 2 and divide the evolution
 times. Large runs (N = 26: 10.4 M states) use the matrix-free operator:
@@ -32,7 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--t", type=float, default=1.0)
     ap.add_argument("--tol", type=float, default=1e-10)
-    ap.add_argument("--operator", default="auto", choices=("auto", "matrix", "real", "shell"))
+    ap.add_argument("--operator", default="auto",
+                    choices=("auto", "matrix", "real", "shell", "separable"))
     ap.add_argument("--ncv", type=int, default=0, help="MFN Krylov dimension (0: engine default)")
     args, petsc_args = ap.parse_known_args(argv)
 
@@ -50,8 +56,15 @@ def main(argv=None) -> int:
     mem_setup = comm.gather(mt.peak_rss(), root=0)
     t_evol, matvecs = mt.evolve_timed(solver, comm)
     mem = comm.gather(mt.peak_rss(), root=0)
-    n_ghost = comm.allreduce(getattr(solver.A.getPythonContext(), "n_ghost", 0)
-                             if info["operator"] in ("shell", "real") else 0)
+    ctx = solver.A.getPythonContext() if info["operator"] in ("shell", "real", "separable") \
+        else None
+    n_ghost = comm.allreduce(getattr(ctx, "n_ghost", 0))
+    sep = None
+    if info["operator"] == "separable":
+        # per-rank counts summed; R and the entry size are the same on every rank
+        sep = {k: comm.allreduce(v) for k, v in ctx.traffic().items()}
+        sep.update(terms=ctx.n_terms, bytes_per_entry=ctx.bytes_per_entry)
+    del ctx
     solver.destroy()
     # after the peaks were taken: the triad arrays (3 x 256 MiB) would dominate them
     bandwidth = mt.stream_triad_bandwidth(comm)
@@ -60,6 +73,9 @@ def main(argv=None) -> int:
         dim, nnz = info["basis_dim"], info["nnz"]
         if info["operator"] == "shell":
             moved = dim * (16 + 16 + 8 + 8) + 3 * 16 * n_ghost
+        elif info["operator"] == "separable":
+            moved = (dim * (16 + 32 + 8) + sep["intermediate_rows"] * 8
+                     + sep["entries"] * sep["bytes_per_entry"] + 4 * 16 * sep["ghosts"])
         elif info["operator"] == "real":
             moved = nnz * (8 + 4) + dim * (16 + 16 + 8 + 16) + 3 * 16 * n_ghost
         else:
@@ -69,7 +85,12 @@ def main(argv=None) -> int:
               f"ranks = {size}, t = {args.t}, mfn_tol = {args.tol}")
         print(f"memory estimate per rank: stored {mt.fmt_bytes(est.matrix_rank)}, stored real "
               f"{mt.fmt_bytes(est.real_rank)}, matrix-free "
-              f"{mt.fmt_bytes(est.shell_rank)}; node available {mt.fmt_bytes(est.available_node)}")
+              f"{mt.fmt_bytes(est.shell_rank)}, separable {mt.fmt_bytes(est.separable_rank)}; "
+              f"node available {mt.fmt_bytes(est.available_node)}")
+        if sep:
+            print(f"separable: R = {sep['terms']}, {sep['entries']} map entries, "
+                  f"{4 * sep['terms'] * sep['entries'] / 1e6:.4g} M real multiply-adds per "
+                  f"product, {sep['ghosts']} ghosts")
         print("peak RSS per rank after construction: "
               + ", ".join(mt.fmt_bytes(m) for m in mem_setup)
               + "; after evolution: " + ", ".join(mt.fmt_bytes(m) for m in mem))

@@ -114,7 +114,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--t", type=float, default=1.0)
     ap.add_argument("--tol", type=float, default=1e-10)
-    ap.add_argument("--operator", default="auto", choices=("auto", "matrix", "real", "shell"))
+    ap.add_argument("--operator", default="auto",
+                    choices=("auto", "matrix", "real", "shell", "separable"))
     ap.add_argument("--quspin-python", default="", help="interpreter with quspin (skip the venv)")
     ap.add_argument("--quspin-venv", default="/tmp/nmbhpc-quspin-venv")
     args, petsc_args = ap.parse_known_args(argv)

@@ -446,7 +446,8 @@ def _parse_manybody(t: Optional[_Table]) -> ManyBodySettings:
     d = _defaults_of(ManyBodySettings)
     t.check_keys(tuple(d))
     return ManyBodySettings(
-        operator=t.get("operator", lambda k, v: _choice(k, v, ("auto", "matrix", "real", "shell")),
+        operator=t.get("operator", lambda k, v: _choice(k, v, ("auto", "matrix", "real", "shell",
+                                                               "separable")),
                        d["operator"]),
         mfn_tol=t.get("mfn_tol", _positive_real, d["mfn_tol"]),
         mfn_ncv=t.get("mfn_ncv", lambda k, v: _integer(k, v, minimum=0), d["mfn_ncv"]),
@@ -510,7 +511,7 @@ def config_from_dict(data: dict, *, source_text: Optional[str] = None,
             raise ConfigError("manybody.propagator", "\"spectral\" expands psi in eigenpairs of "
                               "one H and needs a constant mu; this model.schedule varies mu: use "
                               "\"mfn\"", source_path)
-        if manybody.operator in ("real", "shell"):
+        if manybody.operator in ("real", "shell", "separable"):
             raise ConfigError("manybody.operator", f"{manybody.operator!r} is a MATSHELL; "
                               "manybody.propagator = \"spectral\" factorizes H and needs "
                               "\"matrix\" (or \"auto\")", source_path)

@@ -34,10 +34,16 @@ class OutputSettings:
 class ManyBodySettings:
     """Exact engine settings.
 
-    operator : "auto" | "matrix" | "real" | "shell"
-        Stored MATMPIAIJ (complex values), stored real-valued CSR in a MATSHELL
-        (12 instead of 20 bytes per non-zero, ~1.4x faster products), or matrix-free
-        MATSHELL (auto: "real" when it fits, else "shell"; memory model, docs/performance.md).
+    operator : "auto" | "matrix" | "real" | "shell" | "separable"
+        "matrix": stored MATMPIAIJ (complex values, 20 bytes per non-zero); "real": the
+        same rows as a real CSR in a MATSHELL (upper triangle of the diagonal block,
+        uint8/uint16 value index or float64: 2.5-12 bytes per non-zero,
+        manybody/real_operator.py); "separable": matrix-free through the R separable
+        coupling factors (R = 4 multi-angle, 1 single-angle) and the K - 1 sectors
+        (manybody/separable_operator.py); "shell": matrix-free pair flips
+        (manybody/shell_operator.py). "auto" takes the first that fits in memory of
+        separable, real, shell when R <= 4, else of real, separable, shell
+        (manybody/memory.py, measurements in docs/performance.md).
     mfn_tol : float
         Default SLEPc MFN tolerance (``-mfn_tol`` on the command line wins).
     mfn_ncv : int
@@ -47,8 +53,8 @@ class ManyBodySettings:
         Longest single exp(-i H dt) step (1/omega0); long output intervals are split.
     mfn_type : "krylov" | "expokit"
         Default SLEPc MFN type (``-mfn_type`` wins). expokit sub-steps internally and
-        never restarts; it needs MatNorm (stored matrix only) and is ~10x faster for
-        collective-spin models whose steps need hundreds of products (docs/experiments.md).
+        never restarts; it needs MatNorm (every operator but "shell") and is ~10x faster
+        for collective-spin models whose steps need hundreds of products (docs/experiments.md).
     propagator : "mfn" | "spectral"
         How exp(-i H dt) psi is applied. "mfn": SLEPc MFN (any mu schedule, any operator).
         "spectral": psi expanded once in the eigenpairs of H nearest <H> (SLEPc EPS,

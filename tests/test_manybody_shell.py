@@ -151,25 +151,33 @@ def test_separable_diagonal_matches_pair_sum():
 
 
 # --- memory model ----------------------------------------------------------------
-def _estimate(matrix, shell, avail):
+def _estimate(matrix, shell, avail, separable=None):
     real = int(matrix * 0.6)
+    separable = int(1.5 * shell) if separable is None else separable
     return memory.MemoryEstimate(matrix_rank=matrix, shell_rank=shell, matrix_node=matrix,
                                  shell_node=shell, available_node=avail, nnz=0,
-                                 real_rank=real, real_node=real)
+                                 real_rank=real, real_node=real,
+                                 separable_rank=separable, separable_node=separable)
 
 
 def test_choose_operator_rules():
     gib = 2**30
-    both_fit = _estimate(4 * gib, 1 * gib, 20 * gib)
-    assert memory.choose_operator("auto", both_fit, prefer_shell=False) == "real"
-    assert memory.choose_operator("auto", both_fit, prefer_shell=True) == "shell"
-    only_shell = _estimate(40 * gib, 2 * gib, 20 * gib)
-    assert memory.choose_operator("auto", only_shell, prefer_shell=False) == "shell"
-    assert memory.choose_operator("shell", only_shell, prefer_shell=False) == "shell"
+    sep_first, real_first = memory.AUTO_ORDER_SEPARABLE, memory.AUTO_ORDER
+    all_fit = _estimate(4 * gib, 1 * gib, 20 * gib)
+    assert memory.choose_operator("auto", all_fit, order=sep_first) == "separable"
+    assert memory.choose_operator("auto", all_fit, order=real_first) == "real"
+    # the stored matrix does not fit: the matrix-free kinds, in the given order
+    no_real = _estimate(40 * gib, 2 * gib, 20 * gib)
+    assert memory.choose_operator("auto", no_real, order=real_first) == "separable"
+    assert memory.choose_operator("auto", no_real, order=sep_first) == "separable"
+    only_shell = _estimate(40 * gib, 2 * gib, 20 * gib, separable=19 * gib)
+    assert memory.choose_operator("auto", only_shell, order=sep_first) == "shell"
+    assert memory.choose_operator("shell", only_shell) == "shell"
     with pytest.raises(memory.InsufficientMemoryError, match="'matrix' needs about 40.00 GiB"):
-        memory.choose_operator("matrix", only_shell, prefer_shell=False)
-    with pytest.raises(memory.InsufficientMemoryError, match="even the matrix-free operator"):
-        memory.choose_operator("auto", _estimate(90 * gib, 30 * gib, 20 * gib), prefer_shell=True)
+        memory.choose_operator("matrix", only_shell)
+    with pytest.raises(memory.InsufficientMemoryError,
+                       match=r"smallest operator \('shell'\) needs about 30.00 GiB"):
+        memory.choose_operator("auto", _estimate(90 * gib, 30 * gib, 20 * gib), order=sep_first)
 
 
 def test_estimate_scales_with_nonzeros(comm):
@@ -189,7 +197,7 @@ def test_estimate_scales_with_nonzeros(comm):
 
 def test_solver_refuses_when_nothing_fits(comm, monkeypatch):
     monkeypatch.setattr(memory, "mem_available", lambda: 64 * 2**20)
-    with pytest.raises(memory.InsufficientMemoryError, match="matrix-free"):
+    with pytest.raises(memory.InsufficientMemoryError, match="even the smallest operator"):
         ManyBodySolver(CASES["qubit-one-sector"]("auto"), comm)
 
 
@@ -217,3 +225,107 @@ def test_real_operator_norms_and_products_count(comm):
         finally:
             solver.destroy()
     np.testing.assert_allclose(norms["real"], norms["matrix"], rtol=1e-13)
+
+
+# --- stored real operator: value storage formats -----------------------------------
+REAL_FORMAT_CASES = ("qubit-one-sector", "qubit-single-angle", "qubit-multi-sector", "mixed-spins")
+
+
+def _real_operator(solver, value_format, symmetric):
+    """The stored real operator on the rows of ``solver`` (an AIJ solver). Collective."""
+    from nmbhpc.manybody.real_operator import real_stored_hamiltonian
+
+    model = solver.config.model
+    coup = model.couplings() / model.n_total
+    return real_stored_hamiltonian(solver.basis, solver.configs, solver.lo, solver.hi, solver.D,
+                                   coup, solver.comm, value_format=value_format,
+                                   symmetric=symmetric)
+
+
+@pytest.mark.parametrize("case", REAL_FORMAT_CASES)
+@pytest.mark.parametrize("value_format,symmetric", [
+    ("auto", True), ("uint8", True), ("uint16", True), ("float64", True), ("computed", True),
+    ("auto", False), ("float64", False)])
+def test_real_value_formats_match_matrix(comm, case, value_format, symmetric, monkeypatch):
+    """H x, diagonal and MatNorm of the real operator in every storage format, with
+    one or both triangles of the diagonal block stored, against the AIJ.
+    "computed": general spins with too many value keys to tabulate (float64
+    values computed per non-zero; for qubits the format is then auto)."""
+    from nmbhpc.manybody import real_operator
+    from nmbhpc.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    if value_format == "computed":
+        monkeypatch.setattr(real_operator, "MAX_VALUE_KEYS", 4)
+    solver = ManyBodySolver(CASES[case]("matrix"), comm)
+    try:
+        mu = 2.5
+        x = _global_random(solver.basis.dim, seed=11)
+        ref = _apply(solver, x, mu)
+        H = solver.propagator.H
+        norm_types = (PETSc.NormType.INFINITY, PETSc.NormType.NORM_1, PETSc.NormType.FROBENIUS)
+        ref_norms = [H.norm(t) for t in norm_types]
+        mat, nnz = _real_operator(solver, "auto" if value_format == "computed" else value_format,
+                                  symmetric)
+        try:
+            ctx = mat.getPythonContext()
+            expected = {"auto": "uint8", "computed": "uint8" if "qubit" in case else "float64"}
+            fmt = expected.get(value_format, value_format)
+            assert ctx.values.format == fmt
+            assert ctx.d_codes.dtype == np.dtype(fmt) == ctx.o_codes.dtype
+            assert (ctx.table is None) == (fmt == "float64")
+            computed = value_format == "computed" and "qubit" not in case
+            assert (ctx.values.keymap is None) == computed
+            # one triangle: no stored entry left of the diagonal (and some right of it)
+            rows = np.repeat(np.arange(solver.hi - solver.lo), np.diff(ctx.d_ptr))
+            assert np.all(ctx.d_cols > rows) == symmetric or len(rows) == 0
+            assert nnz == solver.nnz
+            ctx.set_mu(mu)
+            xv = solver.psi.duplicate()
+            xv.setArray(x[solver.lo:solver.hi])
+            yv = xv.duplicate()
+            mat.mult(xv, yv)
+            hx = yv.getArray(readonly=True).copy()
+            diag = mat.getDiagonal().getArray(readonly=True).copy()
+            norms = [mat.norm(t) for t in norm_types]
+            xv.destroy()
+            yv.destroy()
+        finally:
+            mat.destroy()
+        scale = max(1.0, float(np.abs(ref).max()))
+        assert_close(comm, hx / scale, ref / scale, atol=ROUND_OFF, what=f"{case}/{value_format}")
+        assert_close(comm, diag, H.getDiagonal().getArray(readonly=True), atol=ROUND_OFF,
+                     what=f"{case}/{value_format}: diagonal")
+        np.testing.assert_allclose(norms, ref_norms, rtol=1e-13)
+    finally:
+        solver.destroy()
+
+
+def test_real_value_codes_choose_smallest_index():
+    """Distinct values -> uint8 (<= 256), uint16 (<= 65536), else float64; each code
+    maps back to its flip's value."""
+    from nmbhpc.manybody.real_operator import ValueCodes, value_bytes_bound
+
+    rng = np.random.default_rng(5)
+    for m, fmt in ((20, "uint8"), (30, "uint16")):
+        c = rng.random((m, m))
+        c = c + c.T  # m (m - 1) / 2 distinct off-diagonal values: 190 and 435
+        np.fill_diagonal(c, 0.0)
+        codes = ValueCodes(np.ones(m, dtype=np.int64), c)
+        assert codes.format == fmt and len(codes.table) == m * (m - 1) // 2
+        off = ~np.eye(m, dtype=bool)
+        np.testing.assert_array_equal(codes.table[codes.keymap][off], 0.5 * c[off])
+        assert value_bytes_bound(np.ones(m)) == codes.bytes_per_nnz
+    with pytest.raises(ValueError, match="cannot index 435 distinct values"):
+        ValueCodes(np.ones(30, dtype=np.int64), c, "uint8")
+    # general spins: every value of a flip is at its key, whatever the format
+    counts = np.array([2, 3, 1])
+    c = rng.random((3, 3))
+    np.fill_diagonal(c, 0.0)
+    for fmt in ("auto", "uint16", "float64"):
+        codes = ValueCodes(counts, c, fmt)
+        a, b, ka, kb = 1, 0, 2, 1  # k_a = 2 of 3 lowered, k_b = 1 of 2 raised
+        value = 0.5 * c[a, b] * np.sqrt(ka * (3 - ka + 1.0)) * np.sqrt((2 - kb) * (kb + 1.0))
+        key = codes.key_base[a, b] + (ka - 1) * counts[b] + kb
+        got = codes.keymap[key] if codes.table is None else codes.table[codes.keymap[key]]
+        assert got == pytest.approx(value, rel=1e-15)

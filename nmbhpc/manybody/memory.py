@@ -10,18 +10,24 @@ Stored MATMPIAIJ, per rank: 16 + 4 bytes per non-zero, ~12 bytes per row
 (row offsets, lengths, diagonal positions), the ghost buffer of the
 off-diagonal block (16 + 4 per ghost column), one copy more when mu changes
 in time (H and A), and the bounded transient of the chunked assembly.
-Stored real CSR (real_operator.py), per rank: 8 + 4 bytes per non-zero, 16 per
-row (two row-offset arrays), 16 + 16 + 4 per ghost column (ghost vector, scatter
-buffer, column index set) plus, during setup, 8 + 8 bytes per off-block
-non-zero (global columns and their renumbering) and the same chunk transient
-as the assembly; mu changes touch nothing stored.
+Stored real CSR (real_operator.py), per rank: 4 bytes of column + a 1, 2 or 8
+byte value code per stored non-zero (real_operator.value_bytes_bound: a
+uint8/uint16 index into a table of the few distinct values, float64 when
+there are too many; one triangle of the diagonal block is stored), 16 per
+row (two row-offset arrays) + 24 (D, diag(A), their sum), 16 + 16 + 4 per
+ghost column (ghost vector, scatter buffer, column index set)
+plus, during setup, 16 bytes per row (non-zero counts) and 5 per global column
+(ghost mask, ghost position map) on more than one rank; mu changes touch
+nothing stored.
 Matrix-free, per rank: the row keys (8 bytes per row for one-neutrino modes,
 M int64 otherwise), three float64 diagonals, the ghost values with the
 scatter's send/receive buffers (3 x 16 bytes per ghost), the ghost index map
 (4 bytes per column of its span), and one byte per global column while the
-ghost set is found. Both: the Krylov basis of MFN (ncv + 1 vectors) plus
-about 7 work vectors, the local configurations, the lowering operators and
-their result vectors when observables need them, and ~250 MiB of
+ghost set is found. Separable matrix-free (separable_operator.py): its
+ladder map, diagonals and ghosts (:func:`separable_bytes`). All: the Krylov
+basis of MFN (ncv + 1 vectors) plus about 7 work vectors, the local
+configurations, the lowering operators and their result vectors when
+observables need them, and ~250 MiB of
 interpreter, PETSc and compiled kernels.
 """
 from __future__ import annotations
@@ -34,12 +40,24 @@ import numpy as np
 from . import kernels
 from .hamiltonian import ASSEMBLY_CHUNK_NNZ
 from .propagator import DEFAULT_NCV
+from .real_operator import value_bytes_bound
 
 log = logging.getLogger("nmbhpc.manybody")
 
 BASELINE = 250 * 2**20
 #: fraction of MemAvailable that "auto" is willing to plan for
 SAFETY = 0.85
+
+#: "auto" when the couplings are a sum of few separable terms (multi-angle
+#: 1 - p.q: 4, single-angle: 1): the separable matrix-free product is the
+#: fastest and the smallest (N = 20, 2 ranks: 2-4x faster evolution than
+#: QuSpin, "real" 1.7-2.3x; docs/performance.md), then the stored real CSR,
+#: then the pair-flip matrix-free operator.
+AUTO_ORDER_SEPARABLE = ("separable", "real", "shell")
+#: "auto" otherwise (couplings with no short separable form: R = M terms)
+AUTO_ORDER = ("real", "separable", "shell")
+#: at most this many separable coupling terms selects AUTO_ORDER_SEPARABLE
+SEPARABLE_MAX_TERMS = 4
 
 
 class InsufficientMemoryError(RuntimeError):
@@ -58,11 +76,13 @@ class MemoryEstimate:
     nnz: int
     real_rank: int = 0
     real_node: int = 0
+    separable_rank: int = 0
+    separable_node: int = 0
 
     def summary(self) -> str:
         return (f"memory estimate per node: stored matrix {_gib(self.matrix_node)} "
                 f"({self.nnz:.3g} non-zeros), stored real {_gib(self.real_node)}, "
-                f"matrix-free {_gib(self.shell_node)}; "
+                f"matrix-free {_gib(self.shell_node)}, separable {_gib(self.separable_node)}; "
                 f"available {_gib(self.available_node)}")
 
 
@@ -114,17 +134,22 @@ def estimate(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: 
     one_matrix = nnz * (16 + int_bytes) + 12 * n + ghosts_matrix * (16 + int_bytes)
     assembly = (8 + 16 + 8) * n + min(nnz, ASSEMBLY_CHUNK_NNZ) * (8 + 8 + 16 + int_bytes)
     matrix = common + one_matrix * (1 if mu_constant else 2) + assembly
-    # off-block non-zeros are at most nnz; their setup transient is bounded by it
-    real = (common + nnz * 12 + 16 * n + ghosts_matrix * (16 + 16 + 4)
-            + nnz * (dim - n) / max(dim, 1) * 16 + assembly)
+    # one triangle of the diagonal block: half of the entries if the columns
+    # were uniform (the benchmark model on 2 ranks has only 10% off-block)
+    stored = nnz * (0.5 + 0.5 * (dim - n) / max(dim, 1))
+    real = (common + stored * value_bytes_bound(basis.counts) + (16 + 24 + 16) * n
+            + ghosts_matrix * (16 + 16 + 4) + (5 * dim if comm.Get_size() > 1 else 0))
     qubit = bool(np.all(basis.counts == 1))
     ghosts_shell = ghosts_matrix
     shell = (common + n * (8 if qubit else 8 * m) + 3 * 8 * n
              + 3 * 16 * ghosts_shell + 4 * ghosts_shell
              + (dim if comm.Get_size() > 1 else 0))
 
+    separable = common + separable_bytes(basis, n, comm.Get_size())
+
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
+        node_separable = node.allreduce(int(separable))
         node_matrix = node.allreduce(int(matrix))
         node_real = node.allreduce(int(real))
         node_shell = node.allreduce(int(shell))
@@ -132,43 +157,77 @@ def estimate(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: 
     finally:
         node.Free()
     # the worst node decides: largest need relative to what it has
-    worst = comm.allreduce((node_shell / max(avail, 1), node_matrix, node_shell, avail, node_real),
-                           op=MPI.MAX)
+    worst = comm.allreduce((node_shell / max(avail, 1), node_matrix, node_shell, avail, node_real,
+                            node_separable), op=MPI.MAX)
     return MemoryEstimate(
         matrix_rank=comm.allreduce(int(matrix), op=MPI.MAX),
         shell_rank=comm.allreduce(int(shell), op=MPI.MAX),
         matrix_node=worst[1], shell_node=worst[2], available_node=worst[3],
         nnz=int(comm.allreduce(nnz)),
         real_rank=comm.allreduce(int(real), op=MPI.MAX), real_node=worst[4],
+        separable_rank=comm.allreduce(int(separable), op=MPI.MAX), separable_node=worst[5],
     )
 
 
-def choose_operator(requested: str, est: MemoryEstimate, *, prefer_shell: bool) -> str:
-    """"matrix", "real" or "shell" for ``manybody.operator = requested`` (same on all ranks).
+def separable_bytes(basis, n_local: int, n_ranks: int) -> float:
+    """Bytes of the separable matrix-free operator's own data on one rank (separable_operator.py).
 
-    "auto" takes the preferred kind if it fits in ``SAFETY`` x MemAvailable,
-    else the other one: the stored real CSR ("real": smaller and faster than
-    the complex AIJ "matrix", which auto never picks) or the matrix-free
-    "shell". Raises :class:`InsufficientMemoryError` when the chosen (or, for
-    "auto", either) operator exceeds the available memory.
-    ``available_node == 0`` (no /proc/meminfo) disables the checks.
+    Four float64 diagonals per row; per intermediate row (sectors K - 1, about
+    ``n_local x dim_int / dim`` rows) a row offset (8) and its ladder-map entries
+    (at most M - K + 1 for one-neutrino modes, M otherwise) at 5 bytes (13 with
+    the ladder element of general spins); on more than one rank 4 x 16 bytes per
+    ghost (x and y ghosts, scatter send and receive buffers), up to one per
+    intermediate row; and the setup transient: the intermediate configurations,
+    8 + 4 bytes per entry (global then final index) and 32 per row. The R
+    coupling terms cost registers, not memory.
+    """
+    qubit = bool(np.all(basis.counts == 1))
+    m = basis.n_modes
+    n = n_local
+    if basis.kmax == 0:
+        return 4 * 8 * n
+    from .basis import SectorBasis
+
+    inter = SectorBasis(basis.counts, max(basis.kmin - 1, 0), basis.kmax - 1)
+    n_int = n * inter.dim / max(basis.dim, 1)
+    entries = n_int * (m - inter.kmin if qubit else m)
+    own = 4 * 8 * n + 8 * n_int + (5 if qubit else 13) * entries
+    if n_ranks > 1:
+        own += 4 * 16 * min(n_int, basis.dim - n)
+    setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int
+    return own + setup
+
+
+def choose_operator(requested: str, est: MemoryEstimate, *, order: tuple = AUTO_ORDER) -> str:
+    """"matrix", "real", "shell" or "separable" for ``manybody.operator = requested``
+    (same on all ranks).
+
+    "auto" takes the first kind of ``order`` that fits in ``SAFETY`` x
+    MemAvailable (the solver passes :data:`AUTO_ORDER_SEPARABLE` when the
+    couplings have at most :data:`SEPARABLE_MAX_TERMS` separable terms, else
+    :data:`AUTO_ORDER`; the complex AIJ "matrix" is never picked: "real" holds
+    the same rows in fewer bytes). Raises :class:`InsufficientMemoryError`
+    when the chosen (or, for "auto", every candidate) operator exceeds the
+    available memory. ``available_node == 0`` (no /proc/meminfo) disables the
+    checks.
     """
     avail = est.available_node
     if avail <= 0:
-        return requested if requested != "auto" else ("shell" if prefer_shell else "real")
-    need = {"matrix": est.matrix_node, "real": est.real_node, "shell": est.shell_node}
+        return requested if requested != "auto" else order[0]
+    need = {"matrix": est.matrix_node, "real": est.real_node, "shell": est.shell_node,
+            "separable": est.separable_node}
     if requested == "auto":
-        order = ("shell", "real") if prefer_shell else ("real", "shell")
         for kind in order:
             if need[kind] <= SAFETY * avail:
                 return kind
+        smallest = min(order, key=need.__getitem__)
         raise InsufficientMemoryError(
-            f"the state does not fit: even the matrix-free operator needs about "
-            f"{_gib(est.shell_node)} per node and {_gib(avail)} is available "
+            f"the state does not fit: even the smallest operator ({smallest!r}) needs about "
+            f"{_gib(need[smallest])} per node and {_gib(avail)} is available "
             f"(stored real matrix: {_gib(est.real_node)}). Use more nodes, or a smaller "
             f"Krylov space (-mfn_ncv, manybody.mfn_ncv)")
     if need[requested] > avail:
-        other = "shell" if requested != "shell" else "real"
+        other = min((k for k in need if k != requested), key=need.__getitem__)
         raise InsufficientMemoryError(
             f"manybody.operator = {requested!r} needs about {_gib(need[requested])} per node and "
             f"{_gib(avail)} is available ({other}: {_gib(need[other])}); use operator = 'auto', "

@@ -8,7 +8,8 @@ Pipeline (every step collective on ``comm``):
    contiguous row block;
 3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction): a MATMPIAIJ assembled
    from those rows with exact preallocation, the same rows stored as real CSR
-   in a MATSHELL (real_operator.py), or a matrix-free MATSHELL
+   in a MATSHELL (real_operator.py), a matrix-free MATSHELL, or one applied
+   through the separable coupling factors (separable_operator.py)
    (``manybody.operator``; "auto" decides from the memory model, memory.py);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)`` with mu held at the midpoint of
    each sub-step (``MuSchedule.substeps``) and steps no longer than
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
+import weakref
 
 import numpy as np
 
@@ -33,17 +35,11 @@ from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
 from .propagator import DEFAULT_NCV_EXPOKIT, Propagator
 from .real_operator import real_stored_hamiltonian
+from .separable_operator import separable_hamiltonian
 from .spectral_propagator import SpectralPropagator, peak_vectors
 from .shell_operator import separable_couplings, shell_hamiltonian
 
 log = logging.getLogger("nmbhpc.manybody")
-
-#: "auto" takes the stored real matrix whenever it fits: its products are
-#: faster (N = 20 serial: 63 ms real, 119 ms AIJ, 251 ms matrix-free, measured
-#: side by side); the matrix-free operator builds 4-10x faster and needs a
-#: fraction of the memory (docs/performance.md). Flip to prefer it for
-#: one-neutrino modes once its products win.
-_SHELL_FOR_QUBITS = False
 
 
 class ManyBodySolver:
@@ -90,11 +86,13 @@ class ManyBodySolver:
             mu_constant=model.mu.is_constant,
             n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
             comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)
+        factors, weights = separable_couplings(model, N, coup)
         self.operator = memory.choose_operator(
             # the spectral propagator factorizes H: it needs the AIJ matrix (config.py
             # refuses "real"/"shell" with it)
             "matrix" if settings.propagator == "spectral" else settings.operator, self.memory,
-            prefer_shell=bool(np.all(self.basis.counts == 1)) and _SHELL_FOR_QUBITS)
+            order=(memory.AUTO_ORDER_SEPARABLE if weights.size <= memory.SEPARABLE_MAX_TERMS
+                   else memory.AUTO_ORDER))
         log.info("%s -> operator %s", self.memory.summary(), self.operator)
 
         t0 = _time.perf_counter()
@@ -103,9 +101,11 @@ class ManyBodySolver:
             self.A, self.nnz = real_stored_hamiltonian(self.basis, self.configs, self.lo, self.hi,
                                                        self.D, coup, comm)
         elif self.operator == "shell":
-            factors, weights = separable_couplings(model, N, coup)
             self.A, self.nnz = shell_hamiltonian(self.basis, self.configs, self.lo, self.hi,
                                                  self.D, coup, factors, weights, comm)
+        elif self.operator == "separable":
+            self.A, self.nnz = separable_hamiltonian(self.basis, self.configs, self.lo, self.hi,
+                                                     self.D, coup, factors, weights, comm)
         else:
             self.A, self.nnz = interaction_matrix(self.basis, self.configs, self.lo, self.hi,
                                                   coup, comm)
@@ -143,6 +143,13 @@ class ManyBodySolver:
                                   "manybody.operator = \"matrix\"", config.source_path)
             # the config's default; the command line (-mfn_type) wins, as for mfn_tol/ncv
             self.propagator.mfn.setType(settings.mfn_type)
+        # A MATSHELL's python context holds Vecs and a VecScatter; left to the
+        # garbage collector they would be destroyed after PetscFinalize/MPI_Finalize
+        # and crash the interpreter at exit. weakref.finalize destroys them when the
+        # solver is collected or, at the latest, in its atexit hook, which runs
+        # before petsc4py's and mpi4py's (registered earlier, so called later).
+        self._release = weakref.finalize(self, _destroy_petsc_objects,
+                                         self.propagator, self.A, self.D, self.psi)
         self.timings = {"basis": t_basis, "assembly": t_assembly, "evolution": 0.0}
         self.steps = 0
         self.time = float(config.output.times[0])
@@ -212,9 +219,8 @@ class ManyBodySolver:
         return out
 
     def destroy(self) -> None:
-        self.propagator.destroy()
-        for obj in (self.A, self.D, self.psi):
-            obj.destroy()
+        """Free the PETSc objects (collective; idempotent, also done at exit)."""
+        self._release()
 
     # --- restart (``nmbhpc run --resume``, nmbhpc/commands/run.py) ------------
     def checkpoint_extras(self) -> dict:
@@ -244,3 +250,9 @@ def _max_op():
     from mpi4py import MPI
 
     return MPI.MAX
+
+
+def _destroy_petsc_objects(*objects) -> None:
+    """Destroy PETSc objects in order (the propagator first: it references the operator)."""
+    for obj in objects:
+        obj.destroy()

@@ -1,0 +1,316 @@
+"""Compiled (numba) kernels of the separable matrix-free H (separable_operator.py).
+
+Ladder map. ``L_b`` removes one quantum from mode b (``k_b -> k_b - 1``,
+sector K -> K - 1) with the real element ``sqrt(k_b (n_b - k_b + 1))`` (k of
+the upper state; 1 for one-neutrino modes); ``U_b = L_b^T``. The map has one
+row per intermediate state j (sector K - 1) and one entry per mode with
+``k_b < n_b``: the basis index of ``j + e_b``, the mode b and (general spins
+only) the element. Row j of the map is column j of every ``L_b``, so one map
+serves both ``z = L x`` (a gather over the row) and ``y += U z`` (a
+scatter-add over the same row): :func:`apply4` / :func:`apply` do both in one
+sweep with z in registers.
+
+The map is built in O(M) per row (:func:`_row_neighbours`): the rank of
+``k + e_b`` differs from the rank of ``k`` (kernels.rank_configs, a sum of
+per-mode terms ``cum[p+1, r_p+1] - cum[p+1, r_p-k_p+1]`` with ``r_p`` the
+quanta left for modes p..M-1) only in the terms p <= b, where ``r_p`` is one
+larger, so one prefix sum of the shifted terms and one of the plain terms
+rank every neighbour with two look-ups. ``cum[p, x + 1]`` counts the ways to
+put at most x quanta into modes p..M-1 whatever the basis' sector range, so
+the basis' table serves the intermediate basis too. The same kernel ranks
+``k - e_a`` (delta = -1; tests use both directions).
+
+Coefficient tables are stored mode-major ([M, R]) so an entry reads its R
+coefficients from one cache line.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _row_neighbours(row, counts, cum, delta, t_kmin, t_offset, kk, shifted, plain, rem, out, modes):
+    """Target indices of the neighbours ``k + delta e_a`` of one configuration ``row``
+    (delta = -1: modes with k_a > 0; +1: k_a < n_a) into ``out``/``modes``; returns their number.
+
+    Ranks as kernels.rank_configs: the per-mode terms
+    ``cum[p+1, r_p+1] - cum[p+1, r_p-k_p+1]`` change only for p <= a, where
+    ``r_p`` moves by delta, so one prefix sum of the plain and one of the
+    shifted terms give every neighbour in O(1).
+    """
+    m = row.shape[0]
+    K = 0
+    for p in range(m):
+        kk[p] = row[p]
+        K += kk[p]
+    s = K + delta - t_kmin
+    if s < 0 or s >= t_offset.shape[0] - 1:
+        return 0
+    r = K
+    shifted[0] = 0
+    plain[0] = 0
+    for p in range(m):
+        kp = kk[p]
+        rem[p] = r
+        plain[p + 1] = plain[p] + cum[p + 1, r + 1] - cum[p + 1, r - kp + 1]
+        shifted[p + 1] = shifted[p] + cum[p + 1, r + delta + 1] - cum[p + 1, r - kp + delta + 1]
+        r -= kp
+    base = t_offset[s] + plain[m]
+    cnt = 0
+    for a in range(m):
+        ka = kk[a]
+        if (delta < 0 and ka == 0) or (delta > 0 and ka == counts[a]):
+            continue
+        ra = rem[a]
+        # mode a: r_a and k_a both move by delta, so r_a - k_a is unchanged
+        out[cnt] = base + shifted[a] + cum[a + 1, ra + delta + 1] - cum[a + 1, ra - ka + 1] \
+            - plain[a + 1]
+        modes[cnt] = a
+        cnt += 1
+    return cnt
+
+
+@njit(cache=True)
+def neighbour_counts(configs, counts, cum, delta, t_kmin, t_offset, lo, hi, out_local, out_ghost):
+    """Count, per row, the neighbours ``k + delta e_a`` whose target index lies in
+    ``[lo, hi)`` (``out_local``) and outside (``out_ghost``)."""
+    n, m = configs.shape
+    kk = np.empty(m, dtype=np.int64)
+    shifted = np.empty(m + 1, dtype=np.int64)
+    plain = np.empty(m + 1, dtype=np.int64)
+    rem = np.empty(m + 1, dtype=np.int64)
+    out = np.empty(m, dtype=np.int64)
+    modes = np.empty(m, dtype=np.int64)
+    for i in range(n):
+        cnt = _row_neighbours(configs[i], counts, cum, delta, t_kmin, t_offset, kk, shifted,
+                              plain, rem, out, modes)
+        nl = 0
+        for c in range(cnt):
+            if out[c] >= lo and out[c] < hi:
+                nl += 1
+        out_local[i] = nl
+        out_ghost[i] = cnt - nl
+
+
+@njit(cache=True)
+def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi, ptr, nbr, mode,
+                    ladder, with_ladder):
+    """Write the neighbours of the rows ``configs[order]`` into the CSR map ``ptr``.
+
+    A neighbour in ``[lo, hi)`` is written as ``j - lo``, any other as
+    ``-1 - j`` (the caller renumbers those to ghost positions). The ladder
+    element ``sqrt(k_up,a (n_a - k_up,a + 1))`` (k of the upper state) is
+    written only when ``with_ladder``.
+    """
+    n, m = configs.shape
+    kk = np.empty(m, dtype=np.int64)
+    shifted = np.empty(m + 1, dtype=np.int64)
+    plain = np.empty(m + 1, dtype=np.int64)
+    rem = np.empty(m + 1, dtype=np.int64)
+    out = np.empty(m, dtype=np.int64)
+    modes = np.empty(m, dtype=np.int64)
+    for q in range(order.shape[0]):
+        c = ptr[q]
+        cnt = _row_neighbours(configs[order[q]], counts, cum, delta, t_kmin, t_offset, kk,
+                              shifted, plain, rem, out, modes)
+        for e in range(cnt):
+            j = out[e]
+            a = modes[e]
+            nbr[c] = j - lo if j >= lo and j < hi else -1 - j
+            mode[c] = a
+            if with_ladder:
+                up = kk[a] if delta < 0 else kk[a] + 1
+                ladder[c] = np.sqrt(up * (counts[a] - up + 1.0))
+            c += 1
+
+
+@njit(cache=True)
+def offdiag_counts(configs, counts, coup):
+    """Off-diagonal non-zeros of each row of A (kernels.count_row_entries minus the
+    diagonal): O(M) per row, O(M^2) only when an off-diagonal coupling is exactly zero."""
+    n, m = configs.shape
+    any_zero = False
+    for a in range(m):
+        for b in range(m):
+            if a != b and coup[a, b] == 0.0:
+                any_zero = True
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        occ = 0
+        free = 0
+        both = 0
+        for a in range(m):
+            ka = configs[i, a]
+            o = ka > 0
+            f = ka < counts[a]
+            occ += o
+            free += f
+            both += o and f
+        c = occ * free - both
+        if any_zero:
+            for a in range(m):
+                if configs[i, a] == 0:
+                    continue
+                for b in range(m):
+                    if b != a and coup[a, b] == 0.0 and configs[i, b] < counts[b]:
+                        c -= 1
+        out[i] = c
+    return out
+
+
+@njit(cache=True)
+def ladder_diagonal(configs, counts, g):
+    """``sum_a g_a k_a (n_a - k_a + 1)`` per row: the diagonal of ``sum_a g_a U_a L_a``."""
+    n, m = configs.shape
+    out = np.zeros(n)
+    for i in range(n):
+        s = 0.0
+        for a in range(m):
+            ka = configs[i, a]
+            s += g[a] * ka * (counts[a] - ka + 1.0)
+        out[i] = s
+    return out
+
+
+# --- products -----------------------------------------------------------------
+# Indices are cast to uint64 inside the loops: numba wraps negative signed
+# indices around (a sign test and an add per access), unsigned ones it does not
+# (measured: the gather half 28% faster). uint64 and int64 must not mix
+# (numba promotes the pair to float64), hence the explicit casts.
+@njit(cache=True, fastmath=True)
+def apply4(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
+           x, x_ghost, y, y_ghost):
+    """:func:`apply` for R = 4 (multi-angle): the 8 accumulators stay in registers."""
+    with_ladder = ladder.shape[0] > 0
+    nl = np.uint64(n_local)
+    one = np.uint64(1)
+    for j in range(row0, row1):
+        k0 = np.uint64(ptr[j])
+        k1 = np.uint64(ptr[j + 1])
+        r0 = i0 = r1 = i1 = r2 = i2 = r3 = i3 = 0.0
+        k = k0
+        while k < k1:
+            c = np.uint64(nbr[k])
+            v = x[c] if c < nl else x_ghost[c - nl]
+            vr = v.real
+            vi = v.imag
+            if with_ladder:
+                vr *= ladder[k]
+                vi *= ladder[k]
+            a = np.uint64(mode[k])
+            c0 = lower_coef[a, 0]
+            c1 = lower_coef[a, 1]
+            c2 = lower_coef[a, 2]
+            c3 = lower_coef[a, 3]
+            r0 += c0 * vr
+            i0 += c0 * vi
+            r1 += c1 * vr
+            i1 += c1 * vi
+            r2 += c2 * vr
+            i2 += c2 * vi
+            r3 += c3 * vr
+            i3 += c3 * vi
+            k += one
+        r0 *= mu
+        i0 *= mu
+        r1 *= mu
+        i1 *= mu
+        r2 *= mu
+        i2 *= mu
+        r3 *= mu
+        i3 *= mu
+        k = k0
+        while k < k1:
+            a = np.uint64(mode[k])
+            c0 = raise_coef[a, 0]
+            c1 = raise_coef[a, 1]
+            c2 = raise_coef[a, 2]
+            c3 = raise_coef[a, 3]
+            sr = c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3
+            si = c0 * i0 + c1 * i1 + c2 * i2 + c3 * i3
+            if with_ladder:
+                sr *= ladder[k]
+                si *= ladder[k]
+            c = np.uint64(nbr[k])
+            if c < nl:
+                y[c] += complex(sr, si)
+            else:
+                y_ghost[c - nl] += complex(sr, si)
+            k += one
+
+
+@njit(cache=True)
+def apply(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
+          x, x_ghost, y, y_ghost):
+    """For the map rows ``row0:row1`` (intermediate states j), gather
+    ``z_r = sum_b lower_coef[b, r] u_jb x[nbr_jb]`` and scatter-add
+    ``y[nbr_jb] += mu u_jb sum_r raise_coef[b, r] z_r`` over the same entries. Any R.
+
+    Map entries ``c < n_local`` address ``x``/``y``, the others
+    ``x_ghost``/``y_ghost`` at ``c - n_local``; ``ladder`` empty means all
+    elements are 1 (one-neutrino modes).
+    """
+    nr = lower_coef.shape[1]
+    with_ladder = ladder.shape[0] > 0
+    nl = np.uint64(n_local)
+    one = np.uint64(1)
+    z = np.empty(nr, dtype=np.complex128)
+    for j in range(row0, row1):
+        k0 = np.uint64(ptr[j])
+        k1 = np.uint64(ptr[j + 1])
+        z[:] = 0.0
+        k = k0
+        while k < k1:
+            c = np.uint64(nbr[k])
+            v = x[c] if c < nl else x_ghost[c - nl]
+            if with_ladder:
+                v = v * ladder[k]
+            a = np.uint64(mode[k])
+            for r in range(nr):
+                z[r] += lower_coef[a, r] * v
+            k += one
+        k = k0
+        while k < k1:
+            a = np.uint64(mode[k])
+            s = 0j
+            for r in range(nr):
+                s += raise_coef[a, r] * z[r]
+            s = mu * s
+            if with_ladder:
+                s = s * ladder[k]
+            c = np.uint64(nbr[k])
+            if c < nl:
+                y[c] += s
+            else:
+                y_ghost[c - nl] += s
+            k += one
+
+
+@njit(cache=True)
+def row_abs_sums(configs, counts, half_coup, d, mu, power):
+    """Per row ``sum_j |H_ij|^power`` of ``H = diag(d) + mu A`` (power 1 or 2).
+
+    The off-diagonal elements are those of kernels.interaction_rows
+    (``c_ab/(2N) sqrt(k_a (n_a - k_a + 1)) sqrt((n_b - k_b)(k_b + 1))``); no
+    column is ranked, so this costs O(M^2) per row without any gather.
+    """
+    n, m = configs.shape
+    out = np.empty(n)
+    amu = abs(mu)
+    for i in range(n):
+        s = abs(d[i]) ** power
+        for a in range(m):
+            ka = configs[i, a]
+            if ka == 0:
+                continue
+            ra = np.sqrt(ka * (counts[a] - ka + 1.0))
+            for b in range(m):
+                kb = configs[i, b]
+                if b == a or kb == counts[b] or half_coup[a, b] == 0.0:
+                    continue
+                rb = np.sqrt((counts[b] - kb) * (kb + 1.0))
+                s += (amu * abs(half_coup[a, b]) * ra * rb) ** power
+        out[i] = s
+    return out
+

@@ -1,0 +1,277 @@
+"""Matrix-free ``H = D + mu A`` through the separable coupling factors (MATSHELL).
+
+With ``c_pq / N = sum_r w_r f_rp f_rq`` off the diagonal
+(shell_operator.separable_couplings: R = 4 for the multi-angle ``1 - p.q``,
+R = 1 single-angle, an eigendecomposition otherwise) and the ladder
+operators ``L_b`` (one quantum less in mode b, sector K -> K - 1) and
+``U_b = L_b^T``, the off-diagonal part of ``A = (1/N) sum_{p<q} c_pq J_p.J_q`` is
+
+    A_off = (1/2) sum_r w_r [ U_r L_r - sum_b f_rb^2 U_b L_b ],
+    L_r = sum_b f_rb L_b,  U_r = L_r^T,
+
+and ``U_b L_b`` is diagonal (``k_b (n_b - k_b + 1)``), so
+
+    y = d x + mu sum_j sum_b u_jb g_b . z_j,   z_j = sum_b u_jb f_b x[j + e_b],
+    d = D + mu (diag A - (1/2) sum_b (sum_r w_r f_rb^2) k_b (n_b - k_b + 1)),
+
+with j over the *intermediate* space (the sectors K - 1 of every sector K of
+the basis; its own PETSc row split), ``u_jb`` the ladder element and
+``g_b = (w_r f_rb / 2)_r``. ``diag A`` is the exact O(R M) diagonal of
+shell_kernels.interaction_diagonal, so the product equals the stored matrix
+to round-off.
+
+Choices, measured at N = 20 (half filling, serial CPU time, 1.85 M map
+entries; docs/performance.md has the side-by-side runs):
+
+* One sweep, not two gather passes. The map row of an intermediate state j
+  lists its raised neighbours ``j + e_b``; it is column j of every ``L_b``,
+  so z_j is gathered from x over the row and immediately scatter-added into y
+  over the same entries: z (R complex per intermediate state) lives in
+  registers, never in memory, one map serves both halves, and a ghost costs
+  16 bytes each way instead of 16 + 16 R. Against the two-pass form (x
+  gathered into an interleaved z, then z gathered through a second map of the
+  lowered neighbours): the same time per product (15-17 ms before the
+  unsigned indexing below), with half the map memory, half the setup and no
+  z vector.
+* The product is bound by the scalar floating-point and load ports (2 x 4 R
+  multiply-adds and ~12 loads per entry), not by memory: the gathers and
+  scatter-adds alone take 0.9 ns per entry, and a blocked, mode-major layout
+  that makes every access a prefetchable stream (tried) is no faster.
+  Unsigned loop indices (no wrap-around test per access) took it from 14.5
+  to 10 ms.
+* Precomputed uint32 neighbour maps (separable_kernels, O(M) per row to
+  build, 5 bytes per entry for one-neutrino modes, 13 with the float64
+  ladder element of general spins), not ranking on the fly: streaming an
+  entry costs far less than ranking it again each product (the Lin-table
+  kernel of shell_operator.py spends ~4 ns per flip all in, i.e. ~8 ms more
+  per product here; this module's O(M)-per-row prefix ranking ~20 ns per
+  entry), and the map is small (N = 20: ~57 bytes per basis row; the
+  stored matrix has ~100 non-zeros per row).
+* ``M - K + 1`` entries per intermediate row instead of the ``K (M - K)``
+  pair flips per row of shell_operator.py (N = 20: ~10 against 100), each
+  feeding 4 R real multiply-adds from coefficient tables that sit in L1.
+
+Parallel layout: map entries below ``n_local`` address the local x and y,
+the others a ghost buffer (the off-rank x the rank's intermediate rows read,
+and the off-rank y they add to: the same set). One PETSc VecScatter, built
+once, fills the x ghosts forward and adds the y ghosts back in reverse
+(ADD_VALUES). It is not overlapped with the kernel (see ``mult``: a rank in
+the kernel does not progress MPI, and on 2 ranks the overlap made a product
+3x slower).
+MatNorm (1 = infinity, Frobenius) is exact: one O(M^2) sweep over the local
+rows without any gather, cached per mu (SLEPc's expokit calls it).
+"""
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..stack import init_petsc
+from . import separable_kernels as spk
+from . import shell_kernels as sk
+from .basis import SectorBasis
+from .hamiltonian import local_rows
+from .shell_operator import ghost_scatter, python_hamiltonian
+
+log = logging.getLogger("nmbhpc.manybody")
+
+#: bytes per map entry: uint32 neighbour + uint8 mode (+ float64 ladder element
+#: for general spins); memory.py uses them
+BYTES_PER_ENTRY_QUBIT = 5
+BYTES_PER_ENTRY_GENERAL = 13
+
+
+def intermediate_basis(basis: SectorBasis) -> SectorBasis | None:
+    """The sectors ``K - 1`` of ``basis`` (None when the basis holds only K = 0)."""
+    if basis.kmax == 0:
+        return None
+    return SectorBasis(basis.counts, max(basis.kmin - 1, 0), basis.kmax - 1)
+
+
+def _index_type(n: int):
+    # unsigned: the kernels index with uint64 (no wrap-around test), uint32 widens for free
+    return np.uint32 if n < 2**32 else np.uint64
+
+
+def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool):
+    """The map of the intermediate states ``configs``: per row the basis indices of
+    ``k + e_b`` (see separable_kernels). Local.
+
+    Returns a namespace with ``ptr, nbr, mode, ladder`` (ladder empty unless
+    ``with_ladder``) and ``ghosts``, the sorted global indices behind the
+    entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is ``ghosts[g]``); the
+    others are ``j - lo``.
+    """
+    n, m = configs.shape
+    nloc = np.zeros(n, dtype=np.int64)
+    ngh = np.zeros(n, dtype=np.int64)
+    args = (basis.counts, basis.cum, +1, basis.kmin, basis.sector_offset, lo, hi)
+    spk.neighbour_counts(configs, *args, nloc, ngh)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(nloc + ngh, out=ptr[1:])
+    del nloc, ngh
+    nbr = np.empty(int(ptr[-1]), dtype=np.int64)
+    mode = np.empty(len(nbr), dtype=np.uint8 if m <= 256 else np.uint16)
+    ladder = np.empty(len(nbr) if with_ladder else 0)
+    spk.fill_neighbours(configs, np.arange(n), *args, ptr, nbr, mode, ladder, with_ladder)
+    ghost = nbr < 0
+    ghosts, inverse = np.unique(-1 - nbr[ghost], return_inverse=True)
+    nbr[ghost] = (hi - lo) + inverse
+    del ghost, inverse
+    return SimpleNamespace(ptr=ptr, nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
+                           mode=mode, ladder=ladder, ghosts=ghosts)
+
+
+class SeparableHamiltonian:
+    """Python context of the MATSHELL ``H = D + mu A`` (see the module docstring).
+
+    Build with :func:`separable_hamiltonian`. ``mu`` starts at 1 and is changed
+    with :meth:`set_mu`; H is real symmetric, so ``H^T = H^H = H``.
+    """
+
+    def __init__(self, basis: SectorBasis, configs, lo, hi, vacuum, couplings_over_n,
+                 factors, weights, comm):
+        counts = basis.counts
+        self.lo, self.hi = lo, hi
+        self.configs = configs
+        self.counts = counts
+        self.vacuum = vacuum
+        self.half_coup = 0.5 * np.ascontiguousarray(couplings_over_n, dtype=np.float64)
+        f = np.ascontiguousarray(factors, dtype=np.float64)
+        w = np.ascontiguousarray(weights, dtype=np.float64)
+        self.n_terms = len(w)
+        self.lower_coef = np.ascontiguousarray(f.T)
+        self.raise_coef = np.ascontiguousarray(0.5 * f.T * w[None, :])
+        self.qubit = bool(np.all(counts == 1))
+        self.diag_a = sk.interaction_diagonal(configs, counts, f, w)
+        g = (w[:, None] * f * f).sum(axis=0)
+        self.diag_eff = self.diag_a - 0.5 * spk.ladder_diagonal(configs, counts, g)
+        self.mu = 1.0
+        self.diag = vacuum + self.diag_eff
+        self.mults = 0
+        self._norms = {}
+        self.n_offdiag = int(spk.offdiag_counts(configs, counts, self.half_coup).sum())
+
+        self.inter = intermediate_basis(basis)
+        self.x_ghost = self.y_ghost = self.scatter = self.map = None
+        self.n_ghost = 0
+        if self.inter is None:
+            return
+        t_lo, t_hi = local_rows(self.inter, comm)
+        self.n_intermediate = t_hi - t_lo
+        self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit)
+        self.n_ghost = len(self.map.ghosts)
+        self.x_ghost, self.scatter = ghost_scatter(self.map.ghosts, hi - lo, basis.dim, comm)
+        self.y_ghost = self.x_ghost.duplicate()
+
+    @property
+    def bytes_per_entry(self) -> int:
+        return BYTES_PER_ENTRY_QUBIT if self.qubit else BYTES_PER_ENTRY_GENERAL
+
+    def traffic(self) -> dict:
+        """This rank's sizes that a product streams (benchmarks' bytes-moved bound). Local."""
+        if self.map is None:
+            return {"intermediate_rows": 0, "entries": 0, "ghosts": 0}
+        return {"intermediate_rows": self.n_intermediate, "entries": len(self.map.nbr),
+                "ghosts": self.n_ghost}
+
+    # --- operator --------------------------------------------------------------
+    def set_mu(self, mu: float) -> None:
+        """Make the operator ``D + mu A`` (not collective: only local data changes)."""
+        self.mu = float(mu)
+        self.diag = self.vacuum + self.mu * self.diag_eff
+
+    def mult(self, mat, x, y) -> None:
+        """``y = H x``. Collective (the ghost scatter, forward and reverse)."""
+        PETSc, _ = init_petsc()
+        self.mults += 1
+        xa = x.getArray(readonly=True)
+        mp = self.map
+        if mp is None:
+            with y as ya:
+                np.multiply(self.diag, xa, out=ya)
+            return
+        insert, add = PETSc.InsertMode.INSERT_VALUES, PETSc.InsertMode.ADD_VALUES
+        forward, reverse = PETSc.ScatterMode.FORWARD, PETSc.ScatterMode.REVERSE
+        kernel = spk.apply4 if self.n_terms == 4 else spk.apply
+        n = self.hi - self.lo
+        args = (mp.ptr, mp.nbr, mp.mode, mp.ladder, self.lower_coef, self.raise_coef)
+        if self.scatter is not None:
+            self.scatter.begin(x, self.x_ghost, insert, forward)
+        with y as ya:
+            np.multiply(self.diag, xa, out=ya)
+            if self.scatter is None:
+                kernel(*args, 0, len(mp.ptr) - 1, n, self.mu, xa, xa, ya, ya)
+                return
+            # finished before the kernel, not overlapped with it: a rank busy in the
+            # kernel does not progress MPI, so the large (rendezvous) ghost messages
+            # of the other rank would wait for it (measured: 17.7 ms per product on
+            # 2 ranks with the overlap, against ~6 ms of kernel and scatter work)
+            self.scatter.end(x, self.x_ghost, insert, forward)
+            with self.y_ghost as yg:
+                yg[:] = 0.0
+                kernel(*args, 0, len(mp.ptr) - 1, n, self.mu, xa,
+                       self.x_ghost.getArray(readonly=True), ya, yg)
+        self.scatter.scatter(self.y_ghost, y, add, reverse)
+
+    def norm(self, mat, norm_type) -> float:
+        """1-, infinity- (equal: H is symmetric) or Frobenius norm of H, exact. Collective.
+
+        SLEPc's expokit MFN needs it (MatNorm); cached per (mu, type)."""
+        PETSc, _ = init_petsc()
+        from mpi4py import MPI
+
+        key = (self.mu, int(norm_type))
+        if key not in self._norms:
+            comm = mat.getComm().tompi4py()
+            diag = self.vacuum + self.mu * self.diag_a
+            if norm_type == PETSc.NormType.FROBENIUS:
+                local = spk.row_abs_sums(self.configs, self.counts, self.half_coup, diag,
+                                         self.mu, 2).sum()
+                value = float(np.sqrt(comm.allreduce(local)))
+            elif norm_type in (PETSc.NormType.NORM_1, PETSc.NormType.INFINITY):
+                local = spk.row_abs_sums(self.configs, self.counts, self.half_coup, diag,
+                                         self.mu, 1).max(initial=0.0)
+                value = float(comm.allreduce(local, op=MPI.MAX))
+            else:
+                raise ValueError(f"norm type {norm_type} not provided")
+            self._norms[key] = value
+        return self._norms[key]
+
+    def multTranspose(self, mat, x, y) -> None:
+        self.mult(mat, x, y)
+
+    def multHermitian(self, mat, x, y) -> None:
+        self.mult(mat, x, y)
+
+    def getDiagonal(self, mat, d) -> None:
+        d.setArray((self.vacuum + self.mu * self.diag_a).astype(np.complex128))
+
+    def destroy(self, mat=None) -> None:
+        for name in ("scatter", "x_ghost", "y_ghost"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.destroy()
+                setattr(self, name, None)
+
+
+def separable_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int, vacuum,
+                          couplings_over_n: np.ndarray, factors: np.ndarray, weights: np.ndarray,
+                          comm, prefix: str = "mb_H_"):
+    """MATSHELL of ``H = D + 1 * A`` applied through the separable factors. Collective.
+
+    ``vacuum`` is the Vec of D (hamiltonian.vacuum_diagonal); ``factors[R, M]``
+    and ``weights[R]`` a separable form of ``couplings_over_n`` off the diagonal
+    (shell_operator.separable_couplings). Change mu with
+    ``mat.getPythonContext().set_mu``. Returns the matrix and the global count
+    of its non-zeros (as stored AIJ would hold them, diagonal included).
+    """
+    if len(weights) > 8:
+        log.warning("the couplings are not a sum of few separable terms (R = %d): the "
+                    "separable operator costs R gathers' worth of work per entry", len(weights))
+    d = np.ascontiguousarray(vacuum.getArray(readonly=True).real, dtype=np.float64)
+    ctx = SeparableHamiltonian(basis, np.ascontiguousarray(configs), lo, hi, d, couplings_over_n,
+                               factors, weights, comm)
+    return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)

@@ -1,0 +1,292 @@
+"""The separable matrix-free H (manybody.operator = "separable") against references.
+
+* ``H x`` against the stored complex AIJ ("matrix", itself checked against a
+  dense solver in test_manybody_dense.py) and the stored real CSR ("real") to
+  round-off: multi-angle (R = 4), single-angle (R = 1), several sectors
+  (theta != 0, tilted polarisations), general spins (ladder elements),
+  coplanar directions (zero couplings), couplings that are not separable
+  (eigendecomposition fallback);
+* short evolutions against the independent dense oracle (tests/dense_reference.py);
+* the same H x on a sub-communicator of another size (rank-count independence);
+* MatNorm (expokit needs it) against the AIJ's own norms, and an expokit run;
+* the O(M)-per-row ladder ranking against SectorBasis.rank.
+"""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dense_reference import DenseReference
+from manybody_cases import assert_close, dense_series, make_config, run_engine, series, unit
+from nmbhpc.manybody import separable_kernels as spk
+from nmbhpc.manybody.basis import SectorBasis
+from nmbhpc.manybody.separable_operator import intermediate_basis
+from nmbhpc.manybody.solver import ManyBodySolver
+from nmbhpc.model import Mode, Model
+from nmbhpc.schedule import MuSchedule
+from nmbhpc.settings import ManyBodySettings, OutputSettings, RunConfig
+
+ROUND_OFF = 1e-12
+E, X = (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)
+
+
+def _config(modes, operator, *, theta=0.0, single_angle=False, factor=1.0, pairs=False, mu=3.0):
+    model = Model(modes=tuple(modes), theta=theta, mu=MuSchedule(kind="constant", mu0=mu),
+                  single_angle=single_angle, single_angle_factor=factor)
+    return RunConfig(model=model,
+                     output=OutputSettings(times=np.linspace(0.0, 1.0, 3), pair_correlations=pairs),
+                     manybody=ManyBodySettings(operator=operator, mfn_tol=1e-12, max_step=0.5))
+
+
+def qubit_modes(m, tilt=0.0, seed=7):
+    """m one-neutrino modes in random directions, half nu_e / half nu_x (tilted: several
+    sectors)."""
+    rng = np.random.default_rng(seed)
+    dirs = rng.normal(size=(m, 3))
+    pol_e, pol_x = unit([np.sin(tilt), 0.0, np.cos(tilt)]), unit([0.0, np.sin(tilt), -np.cos(tilt)])
+    return [Mode(1, 1.0 + 0.1 * p, unit(dirs[p]), pol_e if p < m // 2 else pol_x) for p in range(m)]
+
+
+def mixed_modes():
+    """Spins 1/2, 1, 3/2 with tilted polarisations: several sectors, ladder elements != 1."""
+    return [Mode(1, 1.0, unit([0, 0, 1]), E),
+            Mode(2, -0.8, unit([1, 0, 0]), unit([0.3, -0.2, -0.9])),
+            Mode(1, 1.9, unit([0, 1, 0.2]), X),
+            Mode(3, 0.4, unit([-0.5, 0.5, 0.5]), unit([1.0, 0.0, 0.1])),
+            Mode(1, -1.4, unit([0.1, -1, 0]), E)]
+
+
+def collinear_modes():
+    """Directions in one plane: 1 - p.q has rank 3, and two modes share a direction."""
+    d = [unit([1, 0, 0]), unit([0, 1, 0]), unit([1, 1, 0]), unit([1, 0, 0]), unit([-1, 2, 0]),
+         unit([0.3, -1, 0])]
+    return [Mode(1, 0.5 + 0.2 * p, d[p], E if p % 2 else X) for p in range(6)]
+
+
+CASES = {
+    "multi-angle": lambda op: _config(qubit_modes(10), op),
+    "multi-angle-sectors": lambda op: _config(qubit_modes(9, tilt=0.4), op, theta=0.2, pairs=True),
+    "single-angle": lambda op: _config(qubit_modes(8), op, single_angle=True, factor=0.7),
+    "single-angle-sectors": lambda op: _config(qubit_modes(7, tilt=0.9), op, theta=0.3,
+                                               single_angle=True),
+    "general-spins": lambda op: _config(mixed_modes(), op, theta=0.15, pairs=True),
+    "general-spins-single-angle": lambda op: _config(mixed_modes(), op, theta=0.15,
+                                                     single_angle=True, factor=1.3),
+    "coplanar": lambda op: _config(collinear_modes(), op, theta=0.05),
+    # all nu_e, tilted: the basis starts at K = 0 (no lowering from it)
+    "from-sector-0": lambda op: _config([replace(md, polarization=unit([0.3, 0.0, 1.0]))
+                                         for md in qubit_modes(6)], op, theta=0.1),
+}
+
+
+def _global_random(dim, seed=3):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
+
+
+def _apply(solver, x_global, mu):
+    """(H(mu) x) on the local rows. Collective."""
+    solver.propagator.set_mu(mu)
+    x = solver.psi.duplicate()
+    x.setArray(x_global[solver.lo:solver.hi])
+    y = x.duplicate()
+    solver.propagator.H.mult(x, y)
+    out = y.getArray(readonly=True).copy()
+    x.destroy()
+    y.destroy()
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_product_matches_stored_matrix(comm, case):
+    results = {}
+    for op in ("matrix", "real", "separable"):
+        solver = ManyBodySolver(CASES[case](op), comm)
+        try:
+            assert solver.describe()["operator"] == op
+            x = _global_random(solver.basis.dim)
+            # a second mu (the MATSHELLs only; a constant-mu AIJ is scaled in place):
+            # the separable diagonal correction scales with mu, D does not
+            mus = (3.0,) if op == "matrix" else (3.0, -0.7)
+            results[op] = ([_apply(solver, x, mu) for mu in mus], solver.describe()["nnz"],
+                           solver.basis.kmax - solver.basis.kmin)
+        finally:
+            solver.destroy()
+    pairs = [("real", 0, "matrix", 0), ("separable", 0, "matrix", 0), ("separable", 1, "real", 1)]
+    for op, i, ref, j in pairs:
+        a, b = results[op][0][i], results[ref][0][j]
+        scale = max(1.0, float(np.abs(b).max()))
+        assert_close(comm, a / scale, b / scale, atol=ROUND_OFF, what=f"{case}: {op} vs {ref} H x")
+    assert results["separable"][1] == results["matrix"][1]  # same non-zero count
+    if case.endswith("sectors") or case.startswith(("general-spins", "from-sector-0")):
+        assert results["matrix"][2] > 0  # the case really spans several sectors
+
+
+def test_single_state_basis(comm):
+    """All nu_e at theta = 0: the basis is the one state of sector K = 0 (no
+    intermediate space); H is its diagonal and nothing evolves but the phase."""
+    modes = [replace(md, polarization=E) for md in qubit_modes(4)]
+    solver = ManyBodySolver(_config(modes, "separable"), comm)
+    try:
+        assert solver.basis.dim == 1 and solver.A.getPythonContext().map is None
+        hx = _apply(solver, np.array([2.0 - 1.0j]), 3.0)
+        records = list(solver.records())
+    finally:
+        solver.destroy()
+    # H = -sum_p omega_p m_p + (mu/N) sum_{p<q} c_pq m_p m_q with every m_p = +1/2 (nu_e
+    # along z = -B at theta = 0)
+    c = _config(modes, "matrix").model.couplings()
+    energy = -0.5 * sum(md.omega for md in modes) + 3.0 / 4 * 0.25 * c[np.triu_indices(4, 1)].sum()
+    assert_close(comm, hx, np.array([energy * (2.0 - 1.0j)])[solver.lo:solver.hi], atol=1e-12,
+                 what="single-state H x")
+    assert_close(comm, [r.energy for r in records], [energy] * 3, atol=1e-12, what="energy")
+
+
+def test_non_separable_couplings(comm, monkeypatch):
+    """Random symmetric c_pq (not 1 - p.q): the eigendecomposition fallback (R = M) must
+    reproduce the stored matrix too."""
+    rng = np.random.default_rng(11)
+    c = rng.uniform(-1.0, 1.0, size=(7, 7))
+    c = c + c.T
+    np.fill_diagonal(c, 0.0)
+    monkeypatch.setattr(Model, "couplings", lambda self: c.copy())
+    hx = {}
+    for op in ("matrix", "separable"):
+        solver = ManyBodySolver(_config(qubit_modes(7, tilt=0.3), op, theta=0.1), comm)
+        try:
+            hx[op] = _apply(solver, _global_random(solver.basis.dim), 2.0)
+        finally:
+            solver.destroy()
+    scale = max(1.0, float(np.abs(hx["matrix"]).max()))
+    assert_close(comm, hx["separable"] / scale, hx["matrix"] / scale, atol=ROUND_OFF,
+                 what="non-separable couplings: H x")
+
+
+DENSE_CASES = {
+    "multi-angle-theta": dict(modes=(Mode(1, 1.0, unit([0, 0, 1]), E),
+                                     Mode(1, -0.5, unit([1, 0, 0.3]), X),
+                                     Mode(1, 2.0, unit([-0.2, 0.9, 0.1]), E),
+                                     Mode(1, 0.7, unit([0.4, -0.6, 0.2]), X)),
+                              theta=0.1, mu=5.0),
+    "single-angle-tilted": dict(modes=(Mode(1, -1.0, polarization=E),
+                                       Mode(1, 0.5, polarization=unit([0.6, -0.3, 0.5])),
+                                       Mode(1, 1.5, polarization=X)),
+                                theta=0.3, mu=4.0, single_angle=True, single_angle_factor=0.8),
+    "mixed-spins": dict(modes=(Mode(2, 0.8, unit([0, 0, 1]), E),
+                               Mode(1, -1.2, unit([1, 0, 0]), X),
+                               Mode(3, 0.4, unit([0, 1, 0.5]), unit([0.2, 0.2, -0.9]))),
+                        theta=0.2, mu=6.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_CASES))
+def test_evolution_matches_dense_reference(comm, name):
+    case = dict(DENSE_CASES[name])
+    modes = case.pop("modes")
+    times = np.linspace(0.0, 2.0, 5)
+    config = make_config(modes, times, **case)
+    config = replace(config, manybody=replace(config.manybody, operator="separable"))
+    records, _, _ = run_engine(config, comm)
+    obs = DenseReference(config.model).run(times)
+    pol = dense_series(obs, "polarization")
+    assert np.max(np.abs(pol - pol[0])) > 1e-2  # the comparison is not vacuous
+    for field in ("polarization", "pair_correlation", "energy", "norm"):
+        assert_close(comm, series(records, field), dense_series(obs, field),
+                     what=f"{name}: {field}")
+
+
+def test_product_on_other_partition(comm):
+    """Separable on a sub-communicator (another row split) against the AIJ on the world."""
+    config = CASES["general-spins"]("matrix")
+    solver = ManyBodySolver(config, comm)
+    try:
+        ref = np.concatenate(comm.allgather(_apply(solver, _global_random(solver.basis.dim), 3.0)))
+    finally:
+        solver.destroy()
+    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
+    try:
+        sep = ManyBodySolver(replace(config, manybody=replace(config.manybody,
+                                                              operator="separable")), sub)
+        try:
+            part = _apply(sep, _global_random(sep.basis.dim), 3.0)
+            lo, hi = sep.lo, sep.hi
+        finally:
+            sep.destroy()
+    finally:
+        sub.Free()
+    assert_close(comm, part, ref[lo:hi], atol=ROUND_OFF, what="separable on sub-communicator")
+
+
+@pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])
+def test_norms_match_stored_matrix(comm, case):
+    """MatNorm 1/infinity/Frobenius (exact, SLEPc's expokit uses it) against the AIJ's."""
+    from nmbhpc.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    norms = {}
+    for op in ("matrix", "separable"):
+        solver = ManyBodySolver(CASES[case](op), comm)
+        try:
+            solver.propagator.set_mu(2.5)
+            H = solver.propagator.H
+            norms[op] = [H.norm(t) for t in (PETSc.NormType.NORM_1, PETSc.NormType.INFINITY,
+                                             PETSc.NormType.FROBENIUS)]
+        finally:
+            solver.destroy()
+    np.testing.assert_allclose(norms["separable"], norms["matrix"], rtol=1e-12)
+
+
+def test_expokit_evolution_matches_krylov(comm):
+    base = CASES["multi-angle-sectors"]("separable")
+    out = {}
+    for kind in ("krylov", "expokit"):
+        config = replace(base, manybody=replace(base.manybody, mfn_type=kind))
+        records, psi, _ = run_engine(config, comm, want_state=True)
+        out[kind] = (psi, records)
+    assert_close(comm, out["expokit"][0], out["krylov"][0], atol=1e-9, what="expokit vs krylov")
+
+
+@pytest.mark.parametrize("counts,krange", [((1,) * 9, (2, 6)), ((2, 1, 3, 1, 2), (0, 8)),
+                                           ((1, 1), (1, 1))])
+def test_ladder_neighbours_rank_like_the_basis(counts, krange):
+    """Every neighbour k -+ e_a of the O(M) ranking equals SectorBasis.rank of k -+ e_a,
+    with the ladder element of the upper state; a block [lo, hi) splits local/other."""
+    basis = SectorBasis(np.array(counts), *krange)
+    inter = intermediate_basis(basis)
+    for rows, delta, target in ((basis, -1, inter), (inter, +1, basis)):
+        cfg = rows.all_configs()
+        n = len(cfg)
+        lo, hi = target.dim // 3, 2 * target.dim // 3
+        nl = np.zeros(n, dtype=np.int64)
+        ng = np.zeros(n, dtype=np.int64)
+        args = (basis.counts, basis.cum, delta, target.kmin, target.sector_offset, lo, hi)
+        spk.neighbour_counts(cfg, *args, nl, ng)
+        ptr = np.zeros(n + 1, dtype=np.int64)
+        ptr[1:] = np.cumsum(nl + ng)
+        nbr = np.empty(ptr[-1], dtype=np.int64)
+        mode = np.empty(ptr[-1], dtype=np.int64)
+        lad = np.empty(ptr[-1])
+        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, nbr, mode, lad, True)
+        expect_nbr, expect_lad = [], []
+        for k in cfg:
+            for a in range(len(counts)):
+                kk = k.copy()
+                kk[a] += delta
+                if 0 <= kk[a] <= counts[a]:
+                    j = target.rank(kk[None, :])[0]
+                    expect_nbr.append(j - lo if lo <= j < hi else -1 - j)
+                    up = max(k[a], kk[a])
+                    expect_lad.append(np.sqrt(up * (counts[a] - up + 1.0)))
+        np.testing.assert_array_equal(nbr, expect_nbr)
+        np.testing.assert_allclose(lad, expect_lad, rtol=1e-15)
+        assert nl.sum() == np.count_nonzero(nbr >= 0) and ng.sum() == np.count_nonzero(nbr < 0)
+
+
+def test_config_accepts_separable_and_refuses_it_for_spectral():
+    from nmbhpc.config import ConfigError, load_config_text
+
+    text = ("solver = 'manybody'\n[model]\nmu = 1.0\n[model.generator]\nkind = 'multi_angle'\n"
+            "n_modes = 4\n[output]\ntimes = [0.0, 1.0]\n[manybody]\noperator = 'separable'\n")
+    assert load_config_text(text).manybody.operator == "separable"
+    with pytest.raises(ConfigError, match="spectral"):
+        load_config_text(text + "propagator = 'spectral'\n")
