@@ -62,12 +62,14 @@ def kinetic_hierarchy(settings, conditions: Optional[Conditions] = None,
     omega_max = max(abs(w) for w in ph.omega)
     gamma = collision_rate_override if collision_rate_override is not None \
         else collision_rate(settings)
-    dx = g.length / g.nx
+    # the longest side and the finest cell over the resolved axes (1D: z, as always)
+    length = max(g.lengths[a] for a in g.axes)
+    dx = min(g.lengths[a] / g.shape[a] for a in g.axes)
     return [
         Row("t", t, "1/omega0", "elapsed: kinetics.time.t_end"),
-        Row("L", g.length, "1/omega0", "periodic box length"),
-        Row("dx", dx, "1/omega0", "L / nx"),
-        Row("t_cross", g.length, "1/omega0", "L / max|v| (|v| <= 1): box crossing time"),
+        Row("L", length, "1/omega0", "periodic box length (longest resolved side)"),
+        Row("dx", dx, "1/omega0", "L / nx (finest resolved axis)"),
+        Row("t_cross", length, "1/omega0", "L / max|v| (|v| <= 1): box crossing time"),
         Row("max|omega|", omega_max, "omega0", "fastest vacuum frequency"),
         Row("mu", abs(ph.mu), "omega0", "sqrt(2) G_F n_ref"),
         Row("lambda", ph.lam, "omega0", "matter potential sqrt(2) G_F n_e"),
@@ -76,7 +78,7 @@ def kinetic_hierarchy(settings, conditions: Optional[Conditions] = None,
         *eq17_rows(cond, t, sigma, omega_max, gamma,
                    "1 / Gamma, Gamma = max(gamma_nu, gamma_nubar, scattering)",
                    t * sigma, "Sigma t (Eq. 17)", "kinetics"),
-        Row("t/t_cross", t / g.length, "1", "box crossings of a v = 1 particle"),
+        Row("t/t_cross", t / length, "1", "box crossings of a v = 1 particle"),
     ]
 
 

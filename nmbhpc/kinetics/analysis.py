@@ -15,7 +15,7 @@ import numpy as np
 from ..analysis.scan_summary import csv_cell
 
 #: columns of kinetics_summary.csv (one row per kinetic run)
-SUMMARY_COLUMNS = ("file", "status", "mpi_size", "nx", "n_dir", "n_phi", "n_energy", "records",
+SUMMARY_COLUMNS = ("file", "status", "mpi_size", "nx", "shape", "n_dir", "n_phi", "n_energy", "records",
                    "snapshots", "t_last", "nue_survival", "nuebar_survival", "eln_drift_max",
                    "xln_drift_max", "offdiag_max", "trace_margin_min")
 
@@ -28,6 +28,20 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def box_shape(run) -> tuple:
+    """Cells along (x, y, z); files written before the 2D/3D box are 1D along z."""
+    shape = run.grid.get("shape")
+    if shape is None:
+        return (1, 1, int(run.grid.get("nx", 0)))
+    return tuple(int(n) for n in shape)
+
+
+def _cells(run) -> str:
+    """nx of a 1D run along z, else the cells along x, y, z ("16x1x16")."""
+    shape = box_shape(run)
+    return str(shape[2]) if shape[:2] == (1, 1) else "x".join(map(str, shape))
+
+
 def summary_row(run) -> dict:
     """One table row of a :class:`~nmbhpc.kinetics.output.KineticRunData`.
 
@@ -38,7 +52,8 @@ def summary_row(run) -> dict:
     nd, ln = run.number_density, run.lepton_number
     return {
         "file": run.path, "status": run.status, "mpi_size": run.attrs.get("mpi_size", ""),
-        "nx": run.grid.get("nx", ""), "n_dir": run.grid.get("n_dir", ""),
+        "nx": run.grid.get("nx", ""), "shape": "x".join(map(str, box_shape(run))),
+        "n_dir": run.grid.get("n_dir", ""),
         "n_phi": run.grid.get("n_phi", 1),  # files before the azimuth grid are axisymmetric
         "n_energy": run.grid.get("n_energy", ""), "records": n,
         "snapshots": len(run.snapshot_times),
@@ -83,7 +98,8 @@ def describe(run) -> str:
     return "\n".join([
         f"{run.path}: nmbhpc kinetic run v{run.attrs.get('format_version', '?')}, "
         f"status {run.status}",
-        f"  grid      nx = {g.get('nx', '?')}, directions = {g.get('n_dir', '?')} x "
+        f"  grid      cells (x, y, z) = {' x '.join(map(str, box_shape(run)))}, "
+        f"directions = {g.get('n_dir', '?')} x "
         f"{g.get('n_phi', 1)} azimuths, energies = {g.get('n_energy', '?')}",
         f"  records   {run.n_records}, t = {t_first:.6g} .. {row['t_last']:.6g} (1/omega0); "
         f"snapshots {row['snapshots']}",
@@ -100,14 +116,14 @@ def describe(run) -> str:
 
 def table(runs, base: str = "") -> str:
     """Fixed-width text table (one line per kinetic run)."""
-    head = (f"{'file':<32} {'status':<11} {'ranks':>5} {'nx':>5} {'records':>7} {'t_last':>8} "
+    head = (f"{'file':<32} {'status':<11} {'ranks':>5} {'cells':>10} {'records':>7} {'t_last':>8} "
             f"{'nu_e surv':>9} {'|dELN|':>9} {'offdiag':>9} {'min P0-|P|':>10}")
     lines = [head, "-" * len(head)]
     for r in runs:
         row = summary_row(r)
         name = os.path.relpath(row["file"], base) if base else row["file"]
         lines.append(f"{name[-32:]:<32} {row['status']:<11} {str(row['mpi_size']):>5} "
-                     f"{str(row['nx']):>5} {row['records']:>7} {row['t_last']:>8.4g} "
+                     f"{_cells(r):>10} {row['records']:>7} {row['t_last']:>8.4g} "
                      f"{row['nue_survival']:>9.5f} {row['eln_drift_max']:>9.2e} "
                      f"{row['offdiag_max']:>9.2e} {row['trace_margin_min']:>10.2e}")
     return "\n".join(lines)

@@ -130,6 +130,70 @@ def _species(t: _Table, n_phi: int) -> SpeciesInit:
                        shape=shape, parameter=param, axis=axis)
 
 
+AXIS_NAMES = ("x", "y", "z")
+#: fewest cells along a resolved axis: two stencil widths, so one rank's block never
+#: wraps onto its own ghosts
+MIN_CELLS = 6
+#: fewest azimuths with a nonzero velocity along x (phi = 0, pi) and along y (phi = 2 pi / 3, ...)
+MIN_PHI = {0: 2, 1: 3}
+
+
+def _cells(key: str, v: Any) -> tuple:
+    if not isinstance(v, list) or len(v) != 3:
+        raise ConfigError(key, f"must be an array [n_x, n_y, n_z] of 3 cell counts, got {v!r}")
+    for i, n in enumerate(v):
+        if isinstance(n, bool) or not isinstance(n, int) or not (n == 1 or n >= MIN_CELLS):
+            raise ConfigError(f"{key}[{i}]", f"cells along {AXIS_NAMES[i]}: 1 (not resolved) or an "
+                              f"integer >= {MIN_CELLS}, got {n!r}")
+    if all(n == 1 for n in v):
+        raise ConfigError(key, f"at least one axis needs >= {MIN_CELLS} cells, got {v!r}")
+    return tuple(v)
+
+
+def _lengths(key: str, v: Any) -> tuple:
+    if not isinstance(v, list) or len(v) != 3:
+        raise ConfigError(key, f"must be an array [L_x, L_y, L_z] of 3 lengths, got {v!r}")
+    return tuple(_positive(f"{key}[{i}]", x) for i, x in enumerate(v))
+
+
+def _grid(g: _Table) -> GridSettings:
+    """The box: either the 1D keys ``nx``/``length`` (along z) or ``shape``/``lengths`` (x, y, z)."""
+    for new, old in (("shape", "nx"), ("lengths", "length")):
+        if new in g.data and old in g.data:
+            raise ConfigError(f"{g.path}.{new}", f"give either {old} (the 1D box along z) or "
+                              f"{new} ([x, y, z]), not both")
+    n_phi = g.get("n_phi", _int_at_least(1), 1)
+    shape = g.get("shape", _cells, (1, 1, g.get("nx", _int_at_least(MIN_CELLS), 64)))
+    lengths = g.get("lengths", _lengths, (10.0, 10.0, g.get("length", _positive, 10.0)))
+    for axis, need in MIN_PHI.items():
+        if shape[axis] > 1 and n_phi < need:
+            raise ConfigError(f"{g.path}.n_phi", f"{shape[axis]} cells along {AXIS_NAMES[axis]} need "
+                              f"n_phi >= {need}, got {n_phi}: with fewer azimuths every direction "
+                              f"has v_{AXIS_NAMES[axis]} = 0 (n_phi = 1 stands for rings around z), "
+                              "so nothing would move along that axis")
+    return GridSettings(nx=shape[2], length=lengths[2], n_dir=g.get("n_dir", _int_at_least(1), 8),
+                        quadrature=g.get("quadrature", _choice(QUADRATURES), "gauss-legendre"),
+                        n_phi=n_phi, transverse=shape[:2], transverse_length=lengths[:2])
+
+
+def _mode(q: _Table, grid: GridSettings, kind: str):
+    """``perturbation.mode``: an integer m (along z) or [m_x, m_y, m_z] (integers)."""
+    key = f"{q.path}.mode"
+    v = q.data.get("mode", 1)
+    if isinstance(v, list):
+        if len(v) != 3:
+            raise ConfigError(key, f"must be an integer or an array [m_x, m_y, m_z], got {v!r}")
+        mode = tuple(_integer(f"{key}[{i}]", m) for i, m in enumerate(v))
+    else:
+        mode = _integer(key, v)
+    numbers = (0, 0, mode) if isinstance(mode, int) else mode
+    for axis, m in enumerate(numbers):
+        if kind == "mode" and m != 0 and grid.shape[axis] == 1:
+            raise ConfigError(key, f"m_{AXIS_NAMES[axis]} = {m} on an axis of one cell (not "
+                              f"resolved; kinetics.grid.shape = {list(grid.shape)})")
+    return mode
+
+
 SOLVER_NAME = "kinetics"
 TOP_LEVEL_KEYS = ("solver", "kinetics")
 
@@ -168,11 +232,7 @@ def settings_from_dict(data: dict, source_text: str = "",
 def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings:
     k = _Table(data["kinetics"], "kinetics",
                ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time", "numerics"))
-    g = k.sub("grid", ("nx", "length", "n_dir", "quadrature", "n_phi"))
-    grid = GridSettings(nx=g.get("nx", _int_at_least(6), 64), length=g.get("length", _positive, 10.0),
-                        n_dir=g.get("n_dir", _int_at_least(1), 8),
-                        quadrature=g.get("quadrature", _choice(QUADRATURES), "gauss-legendre"),
-                        n_phi=g.get("n_phi", _int_at_least(1), 1))
+    grid = _grid(k.sub("grid", ("nx", "length", "shape", "lengths", "n_dir", "quadrature", "n_phi")))
     c = k.sub("collisions", ("gamma_nu", "gamma_nubar", "equilibrium_nu", "equilibrium_nubar",
                              "scattering"))
     collisions = CollisionSettings(
@@ -198,7 +258,7 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
     q = k.sub("perturbation", ("kind", "amplitude", "mode", "seed"))
     pert = PerturbationSettings(kind=q.get("kind", _choice(PERTURBATIONS), "random"),
                                 amplitude=q.get("amplitude", _nonneg, 1e-6),
-                                mode=q.get("mode", _integer, 1),
+                                mode=_mode(q, grid, q.get("kind", _choice(PERTURBATIONS), "random")),
                                 seed=q.get("seed", _int_at_least(0), 1))
     t = k.sub("time", ("t_end", "output_interval", "dt", "cfl", "phase_step", "snapshot_times"))
     time = TimeSettings(t_end=t.get("t_end", _positive), output_interval=t.get("output_interval", _positive),

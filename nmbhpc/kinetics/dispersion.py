@@ -22,20 +22,34 @@ background.
 
 The directions are all n_dir n_phi discrete directions of the grid, with
 full unit vectors v_i when an azimuth grid is used (n_phi > 1): the
-distribution need not be axisymmetric, the wavevector k is along the box
-axis (z). Nothing else changes: the matrix is the general linearisation over
-the discrete directions.
+distribution need not be axisymmetric. The wave number ``k`` is either a
+number (k along the z axis, the box axis of a 1D run: k v_z,i above) or a
+3-vector (k_x, k_y, k_z) for an oblique mode of a 2D/3D box, where k v_z,i
+becomes k . v_i (:func:`wave_phase`). Nothing else changes: the matrix is the
+general linearisation over the discrete directions.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .grid import background, directions, interaction_kernel
+from .grid import background, direction_vectors, directions, interaction_kernel
 from .settings import KineticSettings
 
 
-def stability_matrix(settings: KineticSettings, k: float) -> np.ndarray:
-    """M(k), shape (N, N) with N = 2 nE n_dir n_phi; unknowns ordered (species, energy, direction)."""
+def wave_phase(settings: KineticSettings, k) -> np.ndarray:
+    """k . v_i of every direction: k v_z,i for a number k, k . v_i for a 3-vector (1/omega0)."""
+    if np.ndim(k) == 0:
+        return float(k) * directions(settings.grid)[0]
+    k = np.asarray(k, dtype=float)
+    if k.shape != (3,):
+        raise ValueError(f"wave vector must be a number (along z) or 3 numbers, got {k!r}")
+    return direction_vectors(settings.grid) @ k
+
+
+def stability_matrix(settings: KineticSettings, k) -> np.ndarray:
+    """M(k), shape (N, N) with N = 2 nE n_dir n_phi; unknowns ordered (species, energy, direction).
+
+    ``k``: wave number along z, or wave vector (k_x, k_y, k_z), in omega0."""
     ph, col = settings.physics, settings.physics.collisions
     v, w = directions(settings.grid)
     W = np.asarray(ph.weights, dtype=float)
@@ -50,7 +64,10 @@ def stability_matrix(settings: KineticSettings, k: float) -> np.ndarray:
     gam = np.asarray(col.gamma, dtype=float)
     gbar = 0.5 * gam.sum(axis=1)
     kappa = col.scattering
-    diag = (-1j * k * v[None, None, :] + 1j * hz - gbar[:, None, None] - kappa)
+    if np.ndim(k) == 0:  # (k v_z written out: the 1D matrices stay bit for bit as they were)
+        diag = (-1j * k * v[None, None, :] + 1j * hz - gbar[:, None, None] - kappa)
+    else:
+        diag = (-1j * wave_phase(settings, k)[None, None, :] + 1j * hz - gbar[:, None, None] - kappa)
     n = 2 * n_e * nd
     m = np.diag(diag.ravel()).astype(complex)
     # scattering: kappa sum_j w_j p_{s,e,j}
@@ -63,26 +80,33 @@ def stability_matrix(settings: KineticSettings, k: float) -> np.ndarray:
     return m
 
 
-def eigenvalues(settings: KineticSettings, k: float) -> np.ndarray:
+def eigenvalues(settings: KineticSettings, k) -> np.ndarray:
     """Eigenvalues lambda of M(k) (perturbations ~ exp(lambda t + i k x)), by decreasing Re."""
     lam = np.linalg.eigvals(stability_matrix(settings, k))
     return lam[np.argsort(-lam.real)]
 
 
-def growth_rate(settings: KineticSettings, k: float) -> float:
-    """Largest Re lambda at wavenumber k (1/omega0; <= 0 means stable)."""
+def growth_rate(settings: KineticSettings, k) -> float:
+    """Largest Re lambda at wave number k along z or wave vector k (1/omega0; <= 0 means stable)."""
     return float(eigenvalues(settings, k)[0].real)
 
 
-def scan(settings: KineticSettings, ks) -> np.ndarray:
-    """Growth rates for each k in ``ks``."""
-    return np.array([growth_rate(settings, k) for k in np.asarray(ks, dtype=float)])
+def scan(settings: KineticSettings, ks, direction=None) -> np.ndarray:
+    """Growth rates for each k in ``ks``: wave numbers along z, or along the 3-vector
+    ``direction`` (normalised here; wave vectors k * direction)."""
+    ks = np.asarray(ks, dtype=float)
+    if direction is None:
+        return np.array([growth_rate(settings, k) for k in ks])
+    n = np.asarray(direction, dtype=float) / np.linalg.norm(direction)
+    return np.array([growth_rate(settings, k * n) for k in ks])
 
 
-def fastest_mode(settings: KineticSettings, k_max: float, n: int = 401) -> tuple[float, float]:
-    """(k, growth rate) of the fastest mode on a grid of n wavenumbers in [-k_max, k_max]."""
+def fastest_mode(settings: KineticSettings, k_max: float, n: int = 401,
+                 direction=None) -> tuple[float, float]:
+    """(k, growth rate) of the fastest mode on a grid of n wavenumbers in [-k_max, k_max]
+    (along z, or along ``direction``: the wave vector is then k * direction / |direction|)."""
     ks = np.linspace(-k_max, k_max, n)
-    g = scan(settings, ks)
+    g = scan(settings, ks, direction)
     i = int(np.argmax(g))
     return float(ks[i]), float(g[i])
 

@@ -1,10 +1,14 @@
-"""Discrete phase space: x cells, direction quadrature, energy bins, initial field.
+"""Discrete phase space: cells, direction quadrature, energy bins, initial field.
 
 Nothing here is collective: every function depends only on the settings, so
 each rank builds exactly the part it owns and the result does not depend on
 the number of ranks.
 
-Local field layout (one x cell): ``[species(2), energy(nE),
+Cells: a 1D box along z, or a 2D/3D box whose resolved axes are the array
+axes in the order z, y, x (:attr:`GridSettings.axes`); blocks of cells are
+given by per-axis index ranges ``lo <= i < hi``.
+
+Local field layout (one cell): ``[species(2), energy(nE),
 direction(n_dir n_phi), component(4)]`` real. Directions are theta-major
 (index i n_phi + j for polar node i and azimuth j: v_z never decreases along
 the axis); components (P0, Px, Py, Pz) of rho = (P0 + P.sigma)/2 in
@@ -77,14 +81,17 @@ def interaction_kernel(grid: GridSettings) -> np.ndarray:
     return 1.0 - vec @ vec.T
 
 
-def cell_centres(grid: GridSettings, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """x of cells ``start..stop-1`` (cell i at (i + 1/2) L / nx)."""
-    stop = grid.nx if stop is None else stop
-    return (np.arange(start, stop) + 0.5) * (grid.length / grid.nx)
+def cell_centres(grid: GridSettings, start: int = 0, stop: int | None = None,
+                 axis: int = 2) -> np.ndarray:
+    """Coordinate along ``axis`` (0, 1, 2 = x, y, z) of cells ``start..stop-1``
+    (cell i at (i + 1/2) L_a / n_a); the default is the box axis z of a 1D run."""
+    n, length = grid.shape[axis], grid.lengths[axis]
+    stop = n if stop is None else stop
+    return (np.arange(start, stop) + 0.5) * (length / n)
 
 
 def dofs_per_cell(settings: KineticSettings) -> int:
-    """Real unknowns per x cell: 2 species x nE x n_dir n_phi x 4."""
+    """Real unknowns per cell: 2 species x nE x n_dir n_phi x 4."""
     return N_SPECIES * settings.physics.n_energy * settings.grid.n_directions * N_COMPONENTS
 
 
@@ -120,32 +127,55 @@ def background(settings: KineticSettings) -> np.ndarray:
 
 
 def seed_offdiagonal(settings: KineticSettings, start: int, stop: int) -> np.ndarray:
-    """Complex seed of p = Px + i Py = 2 rho_xe for cells start..stop-1, shape (n, 2, nE, N).
+    """Complex seed of p = Px + i Py = 2 rho_xe for cells start..stop-1 of a 1D box,
+    shape (n, 2, nE, N) (:func:`seed_block` for any box).
 
     (p ~ exp(i k x) is the convention of :mod:`nmbhpc.kinetics.dispersion`.)
-
-    Generated cell by cell from (seed, global cell index) or, for a single
-    Fourier mode, from one angular profile, so it is independent of the partition.
     """
-    pert = settings.perturbation
-    n_e, n_dir = settings.physics.n_energy, settings.grid.n_directions
+    return seed_block(settings, (start,), (stop,))
+
+
+def seed_block(settings: KineticSettings, lo: tuple, hi: tuple) -> np.ndarray:
+    """Complex seed p of the block of cells lo[a] <= index < hi[a] along each array axis
+    (``grid.axes`` order), shape (block..., 2, nE, N).
+
+    Generated cell by cell from (seed, natural cell index: C order over
+    ``grid.spatial_shape``) or, for a single Fourier mode, from one angular
+    profile, so it is independent of the partition; in 1D the natural index
+    is the cell index, as it always was.
+    """
+    pert, grid = settings.perturbation, settings.grid
+    n_e, n_dir = settings.physics.n_energy, grid.n_directions
     shape = (N_SPECIES, n_e, n_dir)
-    out = np.zeros((stop - start,) + shape, dtype=complex)
+    block = tuple(b - a for a, b in zip(lo, hi))
+    out = np.zeros(block + shape, dtype=complex)
     if pert.kind == "none" or pert.amplitude == 0.0:
         return out
+    index = np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi)], indexing="ij")
     if pert.kind == "mode":
         rng = np.random.Generator(np.random.PCG64([pert.seed, 0]))
         profile = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
-        phase = np.exp(2j * np.pi * pert.mode * np.arange(start, stop) / settings.grid.nx)
-        return pert.amplitude * phase[:, None, None, None] * profile
-    for i in range(start, stop):
-        rng = np.random.Generator(np.random.PCG64([pert.seed, i + 1]))
-        out[i - start] = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+        arg = np.zeros(block, dtype=complex)
+        for i, axis in enumerate(grid.axes):
+            arg = arg + 2j * np.pi * pert.mode_numbers[axis] * index[i] / grid.shape[axis]
+        return pert.amplitude * np.exp(arg)[..., None, None, None] * profile
+    natural = np.ravel_multi_index(tuple(index), grid.spatial_shape)
+    flat = out.reshape((-1,) + shape)
+    for c, i in enumerate(natural.ravel()):
+        rng = np.random.Generator(np.random.PCG64([pert.seed, int(i) + 1]))
+        flat[c] = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
     return pert.amplitude * out
 
 
 def initial_field(settings: KineticSettings, start: int, stop: int) -> np.ndarray:
-    """Initial field of cells start..stop-1, shape (n, 2, nE, n_dir n_phi, 4), real.
+    """Initial field of cells start..stop-1 of a 1D box, shape (n, 2, nE, n_dir n_phi, 4)
+    (:func:`initial_block` for any box)."""
+    return initial_block(settings, (start,), (stop,))
+
+
+def initial_block(settings: KineticSettings, lo: tuple, hi: tuple) -> np.ndarray:
+    """Initial field of the block lo <= index < hi (array axes ``grid.axes``),
+    shape (block..., 2, nE, n_dir n_phi, 4), real.
 
     The seed is the complex p = Px + i Py, applied as a small *rotation* of the
     flavor-diagonal background: Pz shrinks so that |P| is unchanged
@@ -154,8 +184,10 @@ def initial_field(settings: KineticSettings, start: int, stop: int) -> np.ndarra
     it by |p|^2 / 2 P0, which the positivity limiter would otherwise remove by
     wiping the seed. (Only where |p| > |Pz| does the seed lengthen P.)
     """
-    field = np.broadcast_to(background(settings), (stop - start,) + background(settings).shape).copy()
-    seed = seed_offdiagonal(settings, start, stop)
+    block = tuple(b - a for a, b in zip(lo, hi))
+    bg = background(settings)
+    field = np.broadcast_to(bg, block + bg.shape).copy()
+    seed = seed_block(settings, lo, hi)
     pz = field[..., 3]
     field[..., 3] = np.sign(pz) * np.sqrt(np.maximum(pz * pz - np.abs(seed) ** 2, 0.0))
     field[..., 1] += seed.real

@@ -4,9 +4,10 @@ Layout: docs/kinetics.md ("Output"). One file per run, opened with the mpio
 driver on the solver's communicator. Time series (time axis first, chunked,
 unlimited) hold domain averages that are identical on every rank, so rank 0
 writes their rows while resizes, attributes and flushes are collective.
-Snapshots of the full field and checkpoints are written collectively, each
-rank its own x slab, in global x order (a file written on K ranks is read on
-any other number).
+Snapshots of the full field are written collectively, each rank its own
+DMDA block as a hyperslab of the spatial axes (1D: an x slab); checkpoints
+hold the cells in natural order, each rank a contiguous share (a file
+written on K ranks is read on any other number).
 
 Crash semantics (as the many-body writer, :mod:`nmbhpc.io.run_writer`): each
 append writes its rows, then raises the root attribute ``n_records``, then
@@ -72,6 +73,20 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _snapshot_chunks(space: tuple, cell: tuple, budget: int = 1 << 20) -> tuple:
+    """Chunk of one snapshot of ~``budget`` bytes: whole cells, the fastest spatial axes
+    whole while they fit, then as many rows of the next axis as fit (at least one)."""
+    size = 8 * int(np.prod(cell))
+    chunk = list(space)
+    for i in range(len(space) - 1, -1, -1):
+        if size * space[i] > budget:
+            chunk[i] = min(space[i], max(1, budget // size))
+            chunk[:i] = [1] * i
+            break
+        size *= space[i]
+    return tuple(chunk) + tuple(cell)
+
+
 class KineticWriter:
     """Writer of one kinetic run file; every method is collective on the solver's communicator.
 
@@ -119,7 +134,10 @@ class KineticWriter:
             "status": "running", N_RECORDS_ATTR: 0, **meta,
             **{k: str(v) for k, v in (attrs or {}).items()}})
         g = f.require_group(GROUP)
-        g.attrs.update({"nx": s.grid.nx, "length": s.grid.length, "n_dir": s.grid.n_dir,
+        g.attrs.update({"nx": s.grid.nx, "length": s.grid.length,
+                        "shape": np.asarray(s.grid.shape), "lengths": np.asarray(s.grid.lengths),
+                        "axes": ",".join("xyz"[a] for a in s.grid.axes),
+                        "n_dir": s.grid.n_dir,
                         "n_phi": s.grid.n_phi, "n_directions": s.grid.n_directions,
                         "quadrature": s.grid.quadrature, "n_energy": s.physics.n_energy,
                         "theta": s.physics.theta, "lambda": s.physics.lam, "mu": s.physics.mu,
@@ -129,6 +147,9 @@ class KineticWriter:
                   "grid/direction": direction_vectors(s.grid),
                   "grid/x": cell_centres(s.grid), "grid/omega": np.asarray(s.physics.omega),
                   "grid/energy_weights": solver.rhs.energy_weights}
+        if s.grid.axes != (2,):  # cell centres along every resolved axis of a 2D/3D box
+            static.update({f"grid/centres_{'xyz'[a]}": cell_centres(s.grid, axis=a)
+                           for a in s.grid.axes})
         for name, arr in static.items():
             d = g.create_dataset(name, shape=arr.shape, dtype="f8")
             if rank == 0:
@@ -139,12 +160,12 @@ class KineticWriter:
             f.create_dataset(dpath, shape=(0,) + row.shape, maxshape=(None,) + row.shape,
                              chunks=(64,) + row.shape, dtype="f8")
         cell = solver.cell_shape
+        space = s.grid.spatial_shape
         sg = g.require_group("snapshots")
         sg.attrs["n_snapshots"] = 0
         sg.create_dataset("time", shape=(0,), maxshape=(None,), chunks=(64,), dtype="f8")
-        sg.create_dataset("field", shape=(0, s.grid.nx) + cell, maxshape=(None, s.grid.nx) + cell,
-                          chunks=(1, min(s.grid.nx, max(1, (1 << 20) // (8 * int(np.prod(cell)))))) + cell,
-                          dtype="f8")
+        sg.create_dataset("field", shape=(0,) + space + cell, maxshape=(None,) + space + cell,
+                          chunks=(1,) + _snapshot_chunks(space, cell), dtype="f8")
         f.flush()
         return cls(f, comm, path)
 
@@ -196,7 +217,8 @@ class KineticWriter:
         self.file.flush()
 
     def snapshot(self, solver) -> None:
-        """Collective. Append the full field at the solver's current time (each rank its slab)."""
+        """Collective. Append the full field at the solver's current time (each rank its DMDA
+        block, a hyperslab of the spatial axes)."""
         sg = self.file[f"{GROUP}/snapshots"]
         sg["time"].resize(self.n_snap + 1, axis=0)
         sg["field"].resize(self.n_snap + 1, axis=0)
@@ -204,7 +226,8 @@ class KineticWriter:
             sg["time"][self.n_snap] = solver.time
         d = sg["field"]
         with d.collective:  # every rank owns >= 1 cell (KineticSolver), so every rank writes
-            d[self.n_snap, solver.xs:solver.xe] = solver.field
+            d[(self.n_snap,) + tuple(slice(a, b) for a, b in zip(solver.lo, solver.hi))] = \
+                solver.field_block
         self.n_snap += 1
         sg.attrs["n_snapshots"] = self.n_snap
         self.file.flush()
@@ -240,7 +263,7 @@ class KineticWriter:
 
     def read_checkpoint(self, info, solver) -> np.ndarray:
         """Collective. ``solver``'s owned cells of checkpoint ``info``."""
-        return checkpoint.read(self.file, self.comm, info, solver.xs, solver.n_local)
+        return checkpoint.read(self.file, self.comm, info, *solver.checkpoint_rows())
 
     # ----------------------------------------- static data (hierarchy table)
     def has_dataset(self, name: str) -> bool:
@@ -385,12 +408,15 @@ def read_kinetics(path) -> KineticRunData:
                               status=attrs.get("status", "unknown"), **data)
 
 
-def read_snapshot(path, comm, start: int, stop: int, index: int = -1):
-    """Collective. ``(time, config_toml, field[start:stop])`` of snapshot ``index``.
+def read_snapshot(path, comm, start, stop, index: int = -1):
+    """Collective. ``(time, config_toml, block)`` of snapshot ``index``.
 
-    Each rank reads only the cells it owns (``start:stop`` along x), with
+    ``start``/``stop``: the owned cells along x of a 1D run (integers), or
+    tuples with one entry per spatial axis of the file (the solver's
+    ``lo``/``hi``). Each rank reads only its block (a hyperslab), with
     collective MPI-IO; the file may come from any rank count.
     """
+    start, stop = np.atleast_1d(start), np.atleast_1d(stop)
     h5py = import_h5py()
     with h5py.File(os.fspath(path), "r", driver="mpio", comm=comm) as f:
         sg = f[f"{GROUP}/snapshots"]
@@ -400,5 +426,5 @@ def read_snapshot(path, comm, start: int, stop: int, index: int = -1):
         i = index % n
         d = sg["field"]
         with d.collective:
-            block = d[i, start:stop]
+            block = d[(i,) + tuple(slice(int(a), int(b)) for a, b in zip(start, stop))]
         return float(sg["time"][i]), _py(f.attrs["config_toml"]), block

@@ -29,8 +29,11 @@ Advection (``NumericsSettings.advection``), stencil width 3 for both:
   componentwise WENO would not) and keeps the flux a linear map of the
   stencil's density matrices.
 
-The x-axis is the first array axis; a further spatial axis is one more call of
-the derivative on that axis.
+In a 2D/3D box (:attr:`GridSettings.axes`) the advection is dimension by
+dimension: v_a d_a P for each resolved axis a with the velocity component v_a
+of each direction (upwind side chosen by its sign), the same 1D scheme along
+every axis of the DMDA block (a star stencil of width 3). Every other term is
+local to a cell and unchanged.
 """
 from __future__ import annotations
 
@@ -108,6 +111,35 @@ def _weno5_kernel(u, n, inv_dx, positive, out):
                     left[:] = right
 
 
+@njit(cache=True)
+def _weno5_accumulate_kernel(u, n, inv_dx, vel, out):
+    """out[i, a, s, e, d, :] -= vel[d] * (WENO5 d/dx along axis 0 of ``u``), upwind by sign(vel[d]).
+
+    ``u`` (n + 6, A, S, E, D, 4) and ``out`` (n, A, S, E, D, 4) may be strided views
+    (the other spatial axes of a 2D/3D block folded into A): no copies are made.
+    """
+    rows = np.empty(5, dtype=np.int64)
+    left = np.empty(4)
+    right = np.empty(4)
+    for a in range(u.shape[1]):
+        ua = u[:, a]
+        for s in range(u.shape[2]):
+            for e in range(u.shape[3]):
+                for d in range(u.shape[4]):
+                    v = vel[d]
+                    if v == 0.0:
+                        continue
+                    positive = v > 0.0
+                    for i in range(-1, n):
+                        for k in range(5):
+                            rows[k] = i + 1 + k if positive else i + 6 - k
+                        _weno5_face(ua, rows, s, e, d, right)
+                        if i >= 0:
+                            for c in range(4):
+                                out[i, a, s, e, d, c] -= v * ((right[c] - left[c]) * inv_dx)
+                        left[:] = right
+
+
 def weno5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
     """WENO5 (Z weights) d/dx along axis 0 of ghosted ``u`` (n + 6, S, E, D, 4) -> n rows.
 
@@ -127,9 +159,12 @@ class KineticRHS:
     """F(U) of the semi-discrete system for one block of cells.
 
     Call with the ghosted local field ``u`` of shape (n + 2*3, 2, nE, n_dir, 4)
-    and get F of shape (n, 2, nE, n_dir, 4) (n_dir here: all n_dir n_phi
-    directions). Directions are sorted by v_z, so the left- and right-moving
-    groups are contiguous slices (views, no copies).
+    (1D; in 2D/3D one ghosted spatial axis per resolved axis, in the order of
+    :attr:`GridSettings.axes`) and get F of shape (n, 2, nE, n_dir, 4), n the
+    number of owned cells (flattened in C order in 2D/3D; n_dir here: all
+    n_dir n_phi directions). Directions are sorted by v_z, so along z the left-
+    and right-moving groups are contiguous slices (views, no copies); along x
+    and y they are index sets.
     """
 
     def __init__(self, settings: KineticSettings):
@@ -138,6 +173,17 @@ class KineticRHS:
         # full unit vectors only when an azimuth grid makes the transverse moments nonzero
         self.vectors = direction_vectors(g) if g.n_phi > 1 else None
         self.dx = g.length / g.nx
+        self.axes = g.axes
+        #: cell width along each array axis, and the (negative, positive) direction groups
+        #: of the velocity component along it (directions with v_a = 0 do not move along a)
+        self.spacing = tuple(g.lengths[a] / g.shape[a] for a in g.axes)
+        vec = direction_vectors(g)
+        self.velocity = tuple(self.v if a == 2 else vec[:, a] for a in g.axes)
+        self._groups = []
+        for va in self.velocity:
+            neg, pos = np.flatnonzero(va < 0), np.flatnonzero(va > 0)
+            self._groups.append([(sel, va[sel], sign) for sel, sign in ((neg, False), (pos, True))
+                                 if sel.size])
         self.energy_weights = np.asarray(ph.weights, dtype=float)
         self.mu = ph.mu
         # angular-energy quadrature weights W_e w_i and W_e w_i v_i of the (1 - v.v') moments
@@ -179,15 +225,23 @@ class KineticRHS:
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         gw = STENCIL_WIDTH
-        n = u.shape[0] - 2 * gw
-        p = u[gw:gw + n]
-        out = np.zeros_like(p)
-        if self.advect:
-            k = self.n_neg
-            if k:
-                out[..., :k, :] = -self.v[:k, None] * self.derivative(u[..., :k, :], n, self.dx, False)
-            if k < self.v.size:
-                out[..., k:, :] = -self.v[k:, None] * self.derivative(u[..., k:, :], n, self.dx, True)
+        nd = len(self.axes)
+        if self.axes == (2,):
+            n = u.shape[0] - 2 * gw
+            p = u[gw:gw + n]
+            out = np.zeros_like(p)
+            if self.advect:
+                k = self.n_neg
+                if k:
+                    out[..., :k, :] = -self.v[:k, None] * self.derivative(u[..., :k, :], n, self.dx, False)
+                if k < self.v.size:
+                    out[..., k:, :] = -self.v[k:, None] * self.derivative(u[..., k:, :], n, self.dx, True)
+        else:
+            block = tuple(m - 2 * gw for m in u.shape[:nd])
+            p = u[(slice(gw, -gw),) * nd].reshape((-1,) + u.shape[nd:])
+            out = np.zeros_like(p)
+            if self.advect:
+                self._advect_nd(u, out.reshape(block + u.shape[nd:]))
         h = self.hamiltonian(p)
         hx, hy, hz = h[..., 0], h[..., 1], h[..., 2]
         px, py, pz = p[..., 1], p[..., 2], p[..., 3]
@@ -200,6 +254,39 @@ class KineticRHS:
             avg = np.tensordot(p, self.w, axes=([3], [0]))
             out += self.scattering * (avg[:, :, :, None, :] - p)
         return out
+
+    def _advect_nd(self, u: np.ndarray, out: np.ndarray) -> None:
+        """Add -sum_a v_a d_a P over the array axes of ``u`` into ``out`` (the owned block).
+
+        Along axis i the other spatial axes are cut to the owned cells (a star
+        stencil needs no corner ghosts) and folded into the species axis, so the
+        1D kernels see the (n + 6, ..., n_dir, 4) layout they were written for.
+        """
+        gw, nd = STENCIL_WIDTH, len(self.axes)
+        for i, groups in enumerate(self._groups):
+            cut = [slice(gw, -gw)] * nd
+            cut[i] = slice(None)
+            ua = np.moveaxis(u[tuple(cut)], i, 0)
+            n = ua.shape[0] - 2 * gw
+            if self.derivative is weno5:
+                # in place on strided views: (n + 6, A, species, E, D, 4), one call per
+                # plane of a third axis (A = 1 for a 1D box along x or y)
+                oa = np.moveaxis(out, i, 0)
+                if nd == 1:
+                    planes = [(ua[:, None], oa[:, None])]
+                elif nd == 2:
+                    planes = [(ua, oa)]
+                else:
+                    planes = [(ua[:, j], oa[:, j]) for j in range(ua.shape[1])]
+                for up, op in planes:
+                    _weno5_accumulate_kernel(up, n, 1.0 / self.spacing[i], self.velocity[i], op)
+                continue
+            for sel, va, positive in groups:
+                part = np.ascontiguousarray(ua[..., sel, :])
+                folded = part.reshape((part.shape[0], -1) + part.shape[nd + 1:])
+                d = self.derivative(folded, n, self.spacing[i], positive)
+                d = np.moveaxis(d.reshape((n,) + part.shape[1:]), 0, i)
+                out[..., sel, :] -= va[:, None] * d
 
     def _emission_absorption(self, p: np.ndarray, out: np.ndarray) -> None:
         """C = {Gamma, rho_eq - rho}/2 with Gamma = diag(gamma_e, gamma_x), per species."""

@@ -112,10 +112,9 @@ class KineticRun:
         stops = solver.stops(include_current=self.resumed_at is None)
         outputs = [t for t, is_out, _ in stops if is_out]
         last_output = outputs[-1] if outputs else solver.time
-        log.info("kinetics: nx=%d n_dir=%d n_phi=%d nE=%d on %d rank(s), dt=%.4g, t = %g .. %g%s",
-                 s.grid.nx, s.grid.n_dir, s.grid.n_phi, s.physics.n_energy, solver.comm.Get_size(),
-                 solver.dt,
-                 solver.time, s.time.t_end,
+        log.info("kinetics: cells %s n_dir=%d n_phi=%d nE=%d on %d rank(s), dt=%.4g, t = %g .. %g%s",
+                 "x".join(map(str, s.grid.shape)), s.grid.n_dir, s.grid.n_phi, s.physics.n_energy,
+                 solver.comm.Get_size(), solver.dt, solver.time, s.time.t_end,
                  "" if self.resumed_at is None else f" (resumed at t = {self.resumed_at:g})")
         progress = Progress(solver.time, last_output, len(outputs), progress_interval)
         wall0 = _time.perf_counter()
@@ -146,7 +145,8 @@ class KineticRun:
 
     def _summary(self, records, wall: float) -> str:
         s, solver = self.settings, self.solver
-        lines = [f"nmbhpc run: solver=kinetics nx={s.grid.nx} n_dir={s.grid.n_dir} "
+        box = f"nx={s.grid.nx}" if s.grid.axes == (2,) else "shape=" + "x".join(map(str, s.grid.shape))
+        lines = [f"nmbhpc run: solver=kinetics {box} n_dir={s.grid.n_dir} "
                  f"n_phi={s.grid.n_phi} nE={s.physics.n_energy} ranks={solver.comm.Get_size()} "
                  f"wall={wall:.2f}s steps={solver.ts.getStepNumber()}",
                  f"  wrote {self.writer.path}: {self.writer.n_records} records, "
@@ -183,7 +183,7 @@ def _reopen(path, comm, settings) -> KineticWriter:
 
 def _restore(solver, writer, info) -> None:
     """Collective. Truncate ``writer`` to checkpoint ``info`` and load its state into ``solver``."""
-    want = (solver.settings.grid.nx,) + solver.cell_shape
+    want = (solver.settings.grid.n_cells,) + solver.cell_shape
     if tuple(info.shape) != want:
         raise ResumeError(f"--resume: checkpoint field shape {info.shape} does not match the "
                           f"config's {want}")
@@ -195,7 +195,7 @@ def _restore(solver, writer, info) -> None:
 
 def _start_from_snapshot(solver, settings, path) -> None:
     """Collective. Initial field and time from the last snapshot of kinetic file ``path``."""
-    t0, old_text, field = read_snapshot(path, solver.comm, solver.xs, solver.xe)
+    t0, old_text, field = read_snapshot(path, solver.comm, solver.lo, solver.hi)
     old = load_kinetics_text(old_text)
     if (old.grid, old.physics.n_energy) != (settings.grid, settings.physics.n_energy):
         raise ValueError(f"{path}: its grid {old.grid} does not match the config's {settings.grid}")

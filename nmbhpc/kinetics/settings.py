@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
+
 SPECIES = ("nu", "nubar")
 FLAVORS = ("e", "x")
 # real components of one 2x2 Hermitian matrix rho = (P0 + P.sigma)/2
@@ -30,11 +32,21 @@ LIMITERS = ("norm", "none")
 class GridSettings:
     """Phase-space grid.
 
-    nx cells of width L/nx on the periodic box [0, L) along z (the box axis);
-    n_dir polar nodes v_z = cos(theta) on [-1, 1] (Gauss-Legendre nodes or
-    cell centres of a uniform grid) times n_phi azimuths phi_j = 2 pi j / n_phi.
+    Space: a periodic box of ``shape = (n_x, n_y, n_z)`` cells and side lengths
+    ``lengths = (L_x, L_y, L_z)`` (1/omega0). ``nx`` and ``length`` are the cells
+    and the length along z, the box axis of a 1D run (the field names predate
+    the 2D/3D box); ``transverse`` and ``transverse_length`` are those of x and
+    y. An axis of one cell is not resolved (the field is uniform along it; its
+    length is then irrelevant); the resolved axes (>= 2 cells) are the
+    dimensions of the DMDA, so ``GridSettings(nx=..., length=...)`` is the 1D box
+    along z exactly as before.
+
+    Directions: n_dir polar nodes v_z = cos(theta) on [-1, 1] (Gauss-Legendre
+    nodes or cell centres of a uniform grid) times n_phi azimuths
+    phi_j = 2 pi j / n_phi, v_x = sin(theta) cos(phi), v_y = sin(theta) sin(phi).
     ``n_phi = 1`` is the axisymmetric grid: each node stands for the whole ring
-    of its theta, whose transverse velocity averages to zero. One energy bin
+    of its theta, whose transverse velocity averages to zero (so it cannot
+    advect along x or y; the config refuses that combination). One energy bin
     per entry of ``PhysicsSettings.omega``.
     """
     nx: int = 64
@@ -42,11 +54,44 @@ class GridSettings:
     n_dir: int = 8
     quadrature: str = "gauss-legendre"
     n_phi: int = 1
+    transverse: tuple = (1, 1)
+    transverse_length: tuple = (10.0, 10.0)
 
     @property
     def n_directions(self) -> int:
         """Length of the direction axis of the field: n_dir * n_phi (theta-major)."""
         return self.n_dir * self.n_phi
+
+    @property
+    def shape(self) -> tuple:
+        """Cells along (x, y, z)."""
+        return (int(self.transverse[0]), int(self.transverse[1]), int(self.nx))
+
+    @property
+    def lengths(self) -> tuple:
+        """Box lengths along (x, y, z), 1/omega0."""
+        return (float(self.transverse_length[0]), float(self.transverse_length[1]), float(self.length))
+
+    @property
+    def axes(self) -> tuple:
+        """Resolved axes (0 = x, 1 = y, 2 = z) in the order of the field's array
+        axes: slowest first, i.e. z, y, x (a 1D run: ``(2,)``)."""
+        return tuple(a for a in (2, 1, 0) if self.shape[a] > 1) or (2,)
+
+    @property
+    def ndim(self) -> int:
+        """Number of resolved axes (the DMDA dimension)."""
+        return len(self.axes)
+
+    @property
+    def spatial_shape(self) -> tuple:
+        """Cells along each array axis (:attr:`axes`), e.g. (n_z, n_x) for an x-z box."""
+        return tuple(self.shape[a] for a in self.axes)
+
+    @property
+    def n_cells(self) -> int:
+        """Total number of cells."""
+        return int(np.prod(self.spatial_shape))
 
 
 @dataclass(frozen=True)
@@ -115,16 +160,29 @@ class PerturbationSettings:
 
     ``random``: white noise in x and v of amplitude ``amplitude`` (relative to
     the local sqrt(rho_ee rho_xx)-free scale: absolute occupation units);
-    ``mode``: a single complex Fourier mode exp(2 pi i m x / L), m = ``mode``
+    ``mode``: a single complex Fourier mode exp(2 pi i m z / L_z), m = ``mode``
     (any integer: the sign matters, e.g. only k < 0 grows in Richers et al.'s
-    Fiducial set-up, see :mod:`nmbhpc.kinetics.presets`),
+    Fiducial set-up, see :mod:`nmbhpc.kinetics.presets`), or, with
+    ``mode = (m_x, m_y, m_z)``, the oblique mode exp(i k.x) with
+    k = 2 pi (m_x / L_x, m_y / L_y, m_z / L_z) (:meth:`wave_vector`);
     with random complex angular profile; ``seed`` fixes the generator so every
     rank count gives the same field.
     """
     kind: str = "random"
     amplitude: float = 1e-6
-    mode: int = 1
+    mode: int | tuple = 1
     seed: int = 1
+
+    @property
+    def mode_numbers(self) -> tuple:
+        """(m_x, m_y, m_z) of the ``mode`` seed (an integer m means (0, 0, m))."""
+        if isinstance(self.mode, (int, np.integer)):
+            return (0, 0, int(self.mode))
+        return tuple(int(m) for m in self.mode)
+
+    def wave_vector(self, grid: "GridSettings") -> np.ndarray:
+        """k = 2 pi m_a / L_a of the ``mode`` seed (1/length units of omega0), shape (3,)."""
+        return 2.0 * np.pi * np.asarray(self.mode_numbers, float) / np.asarray(grid.lengths)
 
 
 @dataclass(frozen=True)
@@ -132,7 +190,8 @@ class TimeSettings:
     """Time integration and output.
 
     t_end, output_interval: in 1/omega0. dt: fixed step, or None for the
-    state-dependent default ``min(cfl dx / max|v_z|, phase_step / max(|h|, rates))``,
+    state-dependent default ``min(cfl dx / max|v_z|, phase_step / max(|h|, rates))``
+    (in 2D/3D: ``cfl / max_i sum_a |v_a,i| / dx_a`` over the resolved axes a),
     re-evaluated after every step from the current field (a global max over
     ranks) and shortened so that output and snapshot times fall on steps.
     snapshot_times: times of full-field snapshots.

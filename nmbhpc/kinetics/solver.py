@@ -1,4 +1,4 @@
-"""Distributed quantum-kinetic solver: PETSc DMDA over x, PETSc TS in time.
+"""Distributed quantum-kinetic solver: PETSc DMDA over space (1D, 2D or 3D), PETSc TS in time.
 
 Storage: petsc4py here is a complex-scalar build, so each complex scalar
 holds two consecutive real components: a cell's 8 n_dir nE reals are
@@ -28,13 +28,49 @@ from mpi4py import MPI
 
 from ..stack import init_petsc
 from . import diagnostics, positivity
-from .grid import dofs_per_cell, initial_field
+from .grid import dofs_per_cell, initial_block
 from .rhs import STENCIL_WIDTH, KineticRHS
-from .settings import KineticSettings
+from .settings import GridSettings, KineticSettings
 
 log = logging.getLogger("nmbhpc.kinetics")
 
 OPTIONS_PREFIX = "kin_"
+
+
+def process_grid(grid: GridSettings, size: int) -> tuple:
+    """Ranks along each array axis (``grid.axes`` order) for ``size`` ranks (not collective).
+
+    Every rank needs >= STENCIL_WIDTH cells along every axis (PETSc's periodic
+    DMDA refuses less), so the automatic PETSc split, which does not know
+    that, is replaced by the factorisation with the smallest cut surface
+    (fewest ghost cells) among those that satisfy it; ties go to cutting the
+    slowest axis. Raises ValueError naming the config key when none exists.
+    """
+    shape = grid.spatial_shape
+    best = None
+    for procs in _factorisations(size, len(shape)):
+        if any(n // p < STENCIL_WIDTH for n, p in zip(shape, procs)):
+            continue
+        surface = sum((p - 1) * grid.n_cells // n for n, p in zip(shape, procs))
+        if best is None or surface < best[0]:
+            best = (surface, procs)
+    if best is None:
+        key = "kinetics.grid.nx" if grid.axes == (2,) else "kinetics.grid.shape"
+        value = grid.nx if grid.axes == (2,) else list(grid.shape)
+        raise ValueError(f"{key} = {value} is too small for {size} ranks: each rank needs >= "
+                         f"{STENCIL_WIDTH} cells (the stencil width) along every resolved axis")
+    return best[1]
+
+
+def _factorisations(size: int, ndim: int):
+    """All tuples of ``ndim`` positive integers with product ``size`` (first entry varies slowest)."""
+    if ndim == 1:
+        yield (size,)
+        return
+    for p in range(1, size + 1):
+        if size % p == 0:
+            for rest in _factorisations(size // p, ndim - 1):
+                yield (p,) + rest
 
 
 class KineticSolver:
@@ -47,11 +83,11 @@ class KineticSolver:
         self.comm = comm
         g = settings.grid
         ndof = dofs_per_cell(settings)
-        if g.nx < STENCIL_WIDTH * comm.Get_size():
-            raise ValueError(f"kinetics.grid.nx = {g.nx} is too small for {comm.Get_size()} ranks: "
-                             f"each rank needs >= {STENCIL_WIDTH} cells (the stencil width)")
-        da = PETSc.DMDA().create(dim=1, dof=ndof // 2, sizes=(g.nx,),
-                                 boundary_type=(PETSc.DM.BoundaryType.PERIODIC,),
+        procs = process_grid(g, comm.Get_size())
+        # DMDA axis 0 is the fastest-varying one: the last array axis (x of an x-z box)
+        da = PETSc.DMDA().create(dim=g.ndim, dof=ndof // 2, sizes=g.spatial_shape[::-1],
+                                 proc_sizes=procs[::-1],
+                                 boundary_type=(PETSc.DM.BoundaryType.PERIODIC,) * g.ndim,
                                  stencil_type=PETSc.DMDA.StencilType.STAR,
                                  stencil_width=STENCIL_WIDTH, setup=False, comm=comm)
         da.setOptionsPrefix(OPTIONS_PREFIX)
@@ -59,13 +95,22 @@ class KineticSolver:
         # the output layout and the restart snapshots
         da.setUp()
         self.da = da
-        (self.xs, self.xe), = da.getRanges()
-        self.n_local = self.xe - self.xs
+        ranges = da.getRanges()[::-1]
+        #: owned block along each array axis (``grid.axes`` order): lo[i] <= index < hi[i]
+        self.lo = tuple(int(a) for a, _ in ranges)
+        self.hi = tuple(int(b) for _, b in ranges)
+        self.block = tuple(b - a for a, b in zip(self.lo, self.hi))
+        #: owned range along the first array axis (the x cells of a 1D run)
+        self.xs, self.xe = self.lo[0], self.hi[0]
+        #: number of owned cells
+        self.n_local = int(np.prod(self.block))
+        self._ghosted = tuple(b - a for a, b in da.getGhostRanges()[::-1])
         self.cell_shape = (2, settings.physics.n_energy, g.n_directions, 4)
         self.rhs = KineticRHS(settings)
         self.X = da.createGlobalVec()
         self._Xl = da.createLocalVec()
-        self.field[...] = initial_field(settings, self.xs, self.xe)
+        self._Xn = da.createNaturalVec() if g.ndim > 1 else None
+        self.field_block[...] = initial_block(settings, self.lo, self.hi)
         self.n_rhs = 0
         # local totals (matrices limited, overshoot removed, Pz change) of the positivity limiter
         self.limited = np.zeros(3)
@@ -80,36 +125,74 @@ class KineticSolver:
 
     @property
     def field(self) -> np.ndarray:
-        """Writable real view (n_local, 2, nE, n_dir, 4) of the owned cells (not collective)."""
+        """Writable real view (n_local, 2, nE, n_dir, 4) of the owned cells (not collective).
+
+        In 2D/3D the owned block flattened in C order (:attr:`field_block`)."""
         return self._view(self.X, self.n_local)
+
+    @property
+    def field_block(self) -> np.ndarray:
+        """Writable real view (block..., 2, nE, n_dir, 4) of the owned cells, one axis per
+        resolved spatial axis (``grid.axes`` order; global indices ``lo..hi``); not collective."""
+        return self.X.getArray().view(np.float64).reshape(self.block + self.cell_shape)
 
     @property
     def time(self) -> float:
         return self.ts.getTime()
 
+    def _natural_rows(self):
+        """Collective (2D/3D). ``(rows, offset)``: this rank's contiguous share of the field
+        in natural (C over ``grid.spatial_shape``) cell order, by a PETSc scatter."""
+        self.da.globalToNatural(self.X, self._Xn)
+        start = self._Xn.getOwnershipRange()[0] // (self.X.getBlockSize() or 1)
+        rows = self._Xn.getArray().view(np.float64).reshape((-1,) + self.cell_shape)
+        return rows.copy(), start
+
     def gather_field(self, root: int = 0):
-        """Collective. Full field (nx, 2, nE, n_dir, 4) on ``root``, None elsewhere."""
-        parts = self.comm.gather(self.field.copy(), root=root)
-        return np.concatenate(parts) if parts is not None else None
+        """Collective. Full field (spatial_shape..., 2, nE, n_dir, 4) on ``root``, None elsewhere
+        (1D: (nx, 2, nE, n_dir, 4))."""
+        if self._Xn is None:
+            parts = self.comm.gather(self.field.copy(), root=root)
+            return np.concatenate(parts) if parts is not None else None
+        rows, _ = self._natural_rows()
+        parts = self.comm.gather(rows, root=root)
+        if parts is None:
+            return None
+        return np.concatenate(parts).reshape(self.settings.grid.spatial_shape + self.cell_shape)
 
     def set_state(self, time: float, field_local: np.ndarray) -> None:
-        """Restart from the owned cells ``field_local`` (n_local, 2, nE, n_dir, 4) at ``time``.
+        """Restart from the owned cells ``field_local`` (n_local, 2, nE, n_dir, 4) or the owned
+        block (:attr:`field_block` shape) at ``time``.
 
         Collective only through the step size, which is recomputed from the new state
         (a snapshot restart: a new run that starts from an old field).
         """
-        self.field[...] = field_local
+        self.field[...] = np.reshape(field_local, self.field.shape)
         self.ts.setTime(time)
         self.dt = self.stable_dt()
 
     # ------------------------------------------------------------ checkpoints
     def checkpoint_state(self):
-        """``(local, offset, global_shape)`` of the field: rows are x cells (not collective).
+        """``(local, offset, global_shape)`` of the field: rows are cells in natural order
+        (1D: the x cells; 2D/3D: C order over ``grid.spatial_shape``, each rank a
+        contiguous share, so any rank count reads them back). Collective in 2D/3D.
 
         With :meth:`checkpoint_extras` this is everything :meth:`restore` needs to
         continue bit for bit.
         """
-        return self.field.copy(), self.xs, (self.settings.grid.nx,) + self.cell_shape
+        g = self.settings.grid
+        if self._Xn is None:
+            return self.field.copy(), self.xs, (g.n_cells,) + self.cell_shape
+        rows, start = self._natural_rows()
+        return rows, start, (g.n_cells,) + self.cell_shape
+
+    def checkpoint_rows(self) -> tuple[int, int]:
+        """``(offset, count)`` of this rank's rows in :meth:`checkpoint_state` (not collective)."""
+        if self._Xn is None:
+            return self.xs, self.n_local
+        lo, hi = self._Xn.getOwnershipRange()
+        bs = self.X.getBlockSize() or 1
+        return lo // bs, (hi - lo) // bs
 
     def checkpoint_extras(self) -> dict:
         """Collective. What a checkpoint stores besides the field.
@@ -124,12 +207,17 @@ class KineticSolver:
                 "limited": np.array(self.comm.allgather(np.array(self.limited, dtype=float)))}
 
     def restore(self, field_local: np.ndarray, time: float, extras: dict) -> None:
-        """Continue from a checkpoint: owned cells, time and :meth:`checkpoint_extras`
-        (not collective: nothing is recomputed).
+        """Continue from a checkpoint: this rank's rows of :meth:`checkpoint_state`
+        (:meth:`checkpoint_rows`), time and :meth:`checkpoint_extras` (collective in
+        2D/3D, a natural-to-global scatter; nothing is recomputed).
 
         Limiter totals of another rank count are summed onto rank 0 (equal to rounding).
         """
-        self.field[...] = field_local
+        if self._Xn is None:
+            self.field[...] = field_local
+        else:
+            self._Xn.getArray().view(np.float64)[...] = np.asarray(field_local).ravel()
+            self.da.naturalToGlobal(self._Xn, self.X)
         self.ts.setTime(time)
         self.dt = float(extras["dt"])
         self.ts.setStepNumber(int(extras.get("steps", 0)))
@@ -146,7 +234,7 @@ class KineticSolver:
     def _rhs_function(self, ts, t, X, F) -> None:
         self.n_rhs += 1
         self.da.globalToLocal(X, self._Xl)
-        u = self._view(self._Xl, self.n_local + 2 * STENCIL_WIDTH)
+        u = self._Xl.getArray().view(np.float64).reshape(self._ghosted + self.cell_shape)
         self._view(F, self.n_local)[...] = self.rhs(u)
 
     def _post_step(self, ts) -> None:
@@ -203,13 +291,20 @@ class KineticSolver:
         ``time.dt`` from the config if set (not collective then), else
         ``min(cfl dx / max|v_z|, phase_step / max(|h|, gamma, kappa))`` with the
         max of |h| over all cells of all ranks (MPI_MAX of exact local maxima:
-        the same value on any rank count).
+        the same value on any rank count). In 2D/3D the advective bound is
+        ``cfl / max_i sum_a |v_a,i| / dx_a`` over the resolved axes a (the
+        dimension-by-dimension scheme's stability limit for RK4 is that of the
+        summed 1D rates).
         """
         tset = self.settings.time
         if tset.dt is not None:
             return tset.dt
         g, col = self.settings.grid, self.settings.physics.collisions
-        dt_cfl = tset.cfl * g.length / g.nx / max(np.abs(self.rhs.v).max(), 1e-300)
+        if g.axes == (2,):
+            dt_cfl = tset.cfl * g.length / g.nx / max(np.abs(self.rhs.v).max(), 1e-300)
+        else:
+            rate = sum(np.abs(va) / dx for va, dx in zip(self.rhs.velocity, self.rhs.spacing))
+            dt_cfl = tset.cfl / max(float(rate.max()), 1e-300)
         hmax = self.comm.allreduce(self.rhs.max_frequency(self.field), op=MPI.MAX)
         rate = max(hmax, max(max(r) for r in col.gamma), col.scattering)
         return min(dt_cfl, tset.phase_step / rate) if rate > 0 else dt_cfl
@@ -231,7 +326,7 @@ class KineticSolver:
 
     def record(self) -> diagnostics.KineticRecord:
         """Collective. Domain averages at the current time."""
-        return diagnostics.record(self.time, self.field, self.settings.grid.nx, self.rhs.w,
+        return diagnostics.record(self.time, self.field, self.settings.grid.n_cells, self.rhs.w,
                                   self.rhs.energy_weights, self.comm, self.limited)
 
     def output_times(self) -> np.ndarray:
@@ -295,5 +390,7 @@ class KineticSolver:
 
     def destroy(self) -> None:
         """Collective. Free the PETSc objects."""
-        for obj in (self.ts, self.X, self._Xl, self.da):
+        for obj in (self.ts, self.X, self._Xl, self._Xn, self.da):
+            if obj is None:
+                continue
             obj.destroy()
