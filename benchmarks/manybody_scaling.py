@@ -6,8 +6,10 @@ a STREAM-like triad bandwidth measured with numpy on all ranks at once, and
 the bytes-moved lower bound of one product at that bandwidth:
 
 * stored AIJ: 16 (complex value) + 4 (column) bytes per non-zero, plus x, y;
-* stored real CSR (operator "real"): 8 (value) + 4 (column) bytes per
-  non-zero, plus x, y, the vacuum diagonal and two row offsets, plus the ghosts;
+* stored real CSR (operator "real"): per *stored* entry (upper triangle of the
+  diagonal block by default, the whole off-rank block) 4 (column) + 1, 2 or 8
+  (uint8/uint16 value index or float64 value) bytes, plus x, y, the vacuum
+  diagonal and two row offsets, plus the ghosts;
 * matrix-free: per row x, y (16 each), the diagonal and the row key (8 each),
   plus 3 x 16 bytes per ghost (scatter send, receive, ghost buffer);
 * separable (matrix-free through the R coupling factors): x, y (read and
@@ -59,6 +61,12 @@ def main(argv=None) -> int:
     ctx = solver.A.getPythonContext() if info["operator"] in ("shell", "real", "separable") \
         else None
     n_ghost = comm.allreduce(getattr(ctx, "n_ghost", 0))
+    real_stored = None
+    if info["operator"] == "real":
+        # entries actually streamed per product (upper triangle of the diagonal block when
+        # symmetric, the whole off-rank block) and their size in the chosen value format
+        real_stored = (comm.allreduce(len(ctx.d_cols) + len(ctx.o_cols)), ctx.values.bytes_per_nnz,
+                       ctx.values.format, ctx.symmetric)
     sep = None
     if info["operator"] == "separable":
         # per-rank counts summed; R and the entry size are the same on every rank
@@ -77,7 +85,7 @@ def main(argv=None) -> int:
             moved = (dim * (16 + 32 + 8) + sep["intermediate_rows"] * 8
                      + sep["entries"] * sep["bytes_per_entry"] + 4 * 16 * sep["ghosts"])
         elif info["operator"] == "real":
-            moved = nnz * (8 + 4) + dim * (16 + 16 + 8 + 16) + 3 * 16 * n_ghost
+            moved = real_stored[0] * real_stored[1] + dim * (16 + 16 + 8 + 16) + 3 * 16 * n_ghost
         else:
             moved = nnz * (16 + 4) + dim * (16 + 16 + 4)
         per = t_evol / max(matvecs, 1)
@@ -87,6 +95,10 @@ def main(argv=None) -> int:
               f"{mt.fmt_bytes(est.real_rank)}, matrix-free "
               f"{mt.fmt_bytes(est.shell_rank)}, separable {mt.fmt_bytes(est.separable_rank)}; "
               f"node available {mt.fmt_bytes(est.available_node)}")
+        if real_stored:
+            print(f"real: {real_stored[0]} stored entries ({real_stored[2]} values, "
+                  f"{real_stored[1]} bytes each, {'upper triangle' if real_stored[3] else 'both triangles'}"
+                  f" of the diagonal block)")
         if sep:
             print(f"separable: R = {sep['terms']}, {sep['entries']} map entries, "
                   f"{4 * sep['terms'] * sep['entries'] / 1e6:.4g} M real multiply-adds per "
