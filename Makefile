@@ -139,9 +139,13 @@ bench-all: setup
 	$(MPIEXEC) -n 1 $(VPY) benchmarks/manybody_vs_scipy.py
 	$(MPIEXEC) -n 2 $(VPY) benchmarks/manybody_vs_scipy.py
 	$(MPIEXEC) -n 1 $(VPY) benchmarks/manybody_mfn_scan.py
-	for op in real matrix shell; do for n in 1 2; do \
-	    $(MPIEXEC) -n $$n $(VPY) benchmarks/manybody_scaling.py --n 20 --operator $$op; done; done
-	$(MPIEXEC) -n 2 $(VPY) benchmarks/manybody_vs_quspin.py --operator real
+	for op in separable real matrix shell; do \
+	    $(MPIEXEC) -n 2 $(VPY) benchmarks/manybody_scaling.py --n 20 --operator $$op; done
+	$(VPY) benchmarks/manybody_strong_scaling.py --repeat 5 --operators separable real shell \
+	    --mpiexec "$(MPIEXEC) -n"
+	$(VPY) benchmarks/manybody_real_formats.py
+	for op in separable real; do \
+	    $(MPIEXEC) -n 2 $(VPY) benchmarks/manybody_vs_quspin.py --operator $$op; done
 	$(MPIEXEC) -n 1 $(VPY) benchmarks/collective_two_beam.py --n 100000
 	$(MPIEXEC) -n 1 $(VPY) benchmarks/kinetics_updates.py
 	$(MPIEXEC) -n 2 $(VPY) benchmarks/kinetics_updates.py
