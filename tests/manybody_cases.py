@@ -123,3 +123,22 @@ class SectorOperators:
     def b_dot_j(self, p):
         """B.J_p = -J^z_p in the computational frame."""
         return -self.jz(p)
+
+
+def random_global_vector(dim: int, seed: int = 3) -> np.ndarray:
+    """The same complex normal vector of length ``dim`` on every rank."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
+
+
+def apply_hamiltonian(solver, x_global: np.ndarray, mu: float) -> np.ndarray:
+    """(H(mu) x) on the solver's local rows. Collective."""
+    solver.propagator.set_mu(mu)
+    x = solver.psi.duplicate()
+    x.setArray(x_global[solver.lo:solver.hi])
+    y = x.duplicate()
+    solver.propagator.H.mult(x, y)
+    out = y.getArray(readonly=True).copy()
+    x.destroy()
+    y.destroy()
+    return out

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from dense_reference import DenseReference
-from manybody_cases import assert_close, dense_series, make_config, run_engine, series, unit
+from manybody_cases import (apply_hamiltonian, assert_close, dense_series, make_config,
+                           random_global_vector, run_engine, series, unit)
 from nmbhpc.manybody import separable_kernels as spk
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.separable_operator import intermediate_basis
@@ -79,24 +80,6 @@ CASES = {
 }
 
 
-def _global_random(dim, seed=3):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
-
-
-def _apply(solver, x_global, mu):
-    """(H(mu) x) on the local rows. Collective."""
-    solver.propagator.set_mu(mu)
-    x = solver.psi.duplicate()
-    x.setArray(x_global[solver.lo:solver.hi])
-    y = x.duplicate()
-    solver.propagator.H.mult(x, y)
-    out = y.getArray(readonly=True).copy()
-    x.destroy()
-    y.destroy()
-    return out
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_product_matches_stored_matrix(comm, case):
     results = {}
@@ -104,11 +87,11 @@ def test_product_matches_stored_matrix(comm, case):
         solver = ManyBodySolver(CASES[case](op), comm)
         try:
             assert solver.describe()["operator"] == op
-            x = _global_random(solver.basis.dim)
+            x = random_global_vector(solver.basis.dim)
             # a second mu (the MATSHELLs only; a constant-mu AIJ is scaled in place):
             # the separable diagonal correction scales with mu, D does not
             mus = (3.0,) if op == "matrix" else (3.0, -0.7)
-            results[op] = ([_apply(solver, x, mu) for mu in mus], solver.describe()["nnz"],
+            results[op] = ([apply_hamiltonian(solver, x, mu) for mu in mus], solver.describe()["nnz"],
                            solver.basis.kmax - solver.basis.kmin)
         finally:
             solver.destroy()
@@ -129,7 +112,7 @@ def test_single_state_basis(comm):
     solver = ManyBodySolver(_config(modes, "separable"), comm)
     try:
         assert solver.basis.dim == 1 and solver.A.getPythonContext().map is None
-        hx = _apply(solver, np.array([2.0 - 1.0j]), 3.0)
+        hx = apply_hamiltonian(solver, np.array([2.0 - 1.0j]), 3.0)
         records = list(solver.records())
     finally:
         solver.destroy()
@@ -154,7 +137,7 @@ def test_non_separable_couplings(comm, monkeypatch):
     for op in ("matrix", "separable"):
         solver = ManyBodySolver(_config(qubit_modes(7, tilt=0.3), op, theta=0.1), comm)
         try:
-            hx[op] = _apply(solver, _global_random(solver.basis.dim), 2.0)
+            hx[op] = apply_hamiltonian(solver, random_global_vector(solver.basis.dim), 2.0)
         finally:
             solver.destroy()
     scale = max(1.0, float(np.abs(hx["matrix"]).max()))
@@ -200,7 +183,7 @@ def test_product_on_other_partition(comm):
     config = CASES["general-spins"]("matrix")
     solver = ManyBodySolver(config, comm)
     try:
-        ref = np.concatenate(comm.allgather(_apply(solver, _global_random(solver.basis.dim), 3.0)))
+        ref = np.concatenate(comm.allgather(apply_hamiltonian(solver, random_global_vector(solver.basis.dim), 3.0)))
     finally:
         solver.destroy()
     sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
@@ -208,7 +191,7 @@ def test_product_on_other_partition(comm):
         sep = ManyBodySolver(replace(config, manybody=replace(config.manybody,
                                                               operator="separable")), sub)
         try:
-            part = _apply(sep, _global_random(sep.basis.dim), 3.0)
+            part = apply_hamiltonian(sep, random_global_vector(sep.basis.dim), 3.0)
             lo, hi = sep.lo, sep.hi
         finally:
             sep.destroy()

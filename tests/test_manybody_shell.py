@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from manybody_cases import assert_close, unit
+from manybody_cases import apply_hamiltonian, assert_close, random_global_vector, unit
 from nmbhpc.manybody import memory
 from nmbhpc.manybody import shell_kernels as sk
 from nmbhpc.manybody.basis import SectorBasis
@@ -59,24 +59,6 @@ CASES = {
 }
 
 
-def _global_random(dim, seed=3):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=dim) + 1j * rng.normal(size=dim)
-
-
-def _apply(solver, x_global, mu):
-    """(H(mu) x) on the local rows. Collective."""
-    solver.propagator.set_mu(mu)
-    x = solver.psi.duplicate()
-    x.setArray(x_global[solver.lo:solver.hi])
-    y = x.duplicate()
-    solver.propagator.H.mult(x, y)
-    out = y.getArray(readonly=True).copy()
-    x.destroy()
-    y.destroy()
-    return out
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_shell_matches_stored_matrix(comm, case):
     results = {}
@@ -85,7 +67,7 @@ def test_shell_matches_stored_matrix(comm, case):
         try:
             assert solver.describe()["operator"] == op
             mu = float(solver.config.model.mu(0.0))
-            hx = _apply(solver, _global_random(solver.basis.dim), mu)
+            hx = apply_hamiltonian(solver, random_global_vector(solver.basis.dim), mu)
             records = list(solver.records())
             results[op] = (hx, solver.state_global(), records, solver.describe()["nnz"])
         finally:
@@ -108,7 +90,7 @@ def test_shell_on_other_partition(comm):
     config = CASES["mixed-spins"]("matrix")
     solver = ManyBodySolver(config, comm)
     try:
-        ref = _apply(solver, _global_random(solver.basis.dim), 3.0)
+        ref = apply_hamiltonian(solver, random_global_vector(solver.basis.dim), 3.0)
         ref = np.concatenate(comm.allgather(ref))
     finally:
         solver.destroy()
@@ -117,7 +99,7 @@ def test_shell_on_other_partition(comm):
         shell = ManyBodySolver(replace(config, manybody=replace(config.manybody, operator="shell")),
                                sub)
         try:
-            part = _apply(shell, _global_random(shell.basis.dim), 3.0)
+            part = apply_hamiltonian(shell, random_global_vector(shell.basis.dim), 3.0)
             lo, hi = shell.lo, shell.hi
         finally:
             shell.destroy()
@@ -260,8 +242,8 @@ def test_real_value_formats_match_matrix(comm, case, value_format, symmetric, mo
     solver = ManyBodySolver(CASES[case]("matrix"), comm)
     try:
         mu = 2.5
-        x = _global_random(solver.basis.dim, seed=11)
-        ref = _apply(solver, x, mu)
+        x = random_global_vector(solver.basis.dim, seed=11)
+        ref = apply_hamiltonian(solver, x, mu)
         H = solver.propagator.H
         norm_types = (PETSc.NormType.INFINITY, PETSc.NormType.NORM_1, PETSc.NormType.FROBENIUS)
         ref_norms = [H.norm(t) for t in norm_types]
