@@ -48,7 +48,7 @@ from ..stack import init_petsc
 from . import real_kernels as rk
 from . import shell_kernels as sk
 from .basis import SectorBasis
-from .shell_operator import ghost_scatter, python_hamiltonian
+from .shell_operator import ghost_index_map, ghost_scatter, python_hamiltonian
 
 #: stored value formats: bytes of the per-non-zero code
 VALUE_FORMATS = {"uint8": 1, "uint16": 2, "float64": 8}
@@ -58,18 +58,12 @@ BYTES_PER_NNZ = {fmt: 4 + size for fmt, size in VALUE_FORMATS.items()}
 MAX_VALUE_KEYS = 2**22
 
 
-def is_qubit_basis(counts: np.ndarray) -> bool:
-    """One neutrino per mode, few enough modes for a uint64 bit string."""
-    counts = np.asarray(counts)
-    return bool(np.all(counts == 1)) and len(counts) <= 62
-
-
 def value_bytes_bound(counts: np.ndarray) -> int:
     """Bytes per stored non-zero that "auto" needs at most for modes ``counts``
     (before the couplings are known: assumes every pair couples)."""
     counts = np.asarray(counts, dtype=np.int64)
     m = len(counts)
-    if is_qubit_basis(counts):
+    if sk.is_qubit_basis(counts):
         n_values = m * (m - 1) // 2
     else:
         n_values = int(counts.sum()) ** 2 - int((counts**2).sum())
@@ -93,7 +87,7 @@ class ValueCodes:
         if requested != "auto" and requested not in VALUE_FORMATS:
             raise ValueError(f"real operator value format {requested!r} (option "
                              f"-mb_H_real_values): expected auto, " + ", ".join(VALUE_FORMATS))
-        self.qubit = is_qubit_basis(counts)
+        self.qubit = sk.is_qubit_basis(counts)
         if self.qubit:
             self.key_base = None
             values = 0.5 * coup
@@ -178,15 +172,11 @@ class RealStoredHamiltonian:
         np.cumsum(d_cnt, out=self.d_ptr[1:])
         np.cumsum(o_cnt, out=self.o_ptr[1:])
         del d_cnt, o_cnt
-        ghost_base = int(ghosts[0]) if len(ghosts) else 0
-        index_type = np.int32 if len(ghosts) < 2**31 else np.int64
-        ghost_map = np.zeros(int(ghosts[-1]) - ghost_base + 1 if len(ghosts) else 1,
-                             dtype=index_type)
-        ghost_map[ghosts - ghost_base] = np.arange(len(ghosts), dtype=index_type)
+        ghost_map, ghost_base = ghost_index_map(ghosts)
 
         # fill: columns and value codes in place, off-block columns as ghost positions
         self.d_cols = np.empty(int(self.d_ptr[-1]), dtype=np.int32)
-        self.o_cols = np.empty(int(self.o_ptr[-1]), dtype=index_type)
+        self.o_cols = np.empty(int(self.o_ptr[-1]), dtype=ghost_map.dtype)
         self.d_codes = np.empty(len(self.d_cols), dtype=codes.dtype())
         self.o_codes = np.empty(len(self.o_cols), dtype=codes.dtype())
         self.diag_a = np.empty(n)

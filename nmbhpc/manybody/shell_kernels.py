@@ -64,6 +64,13 @@ def qubit_tables(m: int):
     return nlow, lo_tab, hi_tab, pop
 
 
+def is_qubit_basis(counts) -> bool:
+    """One neutrino per mode and few enough modes for the uint64 bit strings of
+    :func:`configs_to_bits` (bit 63 stays free for the shifts of the kernels)."""
+    counts = np.asarray(counts)
+    return bool(np.all(counts == 1)) and len(counts) <= 62
+
+
 @njit(cache=True)
 def configs_to_bits(configs):
     """Bit strings (bit ``M-1-p`` = k_p) of 0/1 configurations [n, M] -> uint64[n]."""

@@ -69,7 +69,7 @@ class ShellHamiltonian:
         self.diag = vacuum + diag_a
         coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
         self.half_coup = 0.5 * coup
-        self.qubit = bool(np.all(basis.counts == 1)) and basis.n_modes <= 62
+        self.qubit = sk.is_qubit_basis(basis.counts)
         if self.qubit:
             self.tables = sk.qubit_tables(basis.n_modes)
             self.rows = sk.configs_to_bits(np.ascontiguousarray(configs))
@@ -90,11 +90,7 @@ class ShellHamiltonian:
         del mask
         self.n_offdiag = int(n_off)
         self.n_ghost = len(ghosts)
-        self.ghost_base = int(ghosts[0]) if len(ghosts) else 0
-        span = int(ghosts[-1]) - self.ghost_base + 1 if len(ghosts) else 1
-        index_type = np.int32 if len(ghosts) < 2**31 else np.int64
-        self.ghost_map = np.full(span, -1, dtype=index_type)
-        self.ghost_map[ghosts - self.ghost_base] = np.arange(len(ghosts), dtype=index_type)
+        self.ghost_map, self.ghost_base = ghost_index_map(ghosts)
 
         self.x_ghost, self.scatter = ghost_scatter(ghosts, hi - lo, basis.dim, comm)
 
@@ -157,6 +153,18 @@ def shell_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int,
                                      np.ascontiguousarray(weights, dtype=float))
     ctx = ShellHamiltonian(basis, cfg, lo, hi, d, diag_a, couplings_over_n, comm)
     return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)
+
+
+def ghost_index_map(ghosts: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(ghost_map, ghost_base)``: ``ghost_map[j - ghost_base]`` is the position of
+    global column ``j`` in the sorted ``ghosts`` (-1 for columns that are not
+    ghosts); int32 unless there are 2^31 ghosts or more. Not collective."""
+    base = int(ghosts[0]) if len(ghosts) else 0
+    span = int(ghosts[-1]) - base + 1 if len(ghosts) else 1
+    index_type = np.int32 if len(ghosts) < 2**31 else np.int64
+    ghost_map = np.full(span, -1, dtype=index_type)
+    ghost_map[ghosts - base] = np.arange(len(ghosts), dtype=index_type)
+    return ghost_map, base
 
 
 def ghost_scatter(ghosts: np.ndarray, n_local: int, dim: int, comm):
