@@ -93,25 +93,6 @@ def _weno5_face(u, rows, s, e, d, face):
 
 
 @njit(cache=True)
-def _weno5_kernel(u, n, inv_dx, positive, out):
-    rows = np.empty(5, dtype=np.int64)
-    left = np.empty(4)
-    right = np.empty(4)
-    for s in range(u.shape[1]):
-        for e in range(u.shape[2]):
-            for d in range(u.shape[3]):
-                # face i+1/2 from rows (i+1..i+5) for v > 0, (i+6..i+2) for v < 0 (ghosted index)
-                for i in range(-1, n):
-                    for k in range(5):
-                        rows[k] = i + 1 + k if positive else i + 6 - k
-                    _weno5_face(u, rows, s, e, d, right)
-                    if i >= 0:
-                        for c in range(4):
-                            out[i, s, e, d, c] = (right[c] - left[c]) * inv_dx
-                    left[:] = right
-
-
-@njit(cache=True)
 def _weno5_accumulate_kernel(u, n, inv_dx, vel, out):
     """out[i, a, s, e, d, :] -= vel[d] * (WENO5 d/dx along axis 0 of ``u``), upwind by sign(vel[d]).
 
@@ -147,8 +128,14 @@ def weno5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
     smoothness indicators agree. The last axis holds the 4 components of one
     density matrix and shares the nonlinear weights (compiled with numba).
     """
-    out = np.empty((n,) + u.shape[1:])
-    _weno5_kernel(u, n, 1.0 / dx, positive, out)
+    # the accumulating kernel adds -v du/dx upwind by sign(v): with v = -1 it adds
+    # +du/dx; with v = +1 it adds -du/dx, negated after. Starting from -0.0 makes
+    # both bit-exact, signed zeros included.
+    out = np.full((n,) + u.shape[1:], -0.0)
+    vel = np.full(u.shape[3], 1.0 if positive else -1.0)
+    _weno5_accumulate_kernel(u[:, None], n, 1.0 / dx, vel, out[:, None])
+    if positive:
+        np.negative(out, out=out)
     return out
 
 
