@@ -9,8 +9,12 @@ time; the run command writes them (solvers never touch files). Protocol::
     for record in solver.records(): ...     # collective; one per config.output.times
     solver.static_datasets() -> dict        # name -> numpy array, written once
     solver.final_state() -> (local, offset, global_shape) | None   # collective
+    solver.destroy()                        # collective: frees its PETSc objects
 
-``records()`` must be iterated on every rank of ``comm``.
+``records()`` must be iterated on every rank of ``comm``. ``destroy()`` must be
+called on every rank when the solver is no longer needed: PETSc objects left
+to Python's collector are freed at different times on different ranks
+(see :func:`nmbhpc.stack.petsc_cleanup`).
 """
 from __future__ import annotations
 

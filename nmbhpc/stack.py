@@ -7,6 +7,8 @@ of nmbhpc that needs PETSc, SLEPc or h5py gets them from here.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import glob
 import os
 import sys
@@ -64,12 +66,16 @@ def init_petsc(petsc_args: list[str] | None = None):
             f"(PETSC_DIR={os.environ.get('PETSC_DIR')!r}): {exc}"
         ) from exc
     args = [sys.argv[0] if sys.argv else "nmbhpc"] + list(petsc_args or [])
-    if not _initialised:
+    first = not _initialised
+    if first:
         petsc4py.init(args)
         slepc4py.init(args)
         _initialised = True
     from petsc4py import PETSc
     from slepc4py import SLEPc
+
+    if first:
+        _hold_petsc_comm(PETSc, PETSc.COMM_WORLD)
 
     if not _initialised or petsc_args:
         opts = PETSc.Options()
@@ -91,6 +97,68 @@ def init_petsc(petsc_args: list[str] | None = None):
             "(--with-scalar-type=complex), see docs/install.md"
         )
     return PETSc, SLEPc
+
+
+# PETSc keeps one inner communicator per user communicator, alive while any
+# PETSc object on it (or in its garbage) is. Python frees PETSc objects when
+# its collector runs, which differs from rank to rank, so without a holder one
+# rank may still have the inner communicator when another has dropped it. The
+# next operation that looks it up (an object's creation, PetscGarbageCleanup,
+# and PetscFinalize, which cleans COMM_WORLD's garbage) then calls
+# MPI_Comm_dup on some ranks and an MPI_Allreduce on the inner communicator on
+# the others: a hang, seen at interpreter exit. A holder object created
+# collectively keeps the inner communicator alive on every rank alike.
+_holders: dict[int, object] = {}
+
+
+def _hold_petsc_comm(PETSc, comm):
+    """Create a tiny PETSc object on ``comm`` so that its inner communicator exists on
+    every rank until the holder is destroyed. Collective on ``comm``."""
+    holder = PETSc.Random().create(comm=comm)
+    holder.setOptionsPrefix("nmbhpc_comm_holder_")
+    _holders[id(holder)] = holder
+    return holder
+
+
+def petsc_cleanup(comm=None) -> None:
+    """Destroy PETSc objects that Python's collector freed on ``comm`` (default COMM_WORLD).
+
+    Collective on ``comm``: every rank must call it at the same point. Runs the
+    Python collector first, so that objects in reference cycles reach PETSc's
+    garbage on every rank before the ranks agree on what to destroy
+    (``PetscGarbageCleanup``).
+    """
+    from petsc4py import PETSc
+
+    gc.collect()
+    PETSc.garbage_cleanup(PETSc.COMM_WORLD if comm is None else comm)
+
+
+@contextlib.contextmanager
+def petsc_comm_scope(comm):
+    """Use PETSc objects on a communicator other than COMM_WORLD (e.g. from ``Split``).
+
+    Collective on ``comm``. Inside the block PETSc's inner communicator for
+    ``comm`` exists on every rank; on leaving it, objects the collector freed
+    are destroyed collectively and the holder is released, so ``comm`` can be
+    freed afterwards. Objects still referenced after the block must be
+    destroyed by the caller before freeing ``comm``::
+
+        sub = MPI.COMM_WORLD.Split(color, key)
+        with petsc_comm_scope(sub):
+            solver = SomeSolver(config, sub)
+            ...
+            solver.destroy()
+        sub.Free()
+    """
+    PETSc, _ = init_petsc([])
+    holder = _hold_petsc_comm(PETSc, comm)
+    try:
+        yield comm
+    finally:
+        petsc_cleanup(comm)
+        _holders.pop(id(holder), None)
+        holder.destroy()
 
 
 def _is_number(s: str) -> bool:

@@ -6,18 +6,23 @@ Under MPI every rank runs every test (tests are collective). Ranks other than
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nmbhpc.stack import init_petsc  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
+from nmbhpc.stack import init_petsc, petsc_cleanup  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
 
 init_petsc([])
 from mpi4py import MPI  # noqa: E402
 
 WORLD = MPI.COMM_WORLD
+
+#: seconds a process may take to exit after pytest's summary before the exit
+#: watchdog reports its stacks and kills it (a hang in MPI/PETSc finalisation)
+EXIT_TIMEOUT = float(os.environ.get("NMBHPC_TEST_EXIT_TIMEOUT", "30"))
 
 
 def pytest_configure(config):
@@ -58,6 +63,56 @@ def pytest_runtest_logreport(report):
                          f"{report.longreprtext}\n[rank {WORLD.Get_rank()}] aborting the MPI job\n")
         sys.stderr.flush()
         WORLD.Abort(1)
+
+
+@pytest.fixture(autouse=True)
+def _petsc_garbage_collected_per_test():
+    """After every test, on every rank at the same point: destroy the PETSc objects
+    that Python's collector freed (collective on COMM_WORLD)."""
+    yield
+    petsc_cleanup(WORLD)
+
+
+
+_WATCHDOG = r"""
+import os, shutil, signal, subprocess, sys, time
+pid, timeout, rank = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+end = time.monotonic() + timeout
+while time.monotonic() < end:
+    if os.getppid() != pid:          # the test process has exited: nothing to do
+        sys.exit(0)
+    time.sleep(0.2)
+say = sys.stderr.write
+say(f"\n[rank {rank}] pid {pid} did not exit within {timeout:g} s after the last test "
+    "(hang in MPI/PETSc finalisation?); its stacks:\n")
+spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+gdb = shutil.which("gdb")
+if os.path.exists(spy):
+    subprocess.run([spy, "dump", "--native", "--pid", str(pid)], stdout=sys.stderr, timeout=60)
+elif gdb:
+    subprocess.run([gdb, "-batch", "-p", str(pid), "-ex", "thread apply all bt"],
+                   stdout=sys.stderr, stderr=subprocess.DEVNULL, timeout=60)
+else:
+    say("(neither py-spy nor gdb is installed: no native stacks)\n")
+say(f"[rank {rank}] killing pid {pid}\n")
+sys.stderr.flush()
+os.kill(pid, signal.SIGKILL)
+"""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Start the exit watchdog, then destroy PETSc's garbage (collective).
+
+    The tests are done; what is left is the summary and the interpreter's,
+    PETSc's and MPI's shutdown. A process still alive ``EXIT_TIMEOUT`` seconds
+    later is hung (ranks disagreeing in a collective call during clean-up or
+    finalisation): the watchdog prints its native stacks and kills it, so the
+    pass fails at once instead of running into the Makefile's timeout.
+    """
+    subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(EXIT_TIMEOUT),
+                      str(WORLD.Get_rank())], stdin=subprocess.DEVNULL, close_fds=True)
+    petsc_cleanup(WORLD)
 
 
 @pytest.fixture

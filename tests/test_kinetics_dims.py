@@ -14,6 +14,7 @@ import pytest
 from mpi4py import MPI
 
 from kinetics_cases import growth_slope
+from nmbhpc.stack import petsc_comm_scope
 from nmbhpc.config import ConfigError
 from nmbhpc.kinetics import dispersion
 from nmbhpc.kinetics.config import load_kinetics_text
@@ -169,10 +170,11 @@ def test_identical_fields_on_1_2_3_ranks(comm, box):
     for size in range(1, min(3, comm.Get_size()) + 1):
         sub = comm.Split(0 if rank < size else MPI.UNDEFINED, rank)
         if sub != MPI.COMM_NULL:
-            solver = KineticSolver(settings, sub)
-            solver.run()
-            fields[size] = solver.gather_field()
-            solver.destroy()
+            with petsc_comm_scope(sub):
+                solver = KineticSolver(settings, sub)
+                solver.run()
+                fields[size] = solver.gather_field()
+                solver.destroy()
             sub.Free()
     ok = True
     if rank == 0:
@@ -234,7 +236,8 @@ def test_3d_checkpoint_resumes_on_another_rank_count(comm, shared_tmp_path):
     size = max(1, comm.Get_size() - 1)
     sub = comm.Split(0 if comm.Get_rank() < size else MPI.UNDEFINED, comm.Get_rank())
     if sub != MPI.COMM_NULL:
-        assert run_kinetics(text, out, sub, resume=True).status == 0
+        with petsc_comm_scope(sub):
+            assert run_kinetics(text, out, sub, resume=True).status == 0
         sub.Free()
     comm.Barrier()
     full, done = read_kinetics(ref), read_kinetics(out)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from nmbhpc.stack import petsc_comm_scope
 from nmbhpc.config import ConfigError
 from nmbhpc.kinetics.config import load_kinetics_text
 from nmbhpc.kinetics.run import run_kinetics
@@ -50,10 +51,11 @@ def test_identical_results_on_1_2_3_ranks(comm):
     for size in range(1, min(3, comm.Get_size()) + 1):
         sub = comm.Split(0 if rank < size else MPI.UNDEFINED, rank)
         if sub != MPI.COMM_NULL:
-            solver = KineticSolver(settings, sub)
-            solver.run()
-            fields[size] = solver.gather_field()
-            solver.destroy()
+            with petsc_comm_scope(sub):
+                solver = KineticSolver(settings, sub)
+                solver.run()
+                fields[size] = solver.gather_field()
+                solver.destroy()
             sub.Free()
     ok = True
     if rank == 0:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from nmbhpc.stack import petsc_comm_scope
 from nmbhpc.cli import main as cli_main
 from nmbhpc.config import ConfigError
 from nmbhpc.kinetics.config import load_any_config_text, load_kinetics_text
@@ -160,7 +161,8 @@ def test_resume_with_another_rank_count(comm, shared_tmp_path):
     size = max(1, comm.Get_size() - 1)
     sub = comm.Split(0 if comm.Get_rank() < size else MPI.UNDEFINED, comm.Get_rank())
     if sub != MPI.COMM_NULL:
-        assert run_kinetics(settings, out, sub, resume=True).status == 0
+        with petsc_comm_scope(sub):
+            assert run_kinetics(settings, out, sub, resume=True).status == 0
         sub.Free()
     done, full = _read(out, comm), _read(ref, comm)
     assert done.attrs["status"] == "completed"

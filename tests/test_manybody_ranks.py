@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from manybody_cases import assert_close, make_config, run_engine, series, unit
+from nmbhpc.stack import petsc_comm_scope
 from nmbhpc.model import Mode
 
 RANK_TOL = 1e-10
@@ -36,7 +37,8 @@ def test_sub_communicators_agree(comm):
     world, _, _ = run_engine(config, comm)
     sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
     try:
-        part, _, _ = run_engine(config, sub)
+        with petsc_comm_scope(sub):
+            part, _, _ = run_engine(config, sub)
         size = sub.Get_size()
     finally:
         sub.Free()

@@ -19,6 +19,7 @@ import pytest
 from dense_reference import DenseReference
 from manybody_cases import (apply_hamiltonian, assert_close, dense_series, make_config,
                            random_global_vector, run_engine, series, unit)
+from nmbhpc.stack import petsc_comm_scope
 from nmbhpc.manybody import separable_kernels as spk
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.separable_operator import intermediate_basis
@@ -188,13 +189,14 @@ def test_product_on_other_partition(comm):
         solver.destroy()
     sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
     try:
-        sep = ManyBodySolver(replace(config, manybody=replace(config.manybody,
-                                                              operator="separable")), sub)
-        try:
-            part = apply_hamiltonian(sep, random_global_vector(sep.basis.dim), 3.0)
-            lo, hi = sep.lo, sep.hi
-        finally:
-            sep.destroy()
+        with petsc_comm_scope(sub):
+            sep = ManyBodySolver(replace(config, manybody=replace(config.manybody,
+                                                                  operator="separable")), sub)
+            try:
+                part = apply_hamiltonian(sep, random_global_vector(sep.basis.dim), 3.0)
+                lo, hi = sep.lo, sep.hi
+            finally:
+                sep.destroy()
     finally:
         sub.Free()
     assert_close(comm, part, ref[lo:hi], atol=ROUND_OFF, what="separable on sub-communicator")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from manybody_cases import apply_hamiltonian, assert_close, random_global_vector, unit
+from nmbhpc.stack import petsc_comm_scope
 from nmbhpc.manybody import memory
 from nmbhpc.manybody import shell_kernels as sk
 from nmbhpc.manybody.basis import SectorBasis
@@ -96,13 +97,14 @@ def test_shell_on_other_partition(comm):
         solver.destroy()
     sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
     try:
-        shell = ManyBodySolver(replace(config, manybody=replace(config.manybody, operator="shell")),
-                               sub)
-        try:
-            part = apply_hamiltonian(shell, random_global_vector(shell.basis.dim), 3.0)
-            lo, hi = shell.lo, shell.hi
-        finally:
-            shell.destroy()
+        with petsc_comm_scope(sub):
+            shell = ManyBodySolver(replace(config, manybody=replace(config.manybody,
+                                                                    operator="shell")), sub)
+            try:
+                part = apply_hamiltonian(shell, random_global_vector(shell.basis.dim), 3.0)
+                lo, hi = shell.lo, shell.hi
+            finally:
+                shell.destroy()
     finally:
         sub.Free()
     assert_close(comm, part, ref[lo:hi], atol=ROUND_OFF, what="shell on sub-communicator")

@@ -285,8 +285,6 @@ def _work(solver) -> tuple[str, int]:
 
 def _run(config, writer, comm, progress_interval: float, control) -> tuple[str, int]:
     """Build the solver, stream its records into ``writer``; return (summary, exit status). Collective."""
-    from ..progress import Progress
-    from ..run_control import EXIT_INTERRUPTED
     from ..solvers import solver_class
 
     wall0 = time.perf_counter()
@@ -297,6 +295,20 @@ def _run(config, writer, comm, progress_interval: float, control) -> tuple[str, 
     run_config = config if start == 0 else dataclasses.replace(
         config, output=dataclasses.replace(config.output, times=times[start:]))
     solver = solver_class(config.solver)(run_config, comm)
+    try:
+        return _run_solver(config, solver, writer, comm, progress_interval, control,
+                           start, info, wall0)
+    finally:
+        solver.destroy()
+
+
+def _run_solver(config, solver, writer, comm, progress_interval, control, start, info,
+                wall0) -> tuple[str, int]:
+    """Collective. Stream ``solver``'s records from output ``start`` into ``writer``."""
+    from ..progress import Progress
+    from ..run_control import EXIT_INTERRUPTED
+
+    times = np.asarray(config.output.times)
     if info is not None:
         local, offset, shape = solver.final_state()
         if tuple(shape) != info.shape:

@@ -128,6 +128,11 @@ class CumulantSolver:
                           self.options_prefix, float(self.times[0]), float(dt0))
         self.n_rhs = 0
 
+    def destroy(self) -> None:
+        """Free the TS and the state Vec (on PETSC_COMM_SELF); idempotent."""
+        for obj in (self.ts, self.x):
+            obj.destroy()
+
     def _pack(self, m, g):
         return np.concatenate([m.ravel(), g.ravel()])
 

@@ -57,6 +57,11 @@ class MeanFieldSolver:
         self.ts = make_ts(PETSc, comm, self._rhs, self.x, config.meanfield,
                           self.options_prefix, float(self.times[0]), float(dt0))
 
+    def destroy(self) -> None:
+        """Free the TS and the state Vec. Collective on ``comm``; idempotent."""
+        for obj in (self.ts, self.x):
+            obj.destroy()
+
     # --- kernels -------------------------------------------------------------
     def _global_moments(self, s: np.ndarray) -> np.ndarray:
         local = self.eq.coupling.local_moments(s)

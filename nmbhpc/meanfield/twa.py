@@ -108,6 +108,9 @@ class TWASolver:
         self.stderr_history: list[np.ndarray] = []
         self.n_steps = 0
 
+    def destroy(self) -> None:
+        """Nothing to free: the trajectories are numpy arrays (protocol of :mod:`nmbhpc.solvers`)."""
+
     # --- integration -----------------------------------------------------------
     def _rhs(self, t: float, s: np.ndarray) -> np.ndarray:
         return self.eq.rhs(t, s, self.eq.coupling.local_moments(s))
