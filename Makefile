@@ -46,6 +46,7 @@ APT_PACKAGES := \
     python3-petsc4py-64-complex python3-slepc4py-64-complex \
     python3-h5py-mpi \
     python3-numpy python3-scipy python3-matplotlib \
+    python3-xarray python3-h5netcdf \
     python3-venv python3-pip
 
 .PHONY: help setup system-deps run test test-int64 doctor bench bench-all clean distclean
