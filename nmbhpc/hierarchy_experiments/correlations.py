@@ -60,7 +60,8 @@ def build_model(row: dict) -> Model:
     mu = MuSchedule(kind="constant", mu0=float(row["mu"]))
     up, down = (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)
     if row["model"] == "bipolar":
-        modes = (Mode(n // 2, -1.0, polarization=up), Mode(n // 2, 1.0, polarization=down))
+        modes = (Mode(n // 2, -1.0, polarization=up, species="nu"),
+                 Mode(n // 2, 1.0, polarization=down, species="nubar"))
     elif row["model"] == "spectrum":
         modes = tuple(Mode(n // m, float(p + 1), polarization=up if p < (m + 1) // 2 else down)
                       for p in range(m))
