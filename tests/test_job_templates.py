@@ -48,7 +48,8 @@ def test_every_template_renders_to_valid_bash(tmp_path, capsys):
             assert "--checkpoint-every 5" in script
     long = (tmp_path / "long.sbatch").read_text()
     assert "#SBATCH --signal=B:USR1@120" in long and "#SBATCH --requeue" in long
-    assert "run c.toml -o out/c.h5 --resume" in long and "scontrol requeue" in long
+    assert "config=c.toml\noutput=out/c.h5\n" in long
+    assert 'run "$config" -o "$output" --resume' in long and "scontrol requeue" in long
     assert "#SBATCH --array=0-1" in (tmp_path / "array.sbatch").read_text()
 
 
