@@ -71,8 +71,8 @@ def _fields(args) -> dict:
         raise UsageError(f"slurm {kind}: give --scan-dir")
     if kind == "array" and args.table is None:
         raise UsageError("slurm array: give --table")
-    workdir = os.path.abspath(jt.check_text("--workdir", args.workdir or os.getcwd()))
-    log_dir = args.log_dir if args.log_dir is not None else workdir
+    workdir = _absolute("--workdir", args.workdir) if args.workdir is not None else os.getcwd()
+    log_dir = _absolute("--log-dir", args.log_dir) if args.log_dir is not None else workdir
     if args.job_name is not None:
         job_name = jt.sbatch_value("--job-name", "job-name", args.job_name)
     elif kind in ("single", "long"):
@@ -86,12 +86,14 @@ def _fields(args) -> dict:
         "NTASKS": jt.positive("--ntasks", args.ntasks),
         "TIME": jt.sbatch_value("--time", "time", args.time),
         "WORKDIR": jt.path_word("--workdir", workdir),
-        "LOG_DIR": jt.sbatch_path("--log-dir", os.path.abspath(jt.check_text("--log-dir", log_dir))),
+        # the log directory defaults to workdir: name the option the value came from
+        "LOG_DIR": jt.sbatch_path("--log-dir" if args.log_dir is not None else "--workdir",
+                                  log_dir),
         "SITE_SBATCH": jt.site_sbatch(args.partition, args.account, args.qos, args.sbatch),
         "SITE_SETUP": jt.site_setup(args.module, args.setup),
         "LAUNCH": jt.join_words(jt.command_words("--launcher", args.launcher)),
         "NMBHPC": jt.join_words(_nonempty("--nmbhpc", jt.command_words("--nmbhpc", args.nmbhpc))),
-        "RUN_OPTIONS": " ".join(jt.shell_word("option", a) for a in args.petsc_args),
+        "RUN_OPTIONS": " ".join(jt.shell_word("run option", a) for a in args.petsc_args),
         "SIGNAL_LEAD": jt.positive("--signal-lead", args.signal_lead),
         "CHECKPOINT_INTERVAL": jt.positive("--checkpoint-interval", args.checkpoint_interval,
                                            integer=False),
@@ -102,15 +104,25 @@ def _fields(args) -> dict:
     if kind in ("array", "analyze"):
         fields["SCAN_DIR"] = jt.path_word("--scan-dir", args.scan_dir)
     if kind == "array":
-        fields["TABLE"] = jt.path_word("--table", args.table)
+        # read here, relative to this directory: absolute in the script, which runs in workdir
+        table = _absolute("--table", args.table)
+        fields["TABLE"] = jt.path_word("--table", table)
         try:
-            rows = jt.table_rows(args.table)
+            rows = jt.table_rows(table)
         except OSError as exc:
-            raise UsageError(f"--table: {exc}") from None
+            raise UsageError(f"--table {jt.show(args.table)}: {exc.strerror}") from None
         if not rows:
             raise UsageError(f"--table {args.table}: no rows after the header")
         fields["ARRAY"] = f"0-{len(rows) - 1}"
     return fields
+
+
+def _absolute(option: str, path: str) -> str:
+    from .. import job_templates as jt
+
+    if not jt.check_text(option, path):
+        raise UsageError(f"{option} '': an empty path")
+    return os.path.abspath(path)
 
 
 def _nonempty(option: str, words: list) -> list:
