@@ -137,7 +137,7 @@ def join_words(words) -> str:
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.+-]*"
 _NAMES = rf"{_NAME}(,{_NAME})*"
 _INT = r"[1-9][0-9]{0,8}"
-_TIME = (r"[0-9]{1,9}(:[0-9]{1,2}){0,2}"             # minutes, minutes:seconds, hours:minutes:seconds
+_TIME = (r"[0-9]{1,9}(:[0-9]{1,2}){0,2}"             # minutes[:seconds], hours:minutes:seconds
          r"|[0-9]{1,5}-[0-9]{1,2}(:[0-9]{1,2}){0,2}"  # days-hours[:minutes[:seconds]]
          r"|(?i:unlimited|infinite)")
 _MEM = r"[0-9]{1,12}[KMGTkmgt]?"

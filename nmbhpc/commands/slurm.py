@@ -42,11 +42,13 @@ def register(subparsers) -> None:
                    help="extra #SBATCH option, e.g. --sbatch=--mem-per-cpu=4G (repeatable)")
     p.add_argument("--module", action="append", default=[], help="module to load (repeatable)")
     p.add_argument("--setup", action="append", default=[], metavar="COMMAND",
-                   help="shell line run before nmbhpc, e.g. 'source .venv/bin/activate' (repeatable; "
-                        "written verbatim: it is shell code)")
-    p.add_argument("--launcher", default="srun", help="MPI launcher command inside the job (default srun); split into words "
+                   help="shell line run before nmbhpc, e.g. 'source .venv/bin/activate' "
+                        "(repeatable; written verbatim: it is shell code)")
+    p.add_argument("--launcher", default="srun",
+                   help="MPI launcher command inside the job (default srun); split into words "
                         "as a shell would, nothing expanded")
-    p.add_argument("--nmbhpc", default="nmbhpc", help="command that runs nmbhpc (default nmbhpc), split like --launcher")
+    p.add_argument("--nmbhpc", default="nmbhpc",
+                   help="command that runs nmbhpc (default nmbhpc), split like --launcher")
     p.add_argument("--workdir", default=None, help="directory the job runs in (default: here)")
     p.add_argument("--log-dir", default=None, help="directory of the job logs (default: workdir)")
     p.add_argument("--signal-lead", type=int, default=120, metavar="SECONDS",
