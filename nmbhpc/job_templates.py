@@ -58,12 +58,49 @@ def template_path(kind: str, directory=None):
     return base / f"{kind}.sbatch"
 
 
+#: fields whose values are shell words (already quoted): a template must not quote them again
+WORD_FIELDS = frozenset({"WORKDIR", "CONFIG", "OUTPUT", "SCAN_DIR", "TABLE", "LAUNCH", "NMBHPC",
+                         "RUN_OPTIONS"})
+
+
 def render(text: str, fields: dict) -> str:
-    """Fill every ``@@NAME@@`` of ``text``; raise KeyError naming the missing fields."""
+    """Fill every ``@@NAME@@`` of ``text``; raise KeyError naming the missing fields, or a
+    :data:`WORD_FIELDS` field that the template puts inside quotes (where a quoted word is
+    no longer one word: ``"@@SCAN_DIR@@"`` turns ``'a $(b)'`` into code)."""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        for m in FIELD.finditer(line):
+            if m.group(1) in WORD_FIELDS and _inside_quotes(line[:m.start()]):
+                raise KeyError(f"line {lineno}: @@{m.group(1)}@@ inside quotes; its value "
+                               "is a quoted shell word, write the field unquoted")
     missing = sorted({m for m in FIELD.findall(text) if m not in fields})
     if missing:
         raise KeyError(f"template fields without a value: {', '.join(missing)}")
     return FIELD.sub(lambda m: str(fields[m.group(1)]), text)
+
+
+def _inside_quotes(prefix: str) -> bool:
+    """Whether the end of ``prefix`` (shell source) is inside '...' or "..." (a ``$(...)``
+    opens a new, unquoted context, also inside "...")."""
+    quote, escape, outer = None, False, []
+    for i, ch in enumerate(prefix):
+        if escape:
+            escape = False
+        elif ch == "\\" and quote != "'":
+            escape = True
+        elif quote == "'":
+            quote = None if ch == "'" else quote
+        elif ch == "(" and prefix[i - 1:i] == "$":
+            outer.append(quote)
+            quote = None
+        elif ch == ")" and quote is None and outer:
+            quote = outer.pop()
+        elif ch == '"':
+            quote = None if quote == '"' else '"'
+        elif ch == "'" and quote is None:
+            quote = "'"
+    return quote is not None
 
 
 # -- checks every value passes ---------------------------------------------------------

@@ -596,3 +596,26 @@ def test_hostile_arguments_of_the_shipped_scripts(case, key, tmp_path, standin_b
     assert res.returncode == 0, res.stderr[-2000:]
     assert calls == [fill(c) for c in expected], res.stderr[-2000:]
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("line, refused", [
+    ('"@@SCAN_DIR@@/$name.h5"', True),           # the pasted-inside-quotes injection
+    ("'@@CONFIG@@'", True),
+    ('echo "run: @@NMBHPC@@ x"', True),
+    ('mkdir -p "$(dirname @@OUTPUT@@)"', False),  # a $(...) is a new, unquoted context
+    ('x=@@SCAN_DIR@@; echo "it\'s" @@SCAN_DIR@@', False),
+    ('echo "@@TIME@@"', False),                   # not a shell-word field
+])
+def test_site_template_that_quotes_a_shell_word_field_is_refused(line, refused, tmp_path,
+                                                                  capsys):
+    (tmp_path / "analyze.sbatch").write_text(
+        "#!/bin/bash\n#SBATCH --time=@@TIME@@\n# a comment's @@SCAN_DIR@@\n"
+        f"{line}\n@@NMBHPC@@ analyze @@SCAN_DIR@@ -o @@OUTPUT@@\n")
+    argv = ["slurm", "analyze", "--scan-dir=s", "--template-dir", str(tmp_path)]
+    if refused:
+        err = _refused(capsys, argv, "template")
+        assert _rank() != 0 or "line 4: @@" in err
+    else:
+        capsys.readouterr()
+        assert cli_main(argv) == 2  # the analyze kind has no OUTPUT field
+        assert _rank() != 0 or "fields without a value: OUTPUT" in capsys.readouterr().err
