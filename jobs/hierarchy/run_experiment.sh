@@ -29,12 +29,14 @@ if [[ -z ${MPIEXEC:-} ]]; then
     MPIEXEC=mpirun
     [[ $(id -u) == 0 ]] && MPIEXEC="mpirun --allow-run-as-root"
 fi
+# split at blanks; read -a expands nothing (an unquoted $MPIEXEC would expand globs)
+read -r -a mpiexec <<<"$MPIEXEC"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 set -x
-$NMBHPC hierarchy-experiment params "$exp" "$dir" --size "$size"
+"$NMBHPC" hierarchy-experiment params "$exp" "$dir" --size "$size"
 rows=$(($(wc -l < "$dir/params.csv") - 1))
 for ((i = 0; i < rows; i++)); do
-    $MPIEXEC -n "$ranks" "$NMBHPC" hierarchy-experiment run "$exp" "$dir" --index "$i" "$@"
+    "${mpiexec[@]}" -n "$ranks" "$NMBHPC" hierarchy-experiment run "$exp" "$dir" --index "$i" "$@"
 done
-$NMBHPC hierarchy-experiment analyse "$exp" "$dir"
+"$NMBHPC" hierarchy-experiment analyse "$exp" "$dir"
