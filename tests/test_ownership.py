@@ -22,39 +22,17 @@ import pytest
 
 from nmbhpc.cli import main as cli_main
 from nmbhpc.io import ownership, read_run
-from nmbhpc.kinetics.output import read_kinetics
 from nmbhpc.io.ownership import ALIVE, DEAD, UNKNOWN, OwnershipError
+from nmbhpc.kinetics.output import read_kinetics
 from nmbhpc.run_control import DELAY_ENV, EXIT_INTERRUPTED
 
 from production_cases import SERIES, max_difference, nmbhpc_cmd, python_env, write_config
+from test_kinetics_restart import CONFIG as KINETICS
 
 serial = pytest.mark.serial
 TIMEOUT = 180  # generous: the machine is shared; only a hang exceeds it
 QUIET = ["--log-level", "ERROR"]
 HOST = socket.gethostname()
-
-KINETICS = """solver = "kinetics"
-[kinetics.grid]
-nx = 12
-length = 12.0
-n_dir = 4
-[kinetics.physics]
-omega = [0.2]
-theta = 0.1
-mu = 1.5
-[kinetics.nu]
-n_e = 1.0
-[kinetics.nubar]
-n_e = 0.8
-[kinetics.perturbation]
-kind = "random"
-amplitude = 1e-3
-seed = 5
-[kinetics.time]
-t_end = 10.0
-output_interval = 0.25
-phase_step = 0.05
-"""
 
 
 def _sha(path) -> str:
@@ -204,7 +182,7 @@ def test_requeued_slurm_job_waits_for_its_predecessor_to_die(tmp_path):
 @serial
 def test_kinetic_run_file_has_one_owner(tmp_path):
     cfg = tmp_path / "k.toml"
-    cfg.write_text(KINETICS)
+    cfg.write_text(KINETICS.format(t_end=10.0))
     out = tmp_path / "k.h5"
     owner = _start_owner(nmbhpc_cmd("run", str(cfg), "-o", str(out), "--checkpoint-every", "4",
                                     *QUIET), out, delay="0.2", reader=read_kinetics)

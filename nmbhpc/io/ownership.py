@@ -342,11 +342,6 @@ class Claim:
             except OSError as exc:
                 log.warning("cannot refresh the ownership claim %s: %s", self.lock_path, exc)
 
-    @property
-    def held(self) -> bool:
-        """Whether this claim is still held (on rank 0; always False elsewhere)."""
-        return self.record is not None and not self._stop.is_set()
-
     def release(self) -> None:
         """Give the claim back: rank 0 removes the claim file if it still holds it.
 
