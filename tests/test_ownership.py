@@ -24,7 +24,7 @@ from nmbhpc.cli import main as cli_main
 from nmbhpc.io import ownership, read_run
 from nmbhpc.io.ownership import ALIVE, DEAD, UNKNOWN, OwnershipError
 from nmbhpc.kinetics.output import read_kinetics
-from nmbhpc.run_control import DELAY_ENV, EXIT_INTERRUPTED
+from nmbhpc.run_control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault
 
 from production_cases import SERIES, max_difference, nmbhpc_cmd, python_env, write_config
 from test_kinetics_restart import CONFIG as KINETICS
@@ -325,6 +325,19 @@ def test_takeover_breaks_a_claim_from_another_host(comm, shared_tmp_path, capsys
     assert _cli(cfg, "-o", out, "--takeover") == 0
     comm.Barrier()
     assert read_run(out).status == "completed" and not os.path.exists(str(out) + ".owner")
+
+
+@serial  # a failure on one rank of several aborts the job
+def test_a_failed_run_gives_its_claim_back(tmp_path, monkeypatch):
+    cfg = write_config(tmp_path, "meanfield")
+    out = tmp_path / "out.h5"
+    monkeypatch.setenv(FAULT_ENV, "0:2")
+    with pytest.raises(InjectedFault):
+        _cli(cfg, "-o", out)
+    assert read_run(out).status == "failed"
+    assert not os.path.exists(str(out) + ".owner")
+    monkeypatch.delenv(FAULT_ENV)
+    assert _cli(cfg, "-o", out, "--resume") == 0
 
 
 def test_output_naming_the_config_is_refused(comm, shared_tmp_path):
