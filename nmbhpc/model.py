@@ -58,7 +58,10 @@ class Mode:
 
 @dataclass(frozen=True)
 class Model:
-    """The flavor Hamiltonian H_MB of DESIGN.md and its initial product state.
+    """The flavor Hamiltonian H_MB (Eq. (1) of Johns, arXiv:2305.04916) and its initial product state.
+
+    ``H = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q`` with ``mu/N = 2 sqrt(2) G_F/V``
+    (docs/conventions.md relates the normalisation to Eq. (1)).
 
     Attributes
     ----------
