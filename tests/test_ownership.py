@@ -180,6 +180,42 @@ def test_requeued_slurm_job_waits_for_its_predecessor_to_die(tmp_path):
 
 
 @serial
+def test_mpi_owner_refuses_mpi_writers_of_other_sizes(tmp_path):
+    """An ``mpirun -n 2`` owner (claimed by its rank 0) against ``-n 3 --force`` and
+    ``-n 2 --resume``: refused, the file unchanged, the owner's file complete afterwards."""
+    cfg = write_config(tmp_path, "meanfield", n_out=100, t_final=10.0)
+    out = tmp_path / "out.h5"
+    owner = _start_owner(nmbhpc_cmd("run", cfg, "-o", str(out), "--checkpoint-every", "5",
+                                    *QUIET, ranks=2), out)
+    ranks = []
+    try:
+        claimed = _claim_owner(out)["pid"]
+        ranks = [int(p) for p in subprocess.run(["pgrep", "-P", str(owner.pid)],
+                                                capture_output=True, text=True).stdout.split()]
+        assert claimed in ranks and len(ranks) == 2, (claimed, ranks)  # rank 0 holds the claim
+        for pid in ranks:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.5)
+        before = _sha(out)
+        for n, extra in ((3, "--force"), (2, "--resume")):
+            env = python_env()
+            res = subprocess.run(nmbhpc_cmd("run", cfg, "-o", str(out), extra, *QUIET, ranks=n),
+                                 env=env, capture_output=True, text=True, timeout=TIMEOUT)
+            assert res.returncode == 2, res.stderr[-3000:]
+            first = res.stderr.strip().splitlines()[0]
+            assert f"host {HOST}, PID {claimed}" in first and "Traceback" not in res.stderr, first
+            assert _sha(out) == before
+    finally:
+        for pid in ranks:
+            os.kill(pid, signal.SIGCONT)
+    owner.communicate(timeout=TIMEOUT)
+    assert owner.returncode == 0
+    done = read_run(out)
+    assert done.status == "completed" and done.n_records == 100 and done.attrs["mpi_size"] == 2
+    assert not os.path.exists(str(out) + ".owner")
+
+
+@serial
 def test_kinetic_run_file_has_one_owner(tmp_path):
     cfg = tmp_path / "k.toml"
     cfg.write_text(KINETICS.format(t_end=10.0))
