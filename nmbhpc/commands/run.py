@@ -18,6 +18,11 @@ checkpoint and continues from there; without a checkpoint it starts over in
 the same file. The resumed records equal an uninterrupted run's (same rank
 count: bitwise up to the MFN/TS arithmetic, tested to 1e-12).
 
+One writer per file: the run claims OUT.h5 (a claim file ``OUT.h5.owner``,
+:mod:`nmbhpc.io.ownership`) before creating, truncating or reopening it, and
+a second run of the same OUT.h5 (plain, ``--force`` or ``--resume``) is
+refused while the first one lives; a dead owner's claim is taken over.
+
 SIGUSR1/SIGUSR2 (SLURM's ``--signal``): checkpoint after the current output,
 close the file with status "interrupted", exit with status 75.
 
@@ -61,7 +66,11 @@ def register(subparsers) -> None:
 
 def add_run_options(p) -> None:
     """The options ``run`` shares with its alias ``kinetics``."""
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing output file (never one a live run is writing)")
+    p.add_argument("--takeover", action="store_true",
+                   help="break OUT.h5's ownership claim left by a run that cannot be checked "
+                        "from here (another host, no SLURM); only when you know it is gone")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="checkpoint the solver state every N outputs (default: never by count)")
     p.add_argument("--checkpoint-interval", type=float, default=1800.0, metavar="SECONDS",
@@ -113,6 +122,16 @@ def main(args, require_kinetics: bool = False) -> int:
         raise UsageError("--force and --resume exclude each other")
     if args.checkpoint_every < 0 or args.checkpoint_interval < 0:
         raise UsageError("--checkpoint-every and --checkpoint-interval must be >= 0")
+    if not args.output.strip():
+        raise UsageError("-o: the output path is empty")
+    _check_output_is_not_config(args, comm)
+    if args.takeover:
+        from ..io.ownership import OwnershipError, break_claim
+
+        try:
+            break_claim(args.output, comm)
+        except OwnershipError as exc:
+            raise UsageError(str(exc)) from None
     from ..run_control import RunControl
 
     # signal handlers before the file exists: a SIGUSR1 from now on stops the run cleanly
@@ -123,6 +142,20 @@ def main(args, require_kinetics: bool = False) -> int:
         return _main(args, config, comm, control)
     finally:
         control.close()
+
+
+def _check_output_is_not_config(args, comm) -> None:
+    """Collective. Refuse ``-o`` naming the config file itself (rank 0 decides)."""
+    same = None
+    if comm.Get_rank() == 0:
+        out, cfg = os.path.realpath(args.output), os.path.realpath(args.config)
+        try:
+            same = out == cfg or os.path.samefile(args.output, args.config)
+        except OSError:
+            same = False
+    if comm.bcast(same, root=0):
+        raise UsageError(f"-o {args.output!r} is the run's config file {args.config!r}; "
+                         "name another output file")
 
 
 def _progress_interval(args) -> float | None:
@@ -217,6 +250,7 @@ def _fail(writer, comm, exc: BaseException) -> None:
 def _open_writer(args, config, comm):
     """Create the run file, or reopen it for ``--resume``; None if nothing is left to do. Collective."""
     from ..io import RunFileError, RunWriter
+    from ..io.ownership import OwnershipError
 
     exists = comm.bcast(os.path.exists(args.output) if comm.Get_rank() == 0 else None, root=0)
     if args.resume and exists:
@@ -226,6 +260,8 @@ def _open_writer(args, config, comm):
         try:
             writer = RunWriter.open_existing(args.output, comm)
         except RunFileError as exc:
+            raise UsageError(f"--resume: {exc}") from None
+        except OwnershipError as exc:
             raise UsageError(f"--resume: {exc}") from None
         except OSError as exc:
             raise UsageError(f"--resume: cannot open {args.output!r} for writing: {exc}") from None

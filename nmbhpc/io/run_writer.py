@@ -13,6 +13,10 @@ written, so a run killed at any point leaves a file that
 :func:`nmbhpc.io.read_run` reads up to its last complete output
 (``status == "running"``).
 
+Ownership: ``create`` and ``open_existing`` claim the file for this run
+before touching it (:mod:`nmbhpc.io.ownership`: a second live writer is
+refused, naming its host, PID and SLURM job); closing gives the claim back.
+
 Overwriting (``force=True``): the checks run first, on rank 0, before any file
 is touched; the old file is then truncated when the new one is created at the
 same path. The new file is not written elsewhere and renamed at the end,
@@ -29,7 +33,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ..stack import import_h5py
-from . import layout
+from . import layout, ownership
 from .provenance import git_revision, library_versions
 from .row_blocks import MAX_CALL_BYTES, write_rows
 
@@ -111,6 +115,7 @@ class RunWriter:
         self.path = path
         self.previous_status = None  # set by open_existing: the status before a restart
         self.config_toml = None      # set by open_existing: the stored config text
+        self._claim = None           # ownership.Claim, released when the file is closed
 
     # ------------------------------------------------------------------ create
     @classmethod
@@ -136,7 +141,10 @@ class RunWriter:
         path = os.fspath(path)
         comm = comm.Dup()  # private: our bcasts never meet the caller's messages
         rank = comm.Get_rank()
+        claim = None
         try:
+            _raise_agreed(comm, check_output_path(path, True) if rank == 0 else None)
+            claim = ownership.claim(path, comm)  # before the file is touched: one writer per file
             _raise_agreed(comm, check_output_path(path, force) if rank == 0 else None)
             meta = error = None
             if rank == 0:
@@ -148,9 +156,12 @@ class RunWriter:
             _raise_agreed(_Agreed, error)
             h5file = h5py.File(path, "w" if force else "w-", driver="mpio", comm=comm)
         except BaseException:
+            if claim is not None:
+                claim.release()
             comm.Free()
             raise
         writer = cls(h5file, comm, len(meta["modes"]["n"]), np.asarray(meta["modes"]["n"]), path)
+        writer._claim = claim
         writer.flush_interval = float(flush_interval)
         try:
             writer._write_header(meta)
@@ -376,10 +387,14 @@ class RunWriter:
 
     def _close_file(self) -> None:
         self._series = {}
-        self._file.close()
-        self._file = None
-        self._comm.Free()
-        self._exit_comm.Free()
+        try:
+            self._file.close()
+        finally:
+            self._file = None
+            if self._claim is not None:
+                self._claim.release()
+            self._comm.Free()
+            self._exit_comm.Free()
 
     def __enter__(self) -> "RunWriter":
         return self
@@ -425,7 +440,9 @@ class RunWriter:
         h5py = import_h5py()
         path = os.fspath(path)
         comm = comm.Dup()
+        claim = None
         try:
+            claim = ownership.claim(path, comm)  # before the file is read or reopened
             error = meta = None
             if comm.Get_rank() == 0:
                 try:
@@ -438,10 +455,13 @@ class RunWriter:
                 raise RunFileError(error)
             h5file = h5py.File(path, "r+", driver="mpio", comm=comm)
         except BaseException:
+            if claim is not None:
+                claim.release()
             comm.Free()
             raise
         counts, n_records, config_toml, status = meta
         writer = cls(h5file, comm, len(counts), np.asarray(counts), path)
+        writer._claim = claim
         writer._n = int(n_records)
         writer.previous_status = status
         writer.config_toml = config_toml

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ..io import checkpoint
+from ..io import checkpoint, ownership
 from ..io.provenance import git_revision, library_versions
 from ..io.run_writer import check_output_path
 from ..stack import import_h5py
@@ -107,6 +107,7 @@ class KineticWriter:
             if f"{GROUP}/snapshots" in h5file else 0
         self.previous_status = None
         self.config_toml = _py(h5file.attrs.get("config_toml", ""))
+        self._claim = None  # ownership.Claim, released by close()
 
     # ------------------------------------------------------------- creation
     @classmethod
@@ -116,14 +117,19 @@ class KineticWriter:
         path = os.fspath(path)
         comm = solver.comm.Dup()
         rank = comm.Get_rank()
+        claim = None
         try:
-            err = comm.bcast(check_output_path(path, force) if rank == 0 else None)
-            if err is not None:
-                raise _ERRORS.get(err[0], OSError)(err[1])
+            for check_force in (True, force):  # the directory, then (once claimed) the file
+                err = comm.bcast(check_output_path(path, check_force) if rank == 0 else None)
+                if err is not None:
+                    raise _ERRORS.get(err[0], OSError)(err[1])
+                claim = claim or ownership.claim(path, comm)  # one writer per file
             meta = {**library_versions(), "git_revision": git_revision()} if rank == 0 else None
             meta = comm.bcast(meta)
             f = h5py.File(path, "w", driver="mpio", comm=comm)
         except BaseException:
+            if claim is not None:
+                claim.release()
             comm.Free()
             raise
         s = solver.settings
@@ -167,7 +173,9 @@ class KineticWriter:
         sg.create_dataset("field", shape=(0,) + space + cell, maxshape=(None,) + space + cell,
                           chunks=(1,) + _snapshot_chunks(space, cell), dtype="f8")
         f.flush()
-        return cls(f, comm, path)
+        writer = cls(f, comm, path)
+        writer._claim = claim
+        return writer
 
     @classmethod
     def open_existing(cls, path, comm):
@@ -179,7 +187,9 @@ class KineticWriter:
         h5py = import_h5py()
         path = os.fspath(path)
         comm = comm.Dup()
+        claim = None
         try:
+            claim = ownership.claim(path, comm)  # before the file is read or reopened
             error = status = None
             if comm.Get_rank() == 0:
                 try:
@@ -191,9 +201,12 @@ class KineticWriter:
                 raise KineticFileError(error)
             f = h5py.File(path, "r+", driver="mpio", comm=comm)
         except BaseException:
+            if claim is not None:
+                claim.release()
             comm.Free()
             raise
         writer = cls(f, comm, path)
+        writer._claim = claim
         writer.previous_status = status
         f.attrs["status"] = "running"
         f.flush()
@@ -298,10 +311,14 @@ class KineticWriter:
             self.file.attrs["finished_utc"] = self.comm.bcast(
                 _utc_now() if self.comm.Get_rank() == 0 else None)
         finally:
-            self.file.close()
-            self.file = None
-            self.comm.Free()
-            self._exit_comm.Free()
+            try:
+                self.file.close()
+            finally:
+                self.file = None
+                if self._claim is not None:
+                    self._claim.release()
+                self.comm.Free()
+                self._exit_comm.Free()
 
     def __enter__(self):
         return self
