@@ -12,6 +12,11 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# One BLAS thread per rank, as `make test` sets: ranks are the parallelism, and
+# threaded BLAS reorders sums, which breaks the bit-identity tests of restarts
+# across rank counts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from nmbhpc.stack import init_petsc, petsc_cleanup  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
 
