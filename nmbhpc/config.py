@@ -194,6 +194,8 @@ def _state(key: str, v: Any) -> tuple:
     if abs(norm - 1.0) > _POLARIZATION_TOL:
         raise ConfigError(key, f"must be a unit vector (|P| = 1 within {_POLARIZATION_TOL:g}: only "
                           f"pure product states are supported), got {show(v)} with |P| = {norm:.10g}")
+    if abs(norm - 1.0) <= 4 * np.finfo(np.float64).eps:  # already unit: keep it bit for bit
+        return tuple(float(x) for x in p)
     return tuple(float(x) for x in p / norm)
 
 

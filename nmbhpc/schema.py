@@ -274,10 +274,10 @@ class Key:
         x = float(v) if not isinstance(v, (int, np.integer)) or abs(int(v)) < 2**1000 else math.inf
         if not math.isfinite(x):
             raise fail(key, "must be a finite number", v)
+        self._check_bounds(key, x, v, "number")
         if abs(x) > MAX_MAGNITUDE:
             raise fail(key, f"must be at most {MAX_MAGNITUDE:g} in magnitude"
                        f"{' [' + self.unit + ']' if self.unit else ''}", v)
-        self._check_bounds(key, x, v, "number")
         return x
 
     def _int(self, key: str, v: Any) -> int:
@@ -300,13 +300,18 @@ class Key:
         if self.type == "choice":
             return " \\| ".join(f'`"{c}"`' for c in self.choices)
         word = _TYPE_WORDS[self.type]
-        if self.type in ("real", "int"):
-            bounds = self._bounds_text()
-            if self.type == "int" and self.high is not None and self.low is not None:
-                bounds = f"{int(self.low)} .. {int(self.high)}"
-            elif self.type == "int" and self.low is not None:
-                bounds = f">= {int(self.low)}"
-            return f"{word} {bounds}".strip()
+        lo, hi = self.low, self.high
+        if self.type == "int":
+            if hi is not None and hi < 2**62:
+                return f"{word} {int(lo)} .. {int(hi)}" if lo is not None else f"{word} <= {int(hi)}"
+            return f"{word} >= {int(lo)}" if lo is not None else word
+        if self.type == "real":
+            if lo is not None and hi is not None:
+                return f"{word} {self._bounds_text()}"
+            if lo is not None:
+                return f"{word} {'>' if self.open_low else '>='} {lo:g}"
+            if hi is not None:
+                return f"{word} {'<' if self.open_high else '<='} {hi:g}"
         return word
 
     def default_text(self) -> str:
@@ -404,6 +409,8 @@ def unit_vector(key: str, v: Any, *, min_norm: float = 1e-12, what: str = "a non
     norm = scale * float(np.linalg.norm(x / scale)) if scale > 0 else 0.0
     if not norm >= min_norm:
         raise fail(key, f"must be {what} (it is normalised)", v)
+    if abs(norm - 1.0) <= 4 * np.finfo(np.float64).eps:  # already unit: keep it bit for bit
+        return tuple(float(c) for c in x)
     return tuple(float(c) for c in (x / scale) / (norm / scale))
 
 
@@ -559,8 +566,12 @@ def doc_table() -> str:
     """The markdown key table of every registered section (docs/config.md)."""
     from . import config  # noqa: F401  (registers every section)
 
+    def order(s: Section) -> int:
+        return (0 if not s.path else 1 if s.path.startswith("model") else 2 if s.path == "output"
+                else 4 if s.path.startswith("kinetics") else 3)
+
     out = []
-    for s in SECTIONS.values():
+    for s in sorted(SECTIONS.values(), key=order):
         head = f"#### `{s.title or '[' + s.path + ']'}`" if s.path else "#### Top level"
         out.append(head)
         out.append("")
@@ -589,11 +600,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m nmbhpc.schema", description=main.__doc__)
     p.add_argument("--write", metavar="FILE", help="replace the generated table in FILE")
     args = p.parse_args(argv)
+    from nmbhpc import schema  # the registry the config modules fill (not __main__'s copy)
+
     if args.write:
         path = Path(args.write)
-        path.write_text(replace_doc_table(path.read_text()))
+        path.write_text(schema.replace_doc_table(path.read_text()))
     else:
-        sys.stdout.write(doc_table())
+        sys.stdout.write(schema.doc_table())
     return 0
 
 
