@@ -82,17 +82,25 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, key: str, message: str, source_path: Optional[str] = None):
-        self.key = key
-        self.detail = message
+        # one line whatever the input: control characters of keys and values are escaped
+        self.key = _one_line(key)
+        self.detail = _one_line(message)
         self.source_path = source_path
-        where = f"at '{key}'" if key else f"in '{source_path or '<string>'}'"
-        super().__init__(f"config error {where}: {message}")
+        where = f"at '{self.key}'" if key else f"in '{_one_line(source_path or '<string>')}'"
+        super().__init__(f"config error {where}: {self.detail}")
 
     def __reduce__(self):  # picklable (e.g. broadcast from the rank that loaded the file)
         return (type(self), (self.key, self.detail, self.source_path))
 
 
 # --- value formatting ---------------------------------------------------------
+
+def _one_line(text: str) -> str:
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
 
 def show(value: Any) -> str:
     """A short, one-line, TOML-flavoured rendering of an offending value and its type."""

@@ -256,10 +256,12 @@ def _check_sizes(grid: GridSettings, physics: PhysicsSettings, species, time: Ti
         h = (max(abs(w) for w in physics.omega) + abs(physics.lam) + 2 * abs(physics.mu) * density
              + max(max(max(r) for r in rates.gamma), rates.scattering))
         dt = min(time.cfl * dx, time.phase_step / h if h > 0 else math.inf)
-        steps, key, value = time.t_end / dt, "kinetics.time.t_end", time.t_end
-    if steps > MAX_STEPS:
-        raise ConfigError(key, f"{show(value)}: about {steps:.3g} time steps (t_end / dt), more "
-                          f"than {MAX_STEPS:.0e}")
+        steps = time.t_end / dt if dt > 0 else math.inf
+        key, value = "kinetics.time.t_end", time.t_end
+    if not steps <= MAX_STEPS:
+        raise ConfigError(key, f"{show(value)}: about {steps:.3g} time steps (t_end / dt, dt = "
+                          "min(cfl dx, phase_step / max|h|) unless given), more than "
+                          f"{MAX_STEPS:.0e}")
 
 
 def settings_to_dict(s: KineticSettings) -> dict:
