@@ -29,7 +29,7 @@ from .kinetics import settings as _kinetic_settings  # noqa: F401  (registers [k
 from .model import Mode, Model
 from .schedule import MuSchedule
 from .schema import (MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key, Section, Table,
-                     build, choice, dump_toml, fail, human_bytes, mem_budget, petsc_int_max,
+                     build, choice, dump_toml, fail, human_bytes, petsc_int_max,
                      register, show, to_dict, unit_vector)
 from .settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
 
@@ -223,9 +223,17 @@ def _directions(key: str, v: Any, n_modes: int):
 
 # --- sizes: refused before anything is allocated ----------------------------------
 
+#: replicated arrays below this size are never checked (no need to read /proc/meminfo)
+_SMALL_BYTES = 2**26
+
+
 def _check_replicated(key: str, value: Any, nbytes: float, what: str) -> None:
-    """Refuse an array every rank holds whole when it exceeds this node's memory."""
-    budget = mem_budget()
+    """Refuse an array every rank holds whole when it exceeds this node's MemAvailable."""
+    if nbytes < _SMALL_BYTES:
+        return
+    from .manybody.memory import mem_available
+
+    budget = mem_available()
     if budget and nbytes > budget:
         raise ConfigError(key, f"{show(value)}: {what} needs {human_bytes(nbytes)} on every rank, "
                           f"more than the {human_bytes(budget)} this node has available")

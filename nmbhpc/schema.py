@@ -48,7 +48,7 @@ import numpy as np
 
 __all__ = ["ConfigError", "Key", "setting", "keys_of", "Section", "register", "SECTIONS",
            "Table", "fail", "show", "dump_toml", "doc_table", "MAX_MAGNITUDE", "MAX_TIME",
-           "MAX_STEPS", "MAX_RECORDS", "TS_TYPES", "petsc_int_max", "mem_budget", "human_bytes"]
+           "MAX_STEPS", "MAX_RECORDS", "TS_TYPES", "petsc_int_max", "human_bytes"]
 
 #: largest magnitude of a frequency, rate, density or length in a config (units of
 #: omega0 or 1/omega0): beyond it products such as mu N^2 or omega t leave the
@@ -156,18 +156,6 @@ def petsc_int_max() -> int:
             continue
         return 2**63 - 1 if re.search(r"#define\s+PETSC_USE_64BIT_INDICES\s+1", text) else 2**31 - 1
     return 2**31 - 1
-
-
-def mem_budget() -> int:
-    """Memory a replicated array may use on one node: MemAvailable (bytes), 0 if unknown."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 # --- key declarations ---------------------------------------------------------

@@ -180,15 +180,7 @@ def _numeric_leaves(node, prefix=()):
             yield from _numeric_leaves(v, prefix + (k,))
 
 
-def _set(data, path, value):
-    import copy
-
-    data = copy.deepcopy(data)
-    node = data
-    for k in path[:-1]:
-        node = node[k]
-    node[path[-1]] = value
-    return data
+from test_config import _replaced as _set  # noqa: E402  (tests/ is on sys.path)
 
 
 NUMERIC = [(i, path) for i, base in enumerate(BASES) for path in _numeric_leaves(base)]
