@@ -526,9 +526,8 @@ def _config(data: dict, source_path: str) -> dict:
     if solver == "kinetics":
         raise ConfigError("solver", "\"kinetics\" needs a [kinetics] table (and no [model]/[output]: "
                           "docs/kinetics.md)")
-    model_table = top.table("model", required=True)
+    model, size_key = _parse_model(top.table("model", required=True), solver)
     output, where_time = _parse_output(top.table("output", required=True))
-    model, size_key = _parse_model(model_table, solver)
     manybody = _parse_manybody(top.table("manybody"))
     meanfield = _parse_meanfield(top.table("meanfield"))
     mu = model.mu
