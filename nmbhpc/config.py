@@ -28,8 +28,8 @@ from . import generators
 from .kinetics import settings as _kinetic_settings  # noqa: F401  (registers [kinetics])
 from .model import Mode, Model
 from .schedule import MuSchedule
-from .schema import (MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key, Section, Table,
-                     build, choice, dump_toml, fail, human_bytes, petsc_int_max,
+from .schema import (MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key,
+                     Section, Table, build, choice, dump_toml, fail, human_bytes, petsc_int_max,
                      register, show, to_dict, unit_vector)
 from .settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
 

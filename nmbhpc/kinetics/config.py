@@ -203,8 +203,9 @@ def _top_level(data: dict) -> None:
     for name in data:
         if name not in TOP_LEVEL_KEYS:
             raise ConfigError(str(name), f"is not used by solver \"{SOLVER_NAME}\""
-                              f"{did_you_mean(name, TOP_LEVEL_KEYS)} (valid top-level keys: {', '.join(TOP_LEVEL_KEYS)}; times and "
-                              "outputs are set in [kinetics.time])")
+                              f"{did_you_mean(name, TOP_LEVEL_KEYS)} (valid top-level keys: "
+                              f"{', '.join(TOP_LEVEL_KEYS)}; times and outputs are set in "
+                              "[kinetics.time])")
 
 
 def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings:
