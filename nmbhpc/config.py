@@ -1,482 +1,501 @@
 """The TOML run configuration, validated once into a :class:`~nmbhpc.settings.RunConfig`.
 
 This is the only place raw user input is looked at: every key is checked
-(unknown keys, types, ranges, cross-key consistency) before any work starts,
-and the first problem is raised as :class:`ConfigError` naming the key by its
-dotted path (``model.modes[3].n``, 0-based indices) and the offending value.
-The schema is documented in docs/config.md.
+(unknown keys, types, ranges, cross-key consistency, and sizes against an
+estimate) before any work starts, and the first problem is raised as
+:class:`ConfigError` naming the key by its dotted path (``model.modes[3].n``,
+0-based indices) and the offending value. The keys are declared in
+:mod:`nmbhpc.schema` form: the common ``[model]``/``[output]`` sections here,
+``[manybody]``/``[meanfield]`` on their settings dataclasses
+(:mod:`nmbhpc.settings`), ``[kinetics]`` in :mod:`nmbhpc.kinetics.settings`.
+docs/config.md documents them (its key table is generated from the schema).
 
-Loading is not collective: every rank may load the same file independently
-(the result depends only on the text, including seeded random directions).
+:func:`load_any_config_text` is the one loader that tells a kinetics document
+from a spin-solver document. Loading is not collective: every rank may load
+the same file independently (the result depends only on the text, including
+seeded random directions, and on the PETSc build's index size).
 """
 from __future__ import annotations
 
-import datetime
-import difflib
-import json
 import math
-import re
 import tomllib
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from . import generators
+from .kinetics import settings as _kinetic_settings  # noqa: F401  (registers [kinetics])
 from .model import Mode, Model
 from .schedule import MuSchedule
+from .schema import (MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key,
+                     Section, Table, build, choice, dump_toml, fail, human_bytes, petsc_int_max,
+                     register, show, to_dict, unit_vector)
 from .settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
 
 __all__ = ["ConfigError", "load_config", "load_config_text", "config_from_dict", "dump_toml",
-           "SOLVER_NAMES"]
-
-# Solver names the config accepts. The registry (nmbhpc.solvers.SOLVERS) says
-# which of them are runnable in this build; the config only checks the name.
-SOLVER_NAMES = ("manybody", "meanfield", "cumulant", "twa")
+           "dump_config", "load_any_config_text", "solver_names", "SOLVER_NAMES"]
 
 # below this norm a direction cannot be normalised meaningfully
 _MIN_DIRECTION_NORM = 1e-12
 # pure product states: |P| = 1 up to rounding in a hand-written config
 _POLARIZATION_TOL = 1e-8
-
-_REQUIRED = object()
-
-
-class ConfigError(ValueError):
-    """Invalid run configuration.
-
-    Attributes
-    ----------
-    key : str
-        Dotted path of the offending entry (``"model.modes[3].n"``); ``""`` for
-        problems with the file as a whole (unreadable, TOML syntax).
-    source_path : str or None
-        The file (or ``"<string>"``) when known.
-    """
-
-    def __init__(self, key: str, message: str, source_path: Optional[str] = None):
-        self.key = key
-        self.detail = message
-        self.source_path = source_path
-        where = f"at '{key}'" if key else f"in '{source_path or '<string>'}'"
-        super().__init__(f"config error {where}: {message}")
-
-    def __reduce__(self):  # picklable (e.g. broadcast from the rank that loaded the file)
-        return (type(self), (self.key, self.detail, self.source_path))
+_TWO_PI = 2 * math.pi
+_TIME = dict(unit="1/omega0", low=-MAX_TIME, high=MAX_TIME)
+_MAX_INT = 2**31 - 1
 
 
-# --- value formatting and leaf parsers --------------------------------------
+def solver_names() -> tuple:
+    """Every solver name a config may give: the registry :data:`nmbhpc.solvers.SOLVERS`
+    plus ``"kinetics"`` (its own document type) when the registry lacks it."""
+    from .solvers import SOLVERS
 
-def _show(value: Any) -> str:
-    """A short, TOML-flavoured rendering of an offending value and its type."""
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (a boolean)"
-    if isinstance(value, str):
-        return f"{value!r} (a string)"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        text = repr(value)
-        return (text if len(text) <= 60 else text[:57] + "...]") + " (an array)"
-    if isinstance(value, (datetime.date, datetime.time)):
-        return f"{value.isoformat()} (a date/time)"
-    if value is None:
-        return "nothing (None)"
-    return repr(value)
+    return tuple(SOLVERS) + (() if "kinetics" in SOLVERS else ("kinetics",))
 
 
-def _fail(key: str, what: str, value: Any) -> ConfigError:
-    return ConfigError(key, f"{what}, got {_show(value)}")
+SOLVER_NAMES = solver_names()
+
+# --- declared keys of the common sections -------------------------------------
+
+TOP_KEYS = (
+    Key("solver", "choice", "manybody", "which solver runs the model", choices=SOLVER_NAMES),
+)
+MODEL_KEYS = (
+    Key("theta", "real", 0.0, "vacuum mixing angle", unit="rad", low=-_TWO_PI, high=_TWO_PI),
+    Key("mu", "real", doc="mu0, any real; with a bulb schedule mu at t = 0; left out with a "
+        "table schedule", unit="omega0", default_doc="*required* (refused with a `table` schedule)"),
+    Key("angular", "choice", None, "c_pq = 1 - p.q (multi) or single_angle_factor (single)",
+        choices=("multi", "single"),
+        default_doc='`"multi"` for explicit modes; set by the generator otherwise'),
+    Key("single_angle_factor", "real", 1.0, "single-angle coupling constant (angular = single)"),
+    Key("schedule", "any", None, "[model.schedule]: mu(t); constant mu by default"),
+    Key("modes", "any", None, "[[model.modes]]: explicit modes (or a generator)",
+        default_doc="one of modes/generator"),
+    Key("generator", "any", None, "[model.generator]: a standard model (or explicit modes)",
+        default_doc="one of modes/generator"),
+)
+SCHEDULE_KEYS = (
+    Key("kind", "choice", "constant", "constant: mu; table: interpolated; bulb: mu0 D(r0 + t) / D(r0)",
+        choices=("constant", "table", "bulb")),
+    Key("times", "reals", doc="(table) >= 2 strictly increasing times", min_len=2, **_TIME),
+    Key("values", "reals", doc="(table) mu at those times, same length; model.mu left out",
+        unit="omega0"),
+    Key("r0", "real", doc="(bulb) radius at t = 0, > radius", unit="1/omega0", low=0.0,
+        open_low=True),
+    Key("radius", "real", doc="(bulb) neutrinosphere radius R", unit="1/omega0", low=0.0,
+        open_low=True),
+    Key("max_step", "real", MuSchedule.max_step, "(table, bulb) longest sub-step with mu held "
+        "at its midpoint", unit="1/omega0", low=0.0, open_low=True),
+)
+_SCHEDULE_KINDS = {"constant": ("kind",), "table": ("kind", "times", "values", "max_step"),
+                   "bulb": ("kind", "r0", "radius", "max_step")}
+MODE_KEYS = (
+    Key("n", "int", doc="neutrinos in the mode; spin j = n/2", low=1, high=_MAX_INT),
+    Key("omega", "real", doc="omega_p; negative = antineutrino-like", unit="omega0"),
+    Key("direction", "vector3", (0.0, 0.0, 1.0), "momentum direction, normalised (multi-angle only)"),
+    Key("state", "any", doc='"e" = [0, 0, 1], "x" = [0, 0, -1], or a unit polarisation vector'),
+)
+_N_MODES = Key("n_modes", "int", doc="number of modes", low=1, high=_MAX_INT)
+_N_PER_MODE = Key("n_per_mode", "int", 1, "neutrinos per mode", low=1, high=_MAX_INT)
+_STATES = Key("states", "any", "split", '"e", "x", "split" or one "e"/"x"/unit vector per mode')
+_GEN_KIND = Key("kind", "choice", doc="generator", choices=("single_angle", "two_beam", "multi_angle"))
+GENERATOR_KEYS = {
+    "single_angle": (_GEN_KIND, _N_MODES, _N_PER_MODE,
+                     Key("omega0", "real", 1.0, "spectrum spacing: omega_p = p omega0", unit="omega0",
+                         low=0.0, open_low=True),
+                     _STATES),
+    "two_beam": (_GEN_KIND,
+                 Key("n_nu", "int", doc="neutrinos in beam 0", low=1, high=_MAX_INT),
+                 Key("n_nubar", "int", doc="antineutrinos in beam 1", low=1, high=_MAX_INT),
+                 Key("omega", "real", 1.0, "|omega| of both beams", unit="omega0", low=0.0,
+                     open_low=True),
+                 Key("hierarchy", "choice", doc="sign of omega of beam 0 (inverted: -omega)",
+                     choices=("inverted", "normal")),
+                 Key("flavor", "choice", "e", "nu_e and nubar_e beams, or nu_x and nubar_x",
+                     choices=("e", "x")),
+                 Key("beam_angle", "real", math.pi, "angle of beam 1 to +z (angular = multi only)",
+                     unit="rad", low=-_TWO_PI, high=_TWO_PI, default_doc="pi")),
+    "multi_angle": (_GEN_KIND, _N_MODES, _N_PER_MODE,
+                    Key("spectrum", "choice", "constant", "omega_p = omega, or p omega0",
+                        choices=("constant", "linear")),
+                    Key("omega", "real", 1.0, "(constant spectrum) every omega_p", unit="omega0"),
+                    Key("omega0", "real", 1.0, "(linear spectrum) spacing", unit="omega0", low=0.0,
+                        open_low=True),
+                    Key("directions", "any", "random", '"random" (seeded), "polar", or one 3-vector '
+                        "per mode"),
+                    Key("seed", "int", 0, "(random directions) seed", low=0, high=2**63 - 1),
+                    _STATES),
+}
+OUTPUT_KEYS = (
+    Key("times", "reals", doc="strictly increasing output times; the run starts at times[0]",
+        min_len=2, default_doc="or t_start/t_final/n_out", **_TIME),
+    Key("t_start", "real", 0.0, "first output time", **_TIME),
+    Key("t_final", "real", doc="last output time, > t_start", default_doc="*required* without times",
+        **_TIME),
+    Key("n_out", "int", doc="linspace(t_start, t_final, n_out)", low=2, high=MAX_RECORDS,
+        default_doc="*required* without times"),
+    Key("pair_correlations", "bool", False, "record <J_p.J_q> - <J_p>.<J_q> (O(M^2) per record)"),
+    Key("save_state", "bool", False, "write the final state"),
+)
+
+register(Section("", TOP_KEYS, doc="Tables: [model], [output] (required), [manybody], "
+                 "[meanfield]; a kinetics document has only solver and [kinetics]."))
+register(Section("model", MODEL_KEYS, doc="The model H_MB of Eq. (1) of the paper (common to "
+                 "the spin solvers)."))
+register(Section("model.schedule", SCHEDULE_KEYS, doc="mu(t); keys by kind."))
+register(Section("model.modes", MODE_KEYS, title="[[model.modes]]", doc="One table per mode."))
+for _kind, _keys in GENERATOR_KEYS.items():
+    register(Section("model.generator", _keys, title=f'[model.generator] kind = "{_kind}"'))
+register(Section("output", OUTPUT_KEYS, doc="Either times, or t_final and n_out (t_start optional)."))
 
 
-def _is_number(v: Any) -> bool:
-    # bool is an int subclass in Python but never a number in a config
-    # (numpy scalars are accepted for configs built in Python)
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+def _key(keys, name: str) -> Key:
+    return next(k for k in keys if k.name == name)
 
 
-def _real(key: str, v: Any, *, positive: bool = False, nonnegative: bool = False) -> float:
-    if not _is_number(v):
-        raise _fail(key, "must be a number", v)
-    x = float(v)
-    if not math.isfinite(x):
-        raise _fail(key, "must be a finite number", v)
-    if positive and not x > 0:
-        raise _fail(key, "must be a positive number", v)
-    if nonnegative and not x >= 0:
-        raise _fail(key, "must be a non-negative number", v)
-    return x
+# --- leaf parsers that combine keys -------------------------------------------
 
-
-def _integer(key: str, v: Any, *, minimum: int) -> int:
-    what = {0: "must be a non-negative integer", 1: "must be a positive integer"}.get(
-        minimum, f"must be an integer >= {minimum}")
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
-        raise _fail(key, what, v)
-    return int(v)
-
-
-def _boolean(key: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise _fail(key, "must be true or false", v)
-    return v
-
-
-def _choice(key: str, v: Any, choices: tuple) -> str:
-    options = ", ".join(f'"{c}"' for c in choices)
-    if not isinstance(v, str):
-        raise _fail(key, f"must be one of {options}", v)
-    if v not in choices:
-        hint = difflib.get_close_matches(v.lower(), choices, n=1, cutoff=0.6)
-        extra = f" (did you mean \"{hint[0]}\"?)" if hint else ""
-        raise _fail(key, f"must be one of {options}{extra}", v)
-    return v
-
-
-def _nonempty_string(key: str, v: Any) -> str:
-    if not isinstance(v, str) or not v.strip():
-        raise _fail(key, "must be a non-empty string", v)
-    return v
-
-
-def _real_list(key: str, v: Any, *, min_len: int = 1) -> list[float]:
-    if not isinstance(v, list):
-        raise _fail(key, "must be an array of numbers", v)
-    if len(v) < min_len:
-        raise _fail(key, f"must hold at least {min_len} number(s)", v)
-    return [_real(f"{key}[{i}]", x) for i, x in enumerate(v)]
-
-
-def _increasing(key: str, v: Any, *, min_len: int = 2) -> list[float]:
-    xs = _real_list(key, v, min_len=min_len)
+def _increasing(key: str, v: Any, spec: Key) -> list[float]:
+    xs = spec.parse(key, v)
     for i in range(1, len(xs)):
         if not xs[i] > xs[i - 1]:
             raise ConfigError(f"{key}[{i}]", f"must be strictly increasing: {key}[{i}] = {xs[i]!r} "
                               f"does not exceed {key}[{i - 1}] = {xs[i - 1]!r}")
+    _check_resolution(key, xs)
     return xs
 
 
-def _vector3(key: str, v: Any) -> np.ndarray:
-    if not isinstance(v, list) or len(v) != 3:
-        raise _fail(key, "must be an array of 3 numbers", v)
-    return np.array([_real(f"{key}[{i}]", x) for i, x in enumerate(v)])
+def _check_resolution(key: str, xs) -> None:
+    """Refuse times closer than double precision resolves at their magnitude."""
+    xs = np.asarray(xs, dtype=np.float64)
+    if len(xs) < 2:
+        return
+    gaps = np.diff(xs)
+    scale = float(np.max(np.abs(xs)))
+    i = int(np.argmin(gaps))
+    if gaps[i] < 1e3 * np.finfo(np.float64).eps * scale:
+        raise ConfigError(f"{key}[{i + 1}]", f"{xs[i + 1]!r} is only {gaps[i]:.3g} after "
+                          f"{xs[i]!r}: below what double precision resolves at |t| = {scale:.3g}")
 
 
 def _direction(key: str, v: Any) -> tuple:
-    d = _vector3(key, v)
-    norm = float(np.linalg.norm(d))
-    if norm < _MIN_DIRECTION_NORM:
-        raise _fail(key, "must be a non-zero vector (it is normalised)", v)
-    return tuple(float(x) for x in d / norm)
+    return unit_vector(key, v, min_norm=_MIN_DIRECTION_NORM)
 
 
 def _state(key: str, v: Any) -> tuple:
     """``"e"``, ``"x"`` or a unit polarisation vector -> flavor-frame P."""
     if isinstance(v, str):
-        _choice(key, v, ("e", "x"))
+        choice(key, v, ("e", "x"))
         return generators.NU_E if v == "e" else generators.NU_X
     if not isinstance(v, list):
-        raise _fail(key, 'must be "e", "x" or a unit polarisation vector [Px, Py, Pz]', v)
-    p = _vector3(key, v)
+        raise fail(key, 'must be "e", "x" or a unit polarisation vector [Px, Py, Pz]', v)
+    p = np.array(Key("", "vector3").parse(key, v))
     norm = float(np.linalg.norm(p))
     if abs(norm - 1.0) > _POLARIZATION_TOL:
         raise ConfigError(key, f"must be a unit vector (|P| = 1 within {_POLARIZATION_TOL:g}: only "
-                          f"pure product states are supported), got {_show(v)} with |P| = {norm:.10g}")
+                          f"pure product states are supported), got {show(v)} with |P| = {norm:.10g}")
+    if abs(norm - 1.0) <= 4 * np.finfo(np.float64).eps:  # already unit: keep it bit for bit
+        return tuple(float(x) for x in p)
     return tuple(float(x) for x in p / norm)
-
-
-# --- tables -----------------------------------------------------------------
-
-class _Table:
-    """One TOML table with its dotted path; checks keys and parses entries."""
-
-    def __init__(self, data: Any, path: str):
-        if not isinstance(data, dict):
-            raise _fail(path, "must be a table", data)
-        self.data = data
-        self.path = path
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.data
-
-    def check_keys(self, allowed, *, elsewhere: Optional[dict] = None) -> None:
-        """Refuse keys not in ``allowed``; ``elsewhere`` maps known-but-misplaced keys to why."""
-        allowed = tuple(allowed)
-        for name in self.data:
-            if name in allowed:
-                continue
-            if not isinstance(name, str):  # only reachable through config_from_dict
-                raise _fail(self.path or "<top level>", "keys must be strings", name)
-            if elsewhere and name in elsewhere:
-                raise ConfigError(self.key(name), f"key {name!r} {elsewhere[name]}")
-            lowered = {a.lower(): a for a in allowed}
-            hint = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-            extra = f" (did you mean '{lowered[hint[0]]}'?)" if hint else ""
-            valid = ", ".join(allowed)
-            raise ConfigError(self.key(name), f"unknown key {name!r}{extra}; valid keys here: {valid}")
-
-    def get(self, name: str, parse: Callable[[str, Any], Any], default: Any = _REQUIRED):
-        if name not in self.data:
-            if default is _REQUIRED:
-                raise ConfigError(self.key(name), "is required")
-            return default
-        return parse(self.key(name), self.data[name])
-
-    def table(self, name: str, *, required: bool = False) -> Optional["_Table"]:
-        if name not in self.data:
-            if required:
-                raise ConfigError(self.key(name), f"is required: add a [{self.key(name)}] table")
-            return None
-        return _Table(self.data[name], self.key(name))
-
-
-def _defaults_of(cls) -> dict:
-    return {f.name: f.default for f in fields(cls)}
-
-
-# --- sections ---------------------------------------------------------------
-
-def _parse_output(t: _Table) -> OutputSettings:
-    t.check_keys(("times", "t_start", "t_final", "n_out", "pair_correlations", "save_state"))
-    if "times" in t:
-        for other in ("t_start", "t_final", "n_out"):
-            if other in t:
-                raise ConfigError(t.key(other), f"give either output.times or output.t_start/"
-                                  f"t_final/n_out, not both (got output.{other} = "
-                                  f"{_show(t.data[other])})")
-        times = np.array(t.get("times", _increasing))
-    else:
-        if "t_final" not in t:
-            raise ConfigError(t.key("t_final"), "is required (or give output.times)")
-        t_start = t.get("t_start", _real, 0.0)
-        t_final = t.get("t_final", _real)
-        n_out = t.get("n_out", lambda k, v: _integer(k, v, minimum=2))
-        if not t_final > t_start:
-            raise _fail(t.key("t_final"), f"must be greater than output.t_start = {t_start!r}",
-                        t.data["t_final"])
-        times = np.linspace(t_start, t_final, n_out)
-    return OutputSettings(
-        times=times,
-        pair_correlations=t.get("pair_correlations", _boolean, False),
-        save_state=t.get("save_state", _boolean, False),
-    )
-
-
-_SCHEDULE_KEYS = {
-    "constant": ("kind",),
-    "table": ("kind", "times", "values", "max_step"),
-    "bulb": ("kind", "r0", "radius", "max_step"),
-}
-
-
-def _parse_schedule(model: _Table) -> MuSchedule:
-    t = model.table("schedule")
-    kind = "constant" if t is None else t.get(
-        "kind", lambda k, v: _choice(k, v, tuple(_SCHEDULE_KEYS)), "constant")
-    if t is not None:
-        allowed = _SCHEDULE_KEYS[kind]
-        others = {name: f"is not used by schedule kind {kind!r} (valid keys: {', '.join(allowed)})"
-                  for keys in _SCHEDULE_KEYS.values() for name in keys if name not in allowed}
-        t.check_keys(allowed, elsewhere=others)
-    max_step = MuSchedule.max_step if t is None else t.get(
-        "max_step", lambda k, v: _real(k, v, positive=True), MuSchedule.max_step)
-    if kind == "table":
-        if "mu" in model:
-            raise _fail(model.key("mu"), "must not be given with a tabulated schedule "
-                        "(model.schedule.values holds mu(t))", model.data["mu"])
-        times = t.get("times", _increasing)
-        values = t.get("values", lambda k, v: _real_list(k, v, min_len=1))
-        if len(values) != len(times):
-            raise ConfigError(t.key("values"), f"must have as many entries as "
-                              f"model.schedule.times ({len(times)}), got {len(values)}")
-        return MuSchedule(kind="table", mu0=values[0], times=tuple(times), values=tuple(values),
-                          max_step=max_step)
-    mu0 = model.get("mu", _real)
-    if kind == "bulb":
-        radius = t.get("radius", lambda k, v: _real(k, v, positive=True))
-        r0 = t.get("r0", _real)
-        if not r0 > radius:
-            raise _fail(t.key("r0"), f"must exceed model.schedule.radius = {radius!r} "
-                        "(the run starts above the neutrinosphere)", t.data["r0"])
-        return MuSchedule(kind="bulb", mu0=mu0, r0=r0, radius=radius, max_step=max_step)
-    return MuSchedule(kind="constant", mu0=mu0)
-
-
-_MODE_KEYS = ("n", "omega", "direction", "state")
-
-
-def _parse_modes(key: str, v: Any) -> tuple:
-    if not isinstance(v, list) or not v:
-        raise _fail(key, "must be a non-empty array of tables ([[model.modes]] entries)", v)
-    modes = []
-    for i, entry in enumerate(v):
-        t = _Table(entry, f"{key}[{i}]")
-        t.check_keys(_MODE_KEYS)
-        modes.append(Mode(
-            n=t.get("n", lambda k, x: _integer(k, x, minimum=1)),
-            omega=t.get("omega", _real),
-            direction=t.get("direction", _direction, (0.0, 0.0, 1.0)),
-            polarization=t.get("state", _state),
-        ))
-    return tuple(modes)
 
 
 def _states(key: str, v: Any, n_modes: int) -> list[tuple]:
     """Generator ``states`` -> one polarisation per mode."""
     if isinstance(v, str):
-        _choice(key, v, ("e", "x", "split"))
+        choice(key, v, ("e", "x", "split"))
         return generators.flavor_states(v, n_modes)
     if not isinstance(v, list):
-        raise _fail(key, 'must be "e", "x", "split" or an array of per-mode states', v)
+        raise fail(key, 'must be "e", "x", "split" or an array of per-mode states', v)
     if len(v) != n_modes:
-        raise _fail(key, f"must hold one state per mode ({n_modes})", v)
+        raise fail(key, f"must hold one state per mode ({n_modes})", v)
     return [_state(f"{key}[{i}]", s) for i, s in enumerate(v)]
-
-
-def _positive_int(k, v):
-    return _integer(k, v, minimum=1)
-
-
-def _positive_real(k, v):
-    return _real(k, v, positive=True)
-
-
-# generator kind -> (valid keys, forced angular or None, default angular)
-_GENERATORS = {
-    "single_angle": (("kind", "n_modes", "n_per_mode", "omega0", "states"), "single", "single"),
-    "two_beam": (("kind", "n_nu", "n_nubar", "omega", "hierarchy", "flavor", "beam_angle"),
-                 None, "single"),
-    "multi_angle": (("kind", "n_modes", "n_per_mode", "spectrum", "omega", "omega0",
-                     "directions", "seed", "states"), "multi", "multi"),
-}
-
-
-def _generator_kind(t: _Table) -> str:
-    return t.get("kind", lambda k, v: _choice(k, v, tuple(_GENERATORS)))
-
-
-def _build_generator(t: _Table, kind: str, angular: str) -> tuple:
-    allowed = _GENERATORS[kind][0]
-    others = {name: f"is not used by generator kind {kind!r} (valid keys: {', '.join(allowed)})"
-              for keys, _, _ in _GENERATORS.values() for name in keys if name not in allowed}
-    t.check_keys(allowed, elsewhere=others)
-    if kind == "single_angle":
-        n_modes = t.get("n_modes", _positive_int)
-        return generators.single_angle(
-            n_modes, n_per_mode=t.get("n_per_mode", _positive_int, 1),
-            omega0=t.get("omega0", _positive_real, 1.0),
-            states=t.get("states", lambda k, v: _states(k, v, n_modes), "split"))
-    if kind == "two_beam":
-        if "beam_angle" in t and angular != "multi":
-            raise _fail(t.key("beam_angle"), "is only used with model.angular = \"multi\" "
-                        "(the two-beam model is single-angle by default)", t.data["beam_angle"])
-        return generators.two_beam(
-            t.get("n_nu", _positive_int), t.get("n_nubar", _positive_int),
-            omega=t.get("omega", _positive_real, 1.0),
-            hierarchy=t.get("hierarchy", lambda k, v: _choice(k, v, ("inverted", "normal"))),
-            flavor=t.get("flavor", lambda k, v: _choice(k, v, ("e", "x")), "e"),
-            beam_angle=t.get("beam_angle", _real, math.pi))
-    # multi_angle
-    n_modes = t.get("n_modes", _positive_int)
-    spectrum = t.get("spectrum", lambda k, v: _choice(k, v, ("constant", "linear")), "constant")
-    unused = "omega0" if spectrum == "constant" else "omega"
-    if unused in t:
-        raise _fail(t.key(unused), f"is not used with spectrum = \"{spectrum}\" (constant: "
-                    "omega_p = omega; linear: omega_p = p * omega0)", t.data[unused])
-    directions = t.get("directions", lambda k, v: _directions(k, v, n_modes), "random")
-    if "seed" in t and directions != "random":
-        raise _fail(t.key("seed"), 'is only used with directions = "random"', t.data["seed"])
-    return generators.multi_angle(
-        n_modes, n_per_mode=t.get("n_per_mode", _positive_int, 1),
-        omega=t.get("omega", _real, 1.0), spectrum=spectrum,
-        omega0=t.get("omega0", _positive_real, 1.0), directions=directions,
-        seed=t.get("seed", lambda k, v: _integer(k, v, minimum=0), 0),
-        states=t.get("states", lambda k, v: _states(k, v, n_modes), "split"))
 
 
 def _directions(key: str, v: Any, n_modes: int):
     if isinstance(v, str):
-        return _choice(key, v, ("random", "polar"))
+        return choice(key, v, ("random", "polar"))
     if not isinstance(v, list):
-        raise _fail(key, 'must be "random", "polar" or an array of 3-vectors', v)
+        raise fail(key, 'must be "random", "polar" or an array of 3-vectors', v)
     if len(v) != n_modes:
-        raise _fail(key, f"must hold one direction per mode ({n_modes})", v)
+        raise fail(key, f"must hold one direction per mode ({n_modes})", v)
     return [_direction(f"{key}[{i}]", d) for i, d in enumerate(v)]
 
 
-def _parse_model(t: _Table) -> Model:
-    t.check_keys(("theta", "mu", "angular", "single_angle_factor", "schedule", "modes",
-                  "generator"))
+# --- sizes: refused before anything is allocated ----------------------------------
+
+#: replicated arrays below this size are never checked (no need to read /proc/meminfo)
+_SMALL_BYTES = 2**26
+
+
+def _check_replicated(key: str, value: Any, nbytes: float, what: str) -> None:
+    """Refuse an array every rank holds whole when it exceeds this node's MemAvailable."""
+    if nbytes < _SMALL_BYTES:
+        return
+    from .manybody.memory import mem_available
+
+    budget = mem_available()
+    if budget and nbytes > budget:
+        raise ConfigError(key, f"{show(value)}: {what} needs {human_bytes(nbytes)} on every rank, "
+                          f"more than the {human_bytes(budget)} this node has available")
+
+
+def _check_mode_count(key: str, n_modes: int, solver: str) -> None:
+    """Every solver holds the M x M coupling matrix on every rank; the cumulant solver
+    its M^2 correlations (about 10 copies in the TS)."""
+    _check_replicated(key, n_modes, 8.0 * n_modes * n_modes, f"the {n_modes} x {n_modes} "
+                      "coupling matrix")
+    if solver == "cumulant":
+        _check_replicated(key, n_modes, 10 * 8.0 * (3 * n_modes + 9.0 * n_modes * n_modes),
+                          "the cumulant state (about 10 copies of 9 M^2 numbers)")
+
+
+def _log_sector_dim(counts: np.ndarray, k: int) -> float:
+    """log of the number of configurations with sum k_p = k, 0 <= k_p <= n_p.
+
+    Exact (float64 convolution) for small M k, else the central-limit estimate.
+    """
+    n_total = int(counts.sum())
+    k = min(k, n_total - k)
+    if k <= 0:
+        return 0.0
+    if len(counts) * k <= 2_000_000:
+        c = np.zeros(k + 1)
+        c[0] = 1.0
+        for n in counts:
+            run = np.cumsum(c)
+            shifted = np.zeros_like(run)
+            w = int(n) + 1
+            if w <= k:
+                shifted[w:] = run[:-w]
+            c = run - shifted
+            top = c.max()
+            if top > 1e250:  # keep the scale, count it in the log
+                return math.log(top) + _log_sector_dim_gauss(counts, k) - math.log(top)
+        return math.log(c[k]) if c[k] > 0 else -math.inf
+    return _log_sector_dim_gauss(counts, k)
+
+
+def _log_sector_dim_gauss(counts: np.ndarray, k: int) -> float:
+    n = counts.astype(np.float64)
+    var = float(np.sum(n * (n + 2) / 12.0))
+    mean = float(n.sum()) / 2
+    return float(np.sum(np.log1p(n))) - 0.5 * math.log(2 * math.pi * var) - (k - mean) ** 2 / (2 * var)
+
+
+def _check_manybody_size(key: str, value: Any, model: Model) -> None:
+    """The exact engine's basis holds at least the sector of the initial state's mean
+    magnetisation: its size must be a PetscInt and its state vector must exist."""
+    rot = model.flavor_rotation()
+    pz = (model.initial_polarizations @ rot)[:, 2]  # computational-frame z
+    counts = model.counts
+    k = int(round(float(np.sum(counts * (1.0 - pz) / 2.0))))
+    log_dim = _log_sector_dim(counts, max(0, min(k, int(counts.sum()))))
+    limit = petsc_int_max()
+    if log_dim > math.log(limit):
+        dim = math.exp(min(log_dim, 700.0))
+        raise ConfigError(key, f"{show(value)}: the many-body basis of the initial state holds at "
+                          f"least {dim:.2g} states ({human_bytes(16.0 * dim)} per state vector); "
+                          f"this PETSc build indexes at most {limit} (PetscInt)")
+    # the basis tables and the configurations are replicated/local; the vector is distributed
+    _check_replicated(key, value, 8.0 * (len(counts) + 1) * (counts.sum() + 2),
+                      "the basis counting table")
+
+
+def _check_phase(model: Model, times: np.ndarray, where: dict) -> None:
+    """Refuse runs whose phase span (t_final - t_start) x (max|omega| + max|mu| max|c|)
+    no solver can step through (:data:`nmbhpc.schema.MAX_STEPS` radians)."""
+    span = float(times[-1] - times[0])
+    mu = model.mu
+    mu_max = max(abs(v) for v in mu.values) if mu.kind == "table" else abs(mu.mu0)
+    c_max = abs(model.single_angle_factor) if model.single_angle else 2.0
+    w_max = float(np.max(np.abs(model.omegas))) if model.n_modes else 0.0
+    freq = w_max + mu_max * c_max
+    phase = span * freq
+    if phase > MAX_STEPS:
+        if span >= freq:
+            key, value = where["time"]
+        else:
+            key, value = where["mu"] if mu_max * c_max >= w_max else where["omega"]
+        raise ConfigError(key, f"{show(value)}: the run spans {phase:.3g} rad of phase "
+                          f"((t_final - t_start) x (max|omega| + max|mu| max|c_pq|) = {span:.3g} x "
+                          f"{freq:.3g}), more than the {MAX_STEPS:.0e} any solver can step through")
+
+
+def _check_steps(key: str, value: float, span: float, step: float) -> None:
+    if span / step > MAX_STEPS:
+        raise ConfigError(key, f"{show(value)}: (t_final - t_start) / {key.split('.')[-1]} = "
+                          f"{span / step:.3g} steps, more than {MAX_STEPS:.0e}")
+
+
+# --- sections ---------------------------------------------------------------
+
+def _parse_output(t: Table) -> tuple[OutputSettings, tuple]:
+    t.check_keys(OUTPUT_KEYS)
+    if "times" in t:
+        for other in ("t_start", "t_final", "n_out"):
+            if other in t:
+                raise ConfigError(t.key(other), f"give either output.times or output.t_start/"
+                                  f"t_final/n_out, not both (got output.{other} = "
+                                  f"{show(t.data[other])})")
+        spec = _key(OUTPUT_KEYS, "times")
+        times = np.array(t.get("times", lambda k, v: _increasing(k, v, spec)))
+        where = (t.key("times"), t.data["times"][-1] if isinstance(t.data["times"], list) else None)
+    else:
+        if "t_final" not in t:
+            raise ConfigError(t.key("t_final"), "is required (or give output.times)")
+        t_start = t.read(_key(OUTPUT_KEYS, "t_start"))
+        t_final = t.read(_key(OUTPUT_KEYS, "t_final"))
+        n_out = t.read(_key(OUTPUT_KEYS, "n_out"))
+        if not t_final > t_start:
+            raise fail(t.key("t_final"), f"must be greater than output.t_start = {t_start!r}",
+                       t.data["t_final"])
+        _check_replicated(t.key("n_out"), n_out, 8.0 * n_out, "the output times")
+        times = np.linspace(t_start, t_final, n_out)
+        _check_resolution(t.key("n_out"), times[:2] if abs(t_start) >= abs(t_final) else times[-2:])
+        where = (t.key("t_final"), t_final)
+    return OutputSettings(times=times,
+                          pair_correlations=t.read(_key(OUTPUT_KEYS, "pair_correlations")),
+                          save_state=t.read(_key(OUTPUT_KEYS, "save_state"))), where
+
+
+def _parse_schedule(model: Table) -> MuSchedule:
+    t = model.table("schedule")
+    spec = {k.name: k for k in SCHEDULE_KEYS}
+    kind = "constant" if t is None else t.read(spec["kind"])
+    if t is not None:
+        allowed = _SCHEDULE_KINDS[kind]
+        others = {name: f"is not used by schedule kind {kind!r} (valid keys: {', '.join(allowed)})"
+                  for keys in _SCHEDULE_KINDS.values() for name in keys if name not in allowed}
+        t.check_keys(allowed, elsewhere=others)
+    max_step = MuSchedule.max_step if t is None else t.read(spec["max_step"])
+    if kind == "table":
+        if "mu" in model:
+            raise fail(model.key("mu"), "must not be given with a tabulated schedule "
+                       "(model.schedule.values holds mu(t))", model.data["mu"])
+        times = t.get("times", lambda k, v: _increasing(k, v, spec["times"]))
+        values = t.read(spec["values"])
+        if len(values) != len(times):
+            raise ConfigError(t.key("values"), f"must have as many entries as "
+                              f"model.schedule.times ({len(times)}), got {len(values)}")
+        return MuSchedule(kind="table", mu0=values[0], times=tuple(times), values=tuple(values),
+                          max_step=max_step)
+    mu0 = model.read(_key(MODEL_KEYS, "mu"))
+    if kind == "bulb":
+        radius = t.read(spec["radius"])
+        r0 = t.read(spec["r0"])
+        if not r0 > radius:
+            raise fail(t.key("r0"), f"must exceed model.schedule.radius = {radius!r} "
+                       "(the run starts above the neutrinosphere)", t.data["r0"])
+        return MuSchedule(kind="bulb", mu0=mu0, r0=r0, radius=radius, max_step=max_step)
+    return MuSchedule(kind="constant", mu0=mu0)
+
+
+def _parse_modes(key: str, v: Any) -> tuple:
+    if not isinstance(v, list) or not v:
+        raise fail(key, "must be a non-empty array of tables ([[model.modes]] entries)", v)
+    modes = []
+    spec = {k.name: k for k in MODE_KEYS}
+    for i, entry in enumerate(v):
+        t = Table(entry, f"{key}[{i}]")
+        t.check_keys(MODE_KEYS)
+        modes.append(Mode(n=t.read(spec["n"]), omega=t.read(spec["omega"]),
+                          direction=t.get("direction", _direction, spec["direction"].default),
+                          polarization=t.get("state", _state)))
+    return tuple(modes)
+
+
+# generator kind -> (forced angular or None, default angular)
+_GENERATOR_ANGULAR = {"single_angle": ("single", "single"), "two_beam": (None, "single"),
+                      "multi_angle": ("multi", "multi")}
+
+
+def _build_generator(t: Table, kind: str, angular: str, solver: str) -> tuple:
+    keys = GENERATOR_KEYS[kind]
+    spec = {k.name: k for k in keys}
+    others = {k.name: f"is not used by generator kind {kind!r} (valid keys: "
+              f"{', '.join(spec)})" for ks in GENERATOR_KEYS.values() for k in ks if k.name not in spec}
+    t.check_keys(keys, elsewhere=others)
+    if kind == "two_beam":
+        if "beam_angle" in t and angular != "multi":
+            raise fail(t.key("beam_angle"), "is only used with model.angular = \"multi\" "
+                       "(the two-beam model is single-angle by default)", t.data["beam_angle"])
+        return generators.two_beam(t.read(spec["n_nu"]), t.read(spec["n_nubar"]),
+                                   omega=t.read(spec["omega"]), hierarchy=t.read(spec["hierarchy"]),
+                                   flavor=t.read(spec["flavor"]), beam_angle=t.read(spec["beam_angle"]))
+    n_modes = t.read(spec["n_modes"])
+    _check_mode_count(t.key("n_modes"), n_modes, solver)
+    n_per_mode = t.read(spec["n_per_mode"])
+    states = t.get("states", lambda k, v: _states(k, v, n_modes), "split")
+    if kind == "single_angle":
+        return generators.single_angle(n_modes, n_per_mode=n_per_mode,
+                                       omega0=t.read(spec["omega0"]), states=states)
+    spectrum = t.read(spec["spectrum"])
+    unused = "omega0" if spectrum == "constant" else "omega"
+    if unused in t:
+        raise fail(t.key(unused), f"is not used with spectrum = \"{spectrum}\" (constant: "
+                   "omega_p = omega; linear: omega_p = p * omega0)", t.data[unused])
+    omega0 = t.read(spec["omega0"])
+    if spectrum == "linear" and n_modes * omega0 > MAX_MAGNITUDE:
+        raise fail(t.key("omega0"), f"gives omega_{n_modes} = {n_modes * omega0:.3g}, beyond "
+                   "the largest frequency a config may hold", t.data.get("omega0", omega0))
+    directions = t.get("directions", lambda k, v: _directions(k, v, n_modes), "random")
+    if "seed" in t and directions != "random":
+        raise fail(t.key("seed"), 'is only used with directions = "random"', t.data["seed"])
+    return generators.multi_angle(n_modes, n_per_mode=n_per_mode, omega=t.read(spec["omega"]),
+                                  spectrum=spectrum, omega0=omega0, directions=directions,
+                                  seed=t.read(spec["seed"]), states=states)
+
+
+def _parse_model(t: Table, solver: str) -> tuple[Model, str]:
+    """The Model and the key that sets its size (for size errors)."""
+    t.check_keys(MODEL_KEYS)
+    spec = {k.name: k for k in MODEL_KEYS}
     if "modes" in t and "generator" in t:
         raise ConfigError(t.key("generator"), "give either [[model.modes]] or [model.generator], "
                           "not both")
     if "modes" not in t and "generator" not in t:
         raise ConfigError(t.key("modes"), "no modes: give [[model.modes]] entries or a "
                           "[model.generator] table")
-    theta = t.get("theta", _real, 0.0)
+    theta = t.read(spec["theta"])
     schedule = _parse_schedule(t)
 
     gen = t.table("generator")
-    kind = _generator_kind(gen) if gen is not None else None
-    forced, default = _GENERATORS[kind][1:] if kind else (None, "multi")
-    angular = t.get("angular", lambda k, v: _choice(k, v, ("multi", "single")), default)
+    kind = gen.read(_GEN_KIND) if gen is not None else None
+    forced, default = _GENERATOR_ANGULAR[kind] if kind else (None, "multi")
+    angular = t.read(spec["angular"], default)
     if forced and angular != forced:
-        raise _fail(t.key("angular"), f"must be \"{forced}\" for generator kind {kind!r} "
-                    "(or left out)", t.data["angular"])
+        raise fail(t.key("angular"), f"must be \"{forced}\" for generator kind {kind!r} "
+                   "(or left out)", t.data["angular"])
     if "single_angle_factor" in t and angular != "single":
-        raise _fail(t.key("single_angle_factor"), "is only used with a single-angle coupling "
-                    "(model.angular = \"single\")", t.data["single_angle_factor"])
-    factor = t.get("single_angle_factor", _real, 1.0)
+        raise fail(t.key("single_angle_factor"), "is only used with a single-angle coupling "
+                   "(model.angular = \"single\")", t.data["single_angle_factor"])
+    factor = t.read(spec["single_angle_factor"])
 
     if gen is not None:
-        modes = _build_generator(gen, kind, angular)
+        modes = _build_generator(gen, kind, angular, solver)
+        size_key = gen.key("n_nu" if kind == "two_beam" else "n_modes")
     else:
         modes = _parse_modes(t.key("modes"), t.data["modes"])
-    return Model(modes=modes, theta=theta, mu=schedule, single_angle=(angular == "single"),
-                 single_angle_factor=factor, name=kind or "modes")
+        size_key = t.key("modes")
+        _check_mode_count(size_key, len(modes), solver)
+    model = Model(modes=modes, theta=theta, mu=schedule, single_angle=(angular == "single"),
+                  single_angle_factor=factor, name=kind or "modes")
+    return model, size_key
 
 
-def _parse_manybody(t: Optional[_Table]) -> ManyBodySettings:
-    if t is None:
-        return ManyBodySettings()
-    d = _defaults_of(ManyBodySettings)
-    t.check_keys(tuple(d))
-    return ManyBodySettings(
-        operator=t.get("operator", lambda k, v: _choice(k, v, ("auto", "matrix", "real", "shell",
-                                                               "separable")),
-                       d["operator"]),
-        mfn_tol=t.get("mfn_tol", _positive_real, d["mfn_tol"]),
-        mfn_ncv=t.get("mfn_ncv", lambda k, v: _integer(k, v, minimum=0), d["mfn_ncv"]),
-        max_step=t.get("max_step", _positive_real, d["max_step"]),
-        mfn_type=t.get("mfn_type", lambda k, v: _choice(k, v, ("krylov", "expokit")),
-                       d["mfn_type"]),
-        propagator=t.get("propagator", lambda k, v: _choice(k, v, ("mfn", "spectral")),
-                         d["propagator"]),
-        spectral_max_nev=t.get("spectral_max_nev", _positive_int, d["spectral_max_nev"]),
-    )
+def _parse_manybody(t: Optional[Table]) -> ManyBodySettings:
+    return build(ManyBodySettings, t)
 
 
-def _parse_meanfield(t: Optional[_Table]) -> MeanFieldSettings:
-    if t is None:
-        return MeanFieldSettings()
-    d = _defaults_of(MeanFieldSettings)
-    t.check_keys(tuple(d))
-    return MeanFieldSettings(
-        rtol=t.get("rtol", _positive_real, d["rtol"]),
-        atol=t.get("atol", lambda k, v: _real(k, v, nonnegative=True), d["atol"]),
-        ts_type=t.get("ts_type", _nonempty_string, d["ts_type"]),
-        twa_samples=t.get("twa_samples", _positive_int, d["twa_samples"]),
-        seed=t.get("seed", lambda k, v: _integer(k, v, minimum=0), d["seed"]),
-    )
+def _parse_meanfield(t: Optional[Table]) -> MeanFieldSettings:
+    return build(MeanFieldSettings, t)
 
 
-def _solver_names() -> tuple:
-    from .solvers import SOLVERS  # the registry may know more (later issues)
-    return SOLVER_NAMES + tuple(n for n in SOLVERS if n not in SOLVER_NAMES)
+def _top_level_sections() -> tuple:
+    """``model``, ``output`` and the registered solver sections (not kinetics: its own document)."""
+    return ("model", "output") + tuple(s.path for s in SECTIONS.values()
+                                       if s.path and "." not in s.path and s.path not in
+                                       ("model", "output", "kinetics"))
 
 
 # --- entry points -------------------------------------------------------------
@@ -491,118 +510,145 @@ def config_from_dict(data: dict, *, source_text: Optional[str] = None,
     Raises ConfigError on the first problem.
     """
     try:
-        top = _Table(data, "")
-        top.check_keys(("solver", "model", "output", "manybody", "meanfield"))
-        solver = top.get("solver", lambda k, v: _choice(k, v, _solver_names()), "manybody")
-        model = _parse_model(top.table("model", required=True))
-        output = _parse_output(top.table("output", required=True))
-        manybody = _parse_manybody(top.table("manybody"))
-        meanfield = _parse_meanfield(top.table("meanfield"))
+        config = _config(data, source_path)
     except ConfigError as exc:
         exc.source_path = source_path
         raise
+    if source_text is None:
+        source_text = dump_toml(data)
+    return RunConfig(**config, source_text=source_text, source_path=source_path)
+
+
+def _config(data: dict, source_path: str) -> dict:
+    top = Table(data, "")
+    top.check_keys(("solver",) + _top_level_sections())
+    solver = top.read(_key(TOP_KEYS, "solver"))
+    if solver == "kinetics":
+        raise ConfigError("solver", "\"kinetics\" needs a [kinetics] table (and no [model]/[output]: "
+                          "docs/kinetics.md)")
+    model, size_key = _parse_model(top.table("model", required=True), solver)
+    output, where_time = _parse_output(top.table("output", required=True))
+    manybody = _parse_manybody(top.table("manybody"))
+    meanfield = _parse_meanfield(top.table("meanfield"))
     mu = model.mu
-    if mu.kind == "bulb" and not mu.r0 + output.times[0] > mu.radius:
+    times = output.times
+    if mu.kind == "bulb" and not mu.r0 + times[0] > mu.radius:
         raise ConfigError("model.schedule.r0", f"the run starts at r = r0 + output start time "
-                          f"= {mu.r0 + output.times[0]!r}, inside model.schedule.radius = "
-                          f"{mu.radius!r}", source_path)
-    if manybody.propagator == "spectral" and solver == "manybody":
+                          f"= {mu.r0 + times[0]!r}, inside model.schedule.radius = {mu.radius!r}")
+    mu_where = (("model.schedule.values", list(mu.values)) if mu.kind == "table"
+                else ("model.mu", mu.mu0))
+    i_w = int(np.argmax(np.abs(model.omegas)))
+    omega_where = ((f"model.modes[{i_w}].omega", model.omegas[i_w]) if size_key == "model.modes"
+                   else (size_key.rsplit(".", 1)[0], model.omegas[i_w]))
+    _check_phase(model, times, {"time": where_time, "mu": mu_where, "omega": omega_where})
+    span = float(times[-1] - times[0])
+    if not mu.is_constant:
+        _check_steps("model.schedule.max_step", mu.max_step, span, mu.max_step)
+    if solver == "manybody":
+        _check_manybody_size(size_key, _size_value(data, size_key), model)
+        _check_manybody_settings(manybody, mu)
+        if manybody.propagator == "mfn":
+            _check_steps("manybody.max_step", manybody.max_step, span, manybody.max_step)
+    return dict(model=model, output=output, solver=solver, manybody=manybody, meanfield=meanfield)
+
+
+def _size_value(data: dict, key: str):
+    node: Any = data
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return len(node) if isinstance(node, list) else node
+
+
+def _check_manybody_settings(manybody: ManyBodySettings, mu: MuSchedule) -> None:
+    if manybody.propagator == "spectral":
         if not mu.is_constant:
             raise ConfigError("manybody.propagator", "\"spectral\" expands psi in eigenpairs of "
                               "one H and needs a constant mu; this model.schedule varies mu: use "
-                              "\"mfn\"", source_path)
+                              "\"mfn\"")
         if manybody.operator in ("real", "shell", "separable"):
             raise ConfigError("manybody.operator", f"{manybody.operator!r} is a MATSHELL; "
                               "manybody.propagator = \"spectral\" factorizes H and needs "
-                              "\"matrix\" (or \"auto\")", source_path)
-    if source_text is None:
-        source_text = dump_toml(data)
-    return RunConfig(model=model, output=output, solver=solver, manybody=manybody,
-                     meanfield=meanfield, source_text=source_text, source_path=source_path)
+                              "\"matrix\" (or \"auto\")")
+    elif manybody.mfn_type == "expokit" and manybody.operator == "shell":
+        raise ConfigError("manybody.mfn_type", "'expokit' needs MatNorm, which the matrix-free "
+                          "operator \"shell\" lacks: set manybody.operator to \"matrix\", \"real\", "
+                          "\"separable\" or \"auto\"")
 
 
 def load_config_text(text: str, source_path: str = "<string>") -> RunConfig:
     """Parse and validate TOML ``text``; TOML syntax errors become ConfigError."""
+    return config_from_dict(_parse_toml(text, source_path), source_text=text,
+                            source_path=source_path)
+
+
+def _parse_toml(text: str, source_path: str) -> dict:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         if "(at end of document)" in msg:  # tomllib reports no line here; give the last one
             msg = msg.replace("(at end of document)",
                               f"(at end of document, line {max(1, len(text.splitlines()))})")
         raise ConfigError("", f"invalid TOML: {msg}", source_path) from None
-    return config_from_dict(data, source_text=text, source_path=source_path)
 
 
 def load_config(path) -> RunConfig:
     """Read and validate the TOML file at ``path`` (not collective)."""
     path = str(path)
+    return load_config_text(read_config_file(path), source_path=path)
+
+
+def read_config_file(path: str) -> str:
+    """The text of a config file; unreadable files become ConfigError (not collective)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("", f"cannot read the config file: {exc}", path) from None
-    return load_config_text(text, source_path=path)
+
+
+def load_any_config_text(text: str, source_path: str = "<string>"):
+    """A RunConfig or, for a kinetics document
+    (:func:`nmbhpc.kinetics.config.is_kinetics_document`), KineticSettings. Not collective."""
+    from .kinetics.config import is_kinetics_document, settings_from_dict
+
+    data = _parse_toml(text, source_path)
+    if is_kinetics_document(data):
+        return settings_from_dict(data, source_text=text, source_path=source_path)
+    return config_from_dict(data, source_text=text, source_path=source_path)
 
 
 # --- writing ------------------------------------------------------------------
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+def config_to_dict(config: RunConfig) -> dict:
+    """The TOML document of a RunConfig: explicit modes, explicit output times, every key
+    of the solver sections. ``config_from_dict(config_to_dict(c))`` equals ``c`` up to
+    ``model.name`` and the source text."""
+    m = config.model
+    model: dict = {"theta": m.theta, "angular": "single" if m.single_angle else "multi"}
+    mu = m.mu
+    if mu.kind != "table":
+        model["mu"] = mu.mu0
+    if m.single_angle:
+        model["single_angle_factor"] = m.single_angle_factor
+    if mu.kind == "table":
+        model["schedule"] = {"kind": "table", "times": list(mu.times), "values": list(mu.values),
+                             "max_step": mu.max_step}
+    elif mu.kind == "bulb":
+        model["schedule"] = {"kind": "bulb", "r0": mu.r0, "radius": mu.radius,
+                             "max_step": mu.max_step}
+    model["modes"] = [{"n": md.n, "omega": md.omega, "direction": list(md.direction),
+                       "state": list(md.polarization)} for md in m.modes]
+    out = config.output
+    return {"solver": config.solver, "model": model,
+            "output": {"times": [float(t) for t in out.times],
+                       "pair_correlations": out.pair_correlations, "save_state": out.save_state},
+            "manybody": to_dict(config.manybody), "meanfield": to_dict(config.meanfield)}
 
 
-def _toml_key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else json.dumps(k)
+def dump_config(config) -> str:
+    """TOML text of a RunConfig or KineticSettings that loads back into equal settings."""
+    if getattr(config, "solver", None) == "kinetics":
+        from .kinetics.config import settings_to_dict
 
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        x = float(v)
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        return repr(x)
-    if isinstance(v, str):
-        return json.dumps(v)  # a TOML basic string (\uXXXX escapes are valid TOML)
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, (datetime.date, datetime.time)):
-        return v.isoformat()
-    raise TypeError(f"cannot write {type(v).__name__} as TOML")
-
-
-def _is_table_array(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
-
-
-def dump_toml(data: dict) -> str:
-    """Write a config dict as TOML text (``tomllib.loads(dump_toml(d)) == d``).
-
-    Covers what configs hold: scalars, arrays, nested tables and arrays of
-    tables. Used to store programmatically built configs in output files.
-    """
-    lines: list[str] = []
-
-    def emit(table: dict, path: list[str]) -> None:
-        subtables = []
-        for k, v in table.items():
-            if isinstance(v, dict) or _is_table_array(v):
-                subtables.append((k, v))
-            else:
-                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        for k, v in subtables:
-            name = ".".join(_toml_key(p) for p in path + [k])
-            items = [v] if isinstance(v, dict) else v
-            for item in items:
-                if lines:
-                    lines.append("")
-                lines.append(f"[{name}]" if isinstance(v, dict) else f"[[{name}]]")
-                emit(item, path + [k])
-
-    emit(data, [])
-    return "\n".join(lines) + "\n"
+        return dump_toml(settings_to_dict(config))
+    return dump_toml(config_to_dict(config))

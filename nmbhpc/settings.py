@@ -1,7 +1,10 @@
 """Typed run settings: the one object tree every solver receives.
 
 Built only by :func:`nmbhpc.config.load_config` (which validates the TOML once,
-at the edge); solvers never see raw dicts or argv.
+at the edge); solvers never see raw dicts or argv. The TOML keys of the
+``[manybody]`` and ``[meanfield]`` sections are declared on the fields below
+(:func:`nmbhpc.schema.setting`: type, default, unit, bounds, doc) and
+registered here; validation, defaults and the docs table come from them.
 """
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .model import Model
+from .schema import TS_TYPES, Section, keys_of, register, setting
+
+#: most Krylov vectors a config may ask for (each is one state vector)
+MAX_NCV = 4096
 
 
 @dataclass(frozen=True)
@@ -67,13 +74,21 @@ class ManyBodySettings:
         Most eigenpairs the spectral propagator may compute (it starts at 64 and doubles).
     """
 
-    operator: str = "auto"
-    mfn_tol: float = 1e-10
-    mfn_ncv: int = 0
-    max_step: float = 1.0
-    mfn_type: str = "krylov"
-    propagator: str = "mfn"
-    spectral_max_nev: int = 2048
+    operator: str = setting("auto", "choice", "auto, stored complex AIJ, stored real CSR, "
+                            "matrix-free pair flips, matrix-free separable (see below)",
+                            choices=("auto", "matrix", "real", "shell", "separable"))
+    mfn_tol: float = setting(1e-10, "real", "SLEPc MFN tolerance (-mfn_tol wins); below 1e-15 "
+                             "double precision cannot converge", low=1e-15, high=1.0, open_high=True)
+    mfn_ncv: int = setting(0, "int", "Krylov dimension, 0: the engine's (4 krylov, 16 expokit; "
+                           "-mfn_ncv wins)", low=0, high=MAX_NCV)
+    max_step: float = setting(1.0, "real", "longest single exp(-i H dt) step", unit="1/omega0",
+                              low=0.0, open_low=True)
+    mfn_type: str = setting("krylov", "choice", "SLEPc MFN type (-mfn_type wins); expokit needs "
+                            "an exact MatNorm (not operator shell)", choices=("krylov", "expokit"))
+    propagator: str = setting("mfn", "choice", "SLEPc MFN steps, or one eigen-expansion of H "
+                              "(constant mu, stored matrix)", choices=("mfn", "spectral"))
+    spectral_max_nev: int = setting(2048, "int", "most eigenpairs the spectral propagator computes",
+                                    low=1, high=2**31 - 1)
 
 
 @dataclass(frozen=True)
@@ -86,18 +101,23 @@ class MeanFieldSettings:
     seed : random seed for sampling (results independent of the rank count).
     """
 
-    rtol: float = 1e-10
-    atol: float = 1e-12
-    ts_type: str = "rk"
-    twa_samples: int = 1000
-    seed: int = 0
+    rtol: float = setting(1e-10, "real", "TS relative tolerance (-<prefix>ts_rtol wins)",
+                          low=1e-14, high=1.0, open_high=True)
+    atol: float = setting(1e-12, "real", "TS absolute tolerance (polarisations are O(1))",
+                          low=0.0, high=1.0)
+    ts_type: str = setting("rk", "choice", "PETSc TS type (-<prefix>ts_type wins)",
+                           choices=TS_TYPES)
+    twa_samples: int = setting(1000, "int", "truncated-Wigner trajectories (>= 2 for standard "
+                               "errors), spread over ranks", low=2, high=2**31 - 1)
+    seed: int = setting(0, "int", "sampling seed; results do not depend on the rank count",
+                        low=0, high=2**63 - 1)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Everything one run needs.
 
-    solver : "manybody" (others arrive with their issues)
+    solver : a name of :data:`nmbhpc.solvers.SOLVERS`
     source_text : the TOML text the config came from (stored in output files)
     source_path : where it came from ("<string>" if not a file)
     """
@@ -109,3 +129,9 @@ class RunConfig:
     meanfield: MeanFieldSettings = field(default_factory=MeanFieldSettings)
     source_text: str = ""
     source_path: str = "<string>"
+
+
+register(Section("manybody", keys_of(ManyBodySettings), solvers=("manybody",),
+                 doc="Exact many-body evolution (SLEPc MFN or spectral)."))
+register(Section("meanfield", keys_of(MeanFieldSettings), solvers=("meanfield", "cumulant", "twa"),
+                 doc="Classical and beyond-mean-field solvers (PETSc TS, sampling)."))

@@ -332,9 +332,9 @@ BAD = [
     ("modes-not-tables", "[model]\nmu = 1.0\nmodes = [1, 2]\n[output]\ntimes = [0.0, 1.0]\n",
      "model.modes[0]", "table"),
     ("mu-missing", _sub("mu = 1.0\n", ""), "model.mu", "required"),
-    ("mfn_tol-negative", BASE + "[manybody]\nmfn_tol = -1e-10\n", "manybody.mfn_tol", "positive"),
+    ("mfn_tol-negative", BASE + "[manybody]\nmfn_tol = -1e-10\n", "manybody.mfn_tol", "in [1e-15, 1)"),
     ("operator-unknown", BASE + "[manybody]\noperator = 'dense'\n", "manybody.operator", "shell"),
-    ("twa_samples-zero", BASE + "[meanfield]\ntwa_samples = 0\n", "meanfield.twa_samples", "positive"),
+    ("twa_samples-zero", BASE + "[meanfield]\ntwa_samples = 0\n", "meanfield.twa_samples", "integer >= 2"),
     ("gen-kind-unknown", _gen("kind = 'three_beam'\nn_modes = 2"), "model.generator.kind", "two_beam"),
     ("gen-kind-missing", _gen("n_modes = 2"), "model.generator.kind", "required"),
     ("gen-n_modes-zero", _gen("kind = 'single_angle'\nn_modes = 0"), "model.generator.n_modes",
@@ -507,3 +507,131 @@ def test_every_rank_builds_the_same_model(comm):
                            cfg.model.initial_polarizations.ravel(), cfg.output.times])
     everyone = comm.allgather(mine)
     assert all(np.array_equal(mine, other) for other in everyone)
+
+
+# --- the schema: docs table, TOML round trip, PETSc lists -------------------------
+
+@serial
+def test_docs_key_table_is_the_generated_one():
+    """docs/config.md's key table is generated from the schema (python -m nmbhpc.schema
+    --write docs/config.md); this fails when code and docs drift apart."""
+    from nmbhpc.schema import DOC_BEGIN, DOC_END, doc_table
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "config.md").read_text()
+    written = text[text.index(DOC_BEGIN) + len(DOC_BEGIN):text.index(DOC_END)].strip()
+    assert written == doc_table().strip()
+    for key in ("mfn_tol", "twa_samples", "n_phi", "output_interval", "single_angle_factor"):
+        assert f"| `{key}` |" in written
+
+
+ALL_EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
+
+
+def _equal_settings(a, b) -> bool:
+    if a.solver == "kinetics":
+        return all(getattr(a, n) == getattr(b, n) for n in
+                   ("grid", "physics", "nu", "nubar", "perturbation", "time", "numerics"))
+    return (a.solver == b.solver and a.model.modes == b.model.modes and a.model.mu == b.model.mu
+            and a.model.theta == b.model.theta and a.model.single_angle == b.model.single_angle
+            and a.model.single_angle_factor == b.model.single_angle_factor
+            and np.array_equal(a.output.times, b.output.times)
+            and a.output.pair_correlations == b.output.pair_correlations
+            and a.output.save_state == b.output.save_state
+            and a.manybody == b.manybody and a.meanfield == b.meanfield)
+
+
+@serial
+@pytest.mark.parametrize("path", ALL_EXAMPLES + ["BASE", "full"], ids=lambda p: getattr(p, "name", p))
+def test_load_dump_load_gives_equal_settings(path):
+    from nmbhpc.config import dump_config, load_any_config_text
+
+    if path == "BASE":
+        text = BASE
+    elif path == "full":
+        text = dump_toml(full_dict())
+    else:
+        text = path.read_text()
+    first = load_any_config_text(text)
+    dumped = dump_config(first)
+    second = load_any_config_text(dumped)
+    assert _equal_settings(first, second), dumped
+    assert dump_config(second) == dumped  # a fixed point
+    # every key of the solver sections is written, so defaults are explicit in the text
+    if first.solver != "kinetics":
+        assert "mfn_tol" in dumped and "twa_samples" in dumped
+
+
+@serial
+def test_round_trip_notices_a_changed_setting():
+    from nmbhpc.config import dump_config, load_any_config_text
+
+    first = load_any_config_text(BASE)
+    changed = load_any_config_text(dump_config(first).replace("rtol = 1e-10", "rtol = 1e-09"))
+    assert not _equal_settings(first, changed)
+
+
+@serial
+def test_ts_types_are_petsc_ts_types():
+    """The schema's TS_TYPES is PETSc's list (without 'python', which needs a context object)."""
+    from nmbhpc.schema import TS_TYPES
+    from nmbhpc.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    petsc = {v for k, v in vars(PETSc.TS.Type).items() if not k.startswith("_")}
+    assert set(TS_TYPES) == petsc - {"python"}
+
+
+@serial
+def test_solver_names_come_from_the_registry():
+    from nmbhpc.config import solver_names
+    from nmbhpc.solvers import SOLVERS
+
+    assert set(SOLVERS) <= set(solver_names()) and "kinetics" in solver_names()
+    with pytest.raises(ConfigError) as info:
+        load_config_text("solver = 'kinetic'\n" + BASE)
+    assert "did you mean 'kinetics'" in str(info.value) and '"twa"' in str(info.value)
+
+
+@serial
+def test_petsc_int_max_matches_petsc():
+    import subprocess
+    import sys
+
+    from nmbhpc.schema import petsc_int_max
+    from nmbhpc.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    assert petsc_int_max() == np.iinfo(PETSc.IntType).max
+    # without petsc4py imported, petscconf.h gives the same answer
+    out = subprocess.run([sys.executable, "-c", "from nmbhpc.schema import petsc_int_max; "
+                          "import sys; print(petsc_int_max(), 'petsc4py.PETSc' in sys.modules)"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == [str(np.iinfo(PETSc.IntType).max), "False"], out.stderr
+
+
+def test_petsc_option_defaults_command_line_wins(comm):
+    """Collective (a TS on comm): a config default applies only where the options
+    database has nothing, and is gone afterwards."""
+    from nmbhpc.runtime_options import petsc_option_defaults
+    from nmbhpc.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    opts = PETSc.Options()
+    opts.setValue("cfgtest_ts_type", "euler")  # stands for the command line
+    try:
+        for prefix, expect_type in (("cfgtest_", "euler"), ("cfgtest2_", "ssp")):
+            ts = PETSc.TS().create(comm=PETSc.COMM_WORLD)
+            try:
+                ts.setOptionsPrefix(prefix)
+                with petsc_option_defaults(prefix, {"ts_type": "ssp", "ts_max_steps": 7,
+                                                    "ts_rtol": None}) as user_set:
+                    ts.setFromOptions()
+                assert ts.getType() == expect_type
+                assert ts.getMaxSteps() == 7
+                assert user_set == ({"ts_type"} if prefix == "cfgtest_" else set())
+                assert not opts.hasName(prefix + "ts_max_steps")
+                assert opts.hasName(prefix + "ts_type") == (prefix == "cfgtest_")
+            finally:
+                ts.destroy()
+    finally:
+        opts.delValue("cfgtest_ts_type")

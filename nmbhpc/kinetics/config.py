@@ -1,6 +1,10 @@
 """Parse and validate the ``[kinetics]`` section of a TOML config into KineticSettings.
 
-The schema is documented in docs/kinetics.md. Every problem is raised as
+The keys are declared in :mod:`nmbhpc.kinetics.settings` and validated by the
+schema of :mod:`nmbhpc.schema` (one error format, "did you mean" for unknown
+keys and bad choices, bounds, sizes checked before allocation); this module
+combines them (grid shape, collision pairs, perturbation modes) and checks
+what spans several keys. Every problem is raised as
 :class:`nmbhpc.config.ConfigError` naming the dotted key (``kinetics.grid.nx``).
 
 A kinetics config is a TOML document with a ``[kinetics]`` table and, at the
@@ -8,184 +12,128 @@ top level, at most ``solver = "kinetics"`` (optional: a ``[kinetics]`` table
 and no ``solver`` key select the kinetic solver too, as in the files written
 for ``nmbhpc kinetics``). The ``[model]``/``[output]`` sections of the other
 solvers have no meaning here and are refused by name.
-:func:`is_kinetics_document` is the one rule ``nmbhpc run``, ``nmbhpc
-hierarchy`` and ``nmbhpc kinetics`` use to tell the two kinds of config apart.
+:func:`is_kinetics_document` is the one rule that tells the two kinds of config
+apart (:func:`nmbhpc.config.load_any_config_text` applies it).
 Not collective: every rank may parse the same text.
 """
 from __future__ import annotations
 
 import math
-import tomllib
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ..config import ConfigError
-from .settings import (ADVECTIONS, LIMITERS, PERTURBATIONS, QUADRATURES, SHAPES, CollisionSettings,
-                       GridSettings, KineticSettings, NumericsSettings, PerturbationSettings,
-                       PhysicsSettings, SpeciesInit, TimeSettings)
+from ..schema import (MAX_RECORDS, MAX_STEPS, ConfigError, Key, Table, build, did_you_mean, fail,
+                      human_bytes, keys_of, petsc_int_max, show, to_dict, unit_vector)
+from .settings import (COLLISION_KEYS, GRID_KEYS, KINETICS_KEYS, MIN_CELLS, PHYSICS_KEYS,
+                       SPECIES_KEYS, TIME_KEYS, CollisionSettings, GridSettings, KineticSettings,
+                       NumericsSettings, PerturbationSettings, PhysicsSettings, SpeciesInit,
+                       TimeSettings)
 
-_MISSING = object()
+__all__ = ["is_kinetics_document", "settings_from_dict", "settings_to_dict", "load_kinetics_text",
+           "load_kinetics", "load_any_config_text", "SOLVER_NAME", "TOP_LEVEL_KEYS", "MIN_CELLS"]
 
+AXIS_NAMES = ("x", "y", "z")
+#: fewest azimuths with a nonzero velocity along x (phi = 0, pi) and along y (phi = 2 pi / 3, ...)
+MIN_PHI = {0: 2, 1: 3}
+#: real numbers per cell, direction and energy bin: 2 species x 4 components (P0, P)
+_DOF_PER_BIN = 8
 
-def _number(key: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ConfigError(key, f"must be a finite number, got {v!r}")
-    return float(v)
+SOLVER_NAME = "kinetics"
+TOP_LEVEL_KEYS = ("solver", "kinetics")
 
-
-def _nonneg(key: str, v: Any) -> float:
-    x = _number(key, v)
-    if x < 0:
-        raise ConfigError(key, f"must be >= 0, got {v!r}")
-    return x
-
-
-def _positive(key: str, v: Any) -> float:
-    x = _number(key, v)
-    if x <= 0:
-        raise ConfigError(key, f"must be > 0, got {v!r}")
-    return x
+_NUMBER = Key("", "real")
+_NONNEG = Key("", "real", low=0.0)
+_POSITIVE = Key("", "real", low=0.0, open_low=True)
+_MODE_NUMBER = Key("", "int", low=-(2**31 - 1), high=2**31 - 1)
+_PERTURBATION_KEYS = keys_of(PerturbationSettings)
 
 
-def _int_at_least(minimum: int) -> Callable[[str, Any], int]:
-    def parse(key: str, v: Any) -> int:
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise ConfigError(key, f"must be an integer >= {minimum}, got {v!r}")
-        return v
-    return parse
-
-
-def _integer(key: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ConfigError(key, f"must be an integer, got {v!r}")
-    return v
-
-
-def _choice(choices: tuple) -> Callable[[str, Any], str]:
-    def parse(key: str, v: Any) -> str:
-        if v not in choices:
-            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}, got {v!r}")
-        return v
-    return parse
+def _spec(keys) -> dict:
+    return {k.name: k for k in keys}
 
 
 def _numbers(key: str, v: Any) -> tuple:
     items = v if isinstance(v, list) else [v]
     if not items:
-        raise ConfigError(key, "must hold at least one number")
-    return tuple(_number(f"{key}[{i}]", x) for i, x in enumerate(items))
+        raise fail(key, "must hold at least one number", v)
+    return tuple(_NUMBER.parse(f"{key}[{i}]", x) for i, x in enumerate(items))
 
 
-def _pair(parse: Callable) -> Callable[[str, Any], tuple]:
-    def pair(key: str, v: Any) -> tuple:
-        if not isinstance(v, list) or len(v) != 2:
-            raise ConfigError(key, f"must be an array [e, x] of 2 numbers, got {v!r}")
-        return tuple(parse(f"{key}[{i}]", x) for i, x in enumerate(v))
-    return pair
+def _pair(key: str, v: Any) -> tuple:
+    if not isinstance(v, list) or len(v) != 2:
+        raise fail(key, "must be an array [e, x] of 2 numbers", v)
+    return tuple(_NONNEG.parse(f"{key}[{i}]", x) for i, x in enumerate(v))
 
 
-class _Table:
-    def __init__(self, data: Any, path: str, allowed: tuple):
-        if not isinstance(data, dict):
-            raise ConfigError(path, f"must be a table, got {data!r}")
-        for name in data:
-            if name not in allowed:
-                raise ConfigError(f"{path}.{name}", f"unknown key; valid keys here: {', '.join(allowed)}")
-        self.data, self.path = data, path
-
-    def get(self, name: str, parse: Callable, default: Any = _MISSING) -> Any:
-        if name not in self.data:
-            if default is _MISSING:
-                raise ConfigError(f"{self.path}.{name}", "is required")
-            return default
-        return parse(f"{self.path}.{name}", self.data[name])
-
-    def sub(self, name: str, allowed: tuple) -> "_Table":
-        return _Table(self.data.get(name, {}), f"{self.path}.{name}", allowed)
-
-
-def _unit_vector(key: str, v: Any) -> tuple:
-    if not isinstance(v, list) or len(v) != 3:
-        raise ConfigError(key, f"must be an array [x, y, z] of 3 numbers, got {v!r}")
-    vec = [_number(f"{key}[{i}]", x) for i, x in enumerate(v)]
-    norm = math.sqrt(sum(x * x for x in vec))
-    if norm == 0.0:
-        raise ConfigError(key, f"must be a nonzero vector, got {v!r}")
-    return tuple(x / norm for x in vec)
-
-
-def _species(t: _Table, n_phi: int) -> SpeciesInit:
-    shape = t.get("shape", _choice(SHAPES), "isotropic")
-    axis = t.get("axis", _unit_vector, (0.0, 0.0, 1.0))
+def _species(t: Table, n_phi: int) -> SpeciesInit:
+    t.check_keys(SPECIES_KEYS)
+    s = _spec(SPECIES_KEYS)
+    shape = t.read(s["shape"])
+    axis = t.get("axis", unit_vector, s["axis"].default)
     if n_phi == 1 and (axis[0] != 0.0 or axis[1] != 0.0):
-        raise ConfigError(f"{t.path}.axis", f"{list(axis)} is not along the box axis z: an "
+        raise ConfigError(t.key("axis"), f"{list(axis)} is not along the box axis z: an "
                           "axisymmetric grid cannot hold it; set kinetics.grid.n_phi > 1")
-
-    param = t.get("parameter", _number, 0.0 if shape != "gaussian" else _MISSING)
+    if shape == "gaussian" and "parameter" not in t:
+        raise ConfigError(t.key("parameter"), "is required with shape = \"gaussian\" (its width)")
+    param = t.read(s["parameter"])
     if shape == "linear" and abs(param) > 1.0:
-        raise ConfigError(f"{t.path}.parameter", f"|a| <= 1 keeps g = 1 + a v >= 0, got {param!r}")
+        raise ConfigError(t.key("parameter"), f"|a| <= 1 keeps g = 1 + a v >= 0, got {param!r}")
     if shape == "gaussian" and param <= 0.0:
-        raise ConfigError(f"{t.path}.parameter", f"the gaussian width must be > 0, got {param!r}")
-    return SpeciesInit(n_e=t.get("n_e", _nonneg, 0.0), n_x=t.get("n_x", _nonneg, 0.0),
-                       shape=shape, parameter=param, axis=axis)
-
-
-AXIS_NAMES = ("x", "y", "z")
-#: fewest cells along a resolved axis: two stencil widths, so one rank's block never
-#: wraps onto its own ghosts
-MIN_CELLS = 6
-#: fewest azimuths with a nonzero velocity along x (phi = 0, pi) and along y (phi = 2 pi / 3, ...)
-MIN_PHI = {0: 2, 1: 3}
+        raise ConfigError(t.key("parameter"), f"the gaussian width must be > 0, got {param!r}")
+    return SpeciesInit(n_e=t.read(s["n_e"]), n_x=t.read(s["n_x"]), shape=shape, parameter=param,
+                       axis=axis)
 
 
 def _cells(key: str, v: Any) -> tuple:
     if not isinstance(v, list) or len(v) != 3:
-        raise ConfigError(key, f"must be an array [n_x, n_y, n_z] of 3 cell counts, got {v!r}")
+        raise fail(key, "must be an array [n_x, n_y, n_z] of 3 cell counts", v)
     for i, n in enumerate(v):
-        if isinstance(n, bool) or not isinstance(n, int) or not (n == 1 or n >= MIN_CELLS):
-            raise ConfigError(f"{key}[{i}]", f"cells along {AXIS_NAMES[i]}: 1 (not resolved) or an "
-                              f"integer >= {MIN_CELLS}, got {n!r}")
+        if (isinstance(n, bool) or not isinstance(n, int) or not (n == 1 or n >= MIN_CELLS)
+                or n > 2**31 - 1):
+            raise fail(f"{key}[{i}]", f"cells along {AXIS_NAMES[i]}: 1 (not resolved) or an "
+                       f"integer >= {MIN_CELLS} (<= 2147483647)", n)
     if all(n == 1 for n in v):
-        raise ConfigError(key, f"at least one axis needs >= {MIN_CELLS} cells, got {v!r}")
+        raise fail(key, f"at least one axis needs >= {MIN_CELLS} cells", v)
     return tuple(v)
 
 
 def _lengths(key: str, v: Any) -> tuple:
     if not isinstance(v, list) or len(v) != 3:
-        raise ConfigError(key, f"must be an array [L_x, L_y, L_z] of 3 lengths, got {v!r}")
-    return tuple(_positive(f"{key}[{i}]", x) for i, x in enumerate(v))
+        raise fail(key, "must be an array [L_x, L_y, L_z] of 3 lengths", v)
+    return tuple(_POSITIVE.parse(f"{key}[{i}]", x) for i, x in enumerate(v))
 
 
-def _grid(g: _Table) -> GridSettings:
+def _grid(g: Table) -> GridSettings:
     """The box: either the 1D keys ``nx``/``length`` (along z) or ``shape``/``lengths`` (x, y, z)."""
+    g.check_keys(GRID_KEYS)
+    s = _spec(GRID_KEYS)
     for new, old in (("shape", "nx"), ("lengths", "length")):
         if new in g.data and old in g.data:
-            raise ConfigError(f"{g.path}.{new}", f"give either {old} (the 1D box along z) or "
+            raise ConfigError(g.key(new), f"give either {old} (the 1D box along z) or "
                               f"{new} ([x, y, z]), not both")
-    n_phi = g.get("n_phi", _int_at_least(1), 1)
-    shape = g.get("shape", _cells, (1, 1, g.get("nx", _int_at_least(MIN_CELLS), 64)))
-    lengths = g.get("lengths", _lengths, (10.0, 10.0, g.get("length", _positive, 10.0)))
+    n_phi = g.read(s["n_phi"])
+    shape = g.get("shape", _cells, (1, 1, g.read(s["nx"])))
+    lengths = g.get("lengths", _lengths, (10.0, 10.0, g.read(s["length"])))
     for axis, need in MIN_PHI.items():
         if shape[axis] > 1 and n_phi < need:
-            raise ConfigError(f"{g.path}.n_phi", f"{shape[axis]} cells along {AXIS_NAMES[axis]} need "
+            raise ConfigError(g.key("n_phi"), f"{shape[axis]} cells along {AXIS_NAMES[axis]} need "
                               f"n_phi >= {need}, got {n_phi}: with fewer azimuths every direction "
                               f"has v_{AXIS_NAMES[axis]} = 0 (n_phi = 1 stands for rings around z), "
                               "so nothing would move along that axis")
-    return GridSettings(nx=shape[2], length=lengths[2], n_dir=g.get("n_dir", _int_at_least(1), 8),
-                        quadrature=g.get("quadrature", _choice(QUADRATURES), "gauss-legendre"),
-                        n_phi=n_phi, transverse=shape[:2], transverse_length=lengths[:2])
+    return GridSettings(nx=shape[2], length=lengths[2], n_dir=g.read(s["n_dir"]),
+                        quadrature=g.read(s["quadrature"]), n_phi=n_phi, transverse=shape[:2],
+                        transverse_length=lengths[:2])
 
 
-def _mode(q: _Table, grid: GridSettings, kind: str):
+def _mode(q: Table, grid: GridSettings, kind: str):
     """``perturbation.mode``: an integer m (along z) or [m_x, m_y, m_z] (integers)."""
-    key = f"{q.path}.mode"
+    key = q.key("mode")
     v = q.data.get("mode", 1)
     if isinstance(v, list):
         if len(v) != 3:
-            raise ConfigError(key, f"must be an integer or an array [m_x, m_y, m_z], got {v!r}")
-        mode = tuple(_integer(f"{key}[{i}]", m) for i, m in enumerate(v))
+            raise fail(key, "must be an integer or an array [m_x, m_y, m_z]", v)
+        mode = tuple(_MODE_NUMBER.parse(f"{key}[{i}]", m) for i, m in enumerate(v))
     else:
-        mode = _integer(key, v)
+        mode = _MODE_NUMBER.parse(key, v)
     numbers = (0, 0, mode) if isinstance(mode, int) else mode
     for axis, m in enumerate(numbers):
         if kind == "mode" and m != 0 and grid.shape[axis] == 1:
@@ -194,8 +142,36 @@ def _mode(q: _Table, grid: GridSettings, kind: str):
     return mode
 
 
-SOLVER_NAME = "kinetics"
-TOP_LEVEL_KEYS = ("solver", "kinetics")
+def _physics(p: Table, collisions: CollisionSettings) -> PhysicsSettings:
+    p.check_keys(PHYSICS_KEYS)
+    s = _spec(PHYSICS_KEYS)
+    omega = p.get("omega", _numbers, s["omega"].default)
+    weights = p.get("weights", _numbers, tuple(1.0 / len(omega) for _ in omega))
+    if len(weights) != len(omega):
+        raise ConfigError(p.key("weights"),
+                          f"needs one entry per energy bin ({len(omega)}), got {len(weights)}")
+    if any(x < 0 for x in weights) or abs(sum(weights) - 1.0) > 1e-12:
+        raise ConfigError(p.key("weights"), f"must be >= 0 and sum to 1, got {list(weights)}")
+    return PhysicsSettings(omega=omega, weights=weights, theta=p.read(s["theta"]),
+                           lam=p.read(s["lambda"]), mu=p.read(s["mu"]), collisions=collisions)
+
+
+def _collisions(c: Table) -> CollisionSettings:
+    c.check_keys(COLLISION_KEYS)
+    s = _spec(COLLISION_KEYS)
+    pair = {name: c.get(name, _pair, s[name].default) for name in
+            ("gamma_nu", "gamma_nubar", "equilibrium_nu", "equilibrium_nubar")}
+    return CollisionSettings(gamma=(pair["gamma_nu"], pair["gamma_nubar"]),
+                             equilibrium=(pair["equilibrium_nu"], pair["equilibrium_nubar"]),
+                             scattering=c.read(s["scattering"]))
+
+
+def _time(t: Table) -> TimeSettings:
+    t.check_keys(TIME_KEYS)
+    s = _spec(TIME_KEYS)
+    return TimeSettings(t_end=t.read(s["t_end"]), output_interval=t.read(s["output_interval"]),
+                        dt=t.read(s["dt"]), cfl=t.read(s["cfl"]), phase_step=t.read(s["phase_step"]),
+                        snapshot_times=tuple(sorted(t.read(s["snapshot_times"]))))
 
 
 def is_kinetics_document(data: dict) -> bool:
@@ -211,17 +187,6 @@ def is_kinetics_document(data: dict) -> bool:
 def settings_from_dict(data: dict, source_text: str = "",
                        source_path: str = "<string>") -> KineticSettings:
     """Validate a parsed TOML document (``solver`` and its ``kinetics`` table) into KineticSettings."""
-    if "kinetics" not in data:
-        raise ConfigError("kinetics", "is required: add a [kinetics] table", source_path)
-    if "solver" in data and data["solver"] != SOLVER_NAME:
-        raise ConfigError("solver", f"a config with a [kinetics] table runs the kinetic solver: "
-                          f"set solver = \"{SOLVER_NAME}\" (or remove the [kinetics] table), "
-                          f"got {data['solver']!r}", source_path)
-    for name in data:
-        if name not in TOP_LEVEL_KEYS:
-            raise ConfigError(name, f"is not used by solver \"{SOLVER_NAME}\" (valid top-level "
-                              f"keys: {', '.join(TOP_LEVEL_KEYS)}; times and outputs are set in "
-                              "[kinetics.time])", source_path)
     try:
         return _settings(data, source_text, source_path)
     except ConfigError as exc:
@@ -229,80 +194,123 @@ def settings_from_dict(data: dict, source_text: str = "",
         raise
 
 
+def _top_level(data: dict) -> None:
+    if "kinetics" not in data:
+        raise ConfigError("kinetics", "is required: add a [kinetics] table")
+    if "solver" in data and data["solver"] != SOLVER_NAME:
+        raise fail("solver", f"a config with a [kinetics] table runs the kinetic solver: "
+                   f"set solver = \"{SOLVER_NAME}\" (or remove the [kinetics] table)", data["solver"])
+    for name in data:
+        if name not in TOP_LEVEL_KEYS:
+            raise ConfigError(str(name), f"is not used by solver \"{SOLVER_NAME}\""
+                              f"{did_you_mean(name, TOP_LEVEL_KEYS)} (valid top-level keys: "
+                              f"{', '.join(TOP_LEVEL_KEYS)}; times and outputs are set in "
+                              "[kinetics.time])")
+
+
 def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings:
-    k = _Table(data["kinetics"], "kinetics",
-               ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time", "numerics"))
-    grid = _grid(k.sub("grid", ("nx", "length", "shape", "lengths", "n_dir", "quadrature", "n_phi")))
-    c = k.sub("collisions", ("gamma_nu", "gamma_nubar", "equilibrium_nu", "equilibrium_nubar",
-                             "scattering"))
-    collisions = CollisionSettings(
-        gamma=(c.get("gamma_nu", _pair(_nonneg), (0.0, 0.0)),
-               c.get("gamma_nubar", _pair(_nonneg), (0.0, 0.0))),
-        equilibrium=(c.get("equilibrium_nu", _pair(_nonneg), (0.0, 0.0)),
-                     c.get("equilibrium_nubar", _pair(_nonneg), (0.0, 0.0))),
-        scattering=c.get("scattering", _nonneg, 0.0))
-    p = k.sub("physics", ("omega", "weights", "theta", "lambda", "mu"))
-    omega = p.get("omega", _numbers, (0.0,))
-    weights = p.get("weights", _numbers, tuple(1.0 / len(omega) for _ in omega))
-    if len(weights) != len(omega):
-        raise ConfigError("kinetics.physics.weights",
-                          f"needs one entry per energy bin ({len(omega)}), got {len(weights)}")
-    if any(x < 0 for x in weights) or abs(sum(weights) - 1.0) > 1e-12:
-        raise ConfigError("kinetics.physics.weights", f"must be >= 0 and sum to 1, got {list(weights)}")
-    physics = PhysicsSettings(omega=omega, weights=weights, theta=p.get("theta", _number, 0.0),
-                              lam=p.get("lambda", _number, 0.0), mu=p.get("mu", _number, 1.0),
-                              collisions=collisions)
-    species_keys = ("n_e", "n_x", "shape", "parameter", "axis")
-    nu = _species(k.sub("nu", species_keys), grid.n_phi)
-    nubar = _species(k.sub("nubar", species_keys), grid.n_phi)
-    q = k.sub("perturbation", ("kind", "amplitude", "mode", "seed"))
-    pert = PerturbationSettings(kind=q.get("kind", _choice(PERTURBATIONS), "random"),
-                                amplitude=q.get("amplitude", _nonneg, 1e-6),
-                                mode=_mode(q, grid, q.get("kind", _choice(PERTURBATIONS), "random")),
-                                seed=q.get("seed", _int_at_least(0), 1))
-    t = k.sub("time", ("t_end", "output_interval", "dt", "cfl", "phase_step", "snapshot_times"))
-    time = TimeSettings(t_end=t.get("t_end", _positive), output_interval=t.get("output_interval", _positive),
-                        dt=t.get("dt", _positive, None), cfl=t.get("cfl", _positive, 0.5),
-                        phase_step=t.get("phase_step", _positive, 0.1),
-                        snapshot_times=tuple(sorted(t.get("snapshot_times", _numbers, ()))))
-    nm = k.sub("numerics", ("advection", "limiter"))
-    numerics = NumericsSettings(advection=nm.get("advection", _choice(ADVECTIONS), "weno5"),
-                                limiter=nm.get("limiter", _choice(LIMITERS), "norm"))
+    if not isinstance(data, dict):
+        raise fail("<top level>", "must be a table", data)
+    _top_level(data)
+    k = Table(data["kinetics"], "kinetics")
+    k.check_keys(KINETICS_KEYS)
+    grid = _grid(k.table("grid", empty=True))
+    collisions = _collisions(k.table("collisions", empty=True))
+    physics = _physics(k.table("physics", empty=True), collisions)
+    nu = _species(k.table("nu", empty=True), grid.n_phi)
+    nubar = _species(k.table("nubar", empty=True), grid.n_phi)
+    q = k.table("perturbation", empty=True)
+    q.check_keys(_PERTURBATION_KEYS)
+    kind = q.read(_spec(_PERTURBATION_KEYS)["kind"])
+    pert = build(PerturbationSettings, q, mode=_mode(q, grid, kind))
+    time = _time(k.table("time", empty=True))
+    numerics = build(NumericsSettings, k.table("numerics", empty=True))
+    _check_sizes(grid, physics, (nu, nubar), time)
     return KineticSettings(grid=grid, physics=physics, nu=nu, nubar=nubar, perturbation=pert,
                            time=time, numerics=numerics, source_text=source_text,
                            source_path=source_path)
 
 
+def _check_sizes(grid: GridSettings, physics: PhysicsSettings, species, time: TimeSettings) -> None:
+    """Refuse fields, step counts and record counts no run can hold, before allocation."""
+    length = float(grid.n_cells) * grid.n_directions * physics.n_energy * _DOF_PER_BIN
+    limit = petsc_int_max()
+    if length > limit:
+        key = "kinetics.grid.n_dir" if grid.n_directions * physics.n_energy > grid.n_cells else \
+            "kinetics.grid.shape" if grid.ndim > 1 or grid.transverse != (1, 1) else "kinetics.grid.nx"
+        value = grid.n_dir if key.endswith("n_dir") else (list(grid.shape) if key.endswith("shape")
+                                                          else grid.nx)
+        raise ConfigError(key, f"{show(value)}: the field has {length:.3g} numbers ({grid.n_cells} "
+                          f"cells x {grid.n_directions} directions x {physics.n_energy} energies x "
+                          f"{_DOF_PER_BIN}; {human_bytes(8 * length)} per copy), more than this PETSc "
+                          f"build indexes ({limit}, PetscInt)")
+    n_out = time.t_end / time.output_interval
+    if n_out > MAX_RECORDS:
+        raise ConfigError("kinetics.time.output_interval", f"{show(time.output_interval)}: "
+                          f"t_end / output_interval = {n_out:.3g} records, more than {MAX_RECORDS:.0e}")
+    if time.dt is not None:
+        steps, key, value = time.t_end / time.dt, "kinetics.time.dt", time.dt
+    else:
+        dx = min(L / n for L, n in zip(grid.lengths, grid.shape) if n > 1)
+        density = sum(s.n_e + s.n_x for s in species)
+        rates = physics.collisions
+        h = (max(abs(w) for w in physics.omega) + abs(physics.lam) + 2 * abs(physics.mu) * density
+             + max(max(max(r) for r in rates.gamma), rates.scattering))
+        dt = min(time.cfl * dx, time.phase_step / h if h > 0 else math.inf)
+        steps = time.t_end / dt if dt > 0 else math.inf
+        key, value = "kinetics.time.t_end", time.t_end
+    if not steps <= MAX_STEPS:
+        raise ConfigError(key, f"{show(value)}: about {steps:.3g} time steps (t_end / dt, dt = "
+                          "min(cfl dx, phase_step / max|h|) unless given), more than "
+                          f"{MAX_STEPS:.0e}")
+
+
+def settings_to_dict(s: KineticSettings) -> dict:
+    """The TOML document of KineticSettings (loads back into equal settings)."""
+    g, p, c = s.grid, s.physics, s.physics.collisions
+
+    def species(sp: SpeciesInit) -> dict:
+        return {"n_e": sp.n_e, "n_x": sp.n_x, "shape": sp.shape, "parameter": sp.parameter,
+                "axis": list(sp.axis)}
+
+    pert = to_dict(s.perturbation)
+    if isinstance(s.perturbation.mode, tuple):
+        pert["mode"] = list(s.perturbation.mode)
+    time = {k.name: getattr(s.time, k.attr) for k in TIME_KEYS if getattr(s.time, k.attr) is not None}
+    time["snapshot_times"] = list(s.time.snapshot_times)
+    return {"solver": SOLVER_NAME, "kinetics": {
+        "grid": {"shape": list(g.shape), "lengths": list(g.lengths), "n_dir": g.n_dir,
+                 "quadrature": g.quadrature, "n_phi": g.n_phi},
+        "physics": {"omega": list(p.omega), "weights": list(p.weights), "theta": p.theta,
+                    "lambda": p.lam, "mu": p.mu},
+        "collisions": {"gamma_nu": list(c.gamma[0]), "gamma_nubar": list(c.gamma[1]),
+                       "equilibrium_nu": list(c.equilibrium[0]),
+                       "equilibrium_nubar": list(c.equilibrium[1]), "scattering": c.scattering},
+        "nu": species(s.nu), "nubar": species(s.nubar), "perturbation": pert, "time": time,
+        "numerics": to_dict(s.numerics)}}
+
+
 def load_kinetics_text(text: str, source_path: str = "<string>") -> KineticSettings:
     """Parse TOML text; syntax errors become ConfigError with an empty key."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError("", f"TOML syntax: {exc}", source_path) from exc
-    return settings_from_dict(data, source_text=text, source_path=source_path)
+    from ..config import _parse_toml
+
+    return settings_from_dict(_parse_toml(text, source_path), source_text=text,
+                              source_path=source_path)
 
 
 def load_kinetics(path_or_text: str) -> KineticSettings:
     """A path to a TOML file, or TOML text itself (anything containing a newline or '[')."""
+    from ..config import read_config_file
+
     s = str(path_or_text)
     if "\n" in s or s.lstrip().startswith("["):
         return load_kinetics_text(s)
-    try:
-        text = Path(s).read_text()
-    except OSError as exc:
-        raise ConfigError("", f"cannot read config: {exc}", s) from exc
-    return load_kinetics_text(text, s)
+    return load_kinetics_text(read_config_file(s), s)
 
 
 def load_any_config_text(text: str, source_path: str = "<string>"):
-    """A RunConfig (:func:`nmbhpc.config.load_config_text`) or, for a kinetics
-    document (:func:`is_kinetics_document`), KineticSettings. Not collective."""
-    from ..config import load_config_text
+    """:func:`nmbhpc.config.load_any_config_text` (kept here for its callers)."""
+    from ..config import load_any_config_text as load
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return load_config_text(text, source_path)  # its syntax message
-    if is_kinetics_document(data):
-        return settings_from_dict(data, source_text=text, source_path=source_path)
-    return load_config_text(text, source_path)
+    return load(text, source_path)
+

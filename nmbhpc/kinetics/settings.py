@@ -8,7 +8,10 @@ the reference density n_ref that defines ``mu = sqrt(2) G_F n_ref``.
 The conventions are written out in docs/kinetics.md.
 
 These dataclasses hold validated values only; :mod:`nmbhpc.kinetics.config`
-builds them from TOML and is the only place raw input is checked.
+builds them from TOML and is the only place raw input is checked. The TOML
+keys of the ``[kinetics.*]`` tables are declared here (:mod:`nmbhpc.schema`:
+type, default, unit, bounds, doc) and registered with the schema, which
+generates their validation, defaults and the docs/config.md table.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
+
+from ..schema import MAX_TIME, Key, Section, keys_of, register, setting
 
 SPECIES = ("nu", "nubar")
 FLAVORS = ("e", "x")
@@ -168,10 +173,12 @@ class PerturbationSettings:
     with random complex angular profile; ``seed`` fixes the generator so every
     rank count gives the same field.
     """
-    kind: str = "random"
-    amplitude: float = 1e-6
-    mode: int | tuple = 1
-    seed: int = 1
+    kind: str = setting("random", "choice", "seed of rho_ex: none, white noise, or one Fourier mode",
+                        choices=PERTURBATIONS)
+    amplitude: float = setting(1e-6, "real", "seed amplitude (occupation units)", low=0.0, high=1.0)
+    mode: int | tuple = setting(1, "any", "(kind = mode) m along z, or [m_x, m_y, m_z]")
+    seed: int = setting(1, "int", "random generator seed (same field on any rank count)",
+                        low=0, high=2**63 - 1)
 
     @property
     def mode_numbers(self) -> tuple:
@@ -213,8 +220,10 @@ class NumericsSettings:
     matrices with |P| > P0 radially back to |P| = P0, :mod:`nmbhpc.kinetics.positivity`)
     or ``none``.
     """
-    advection: str = "weno5"
-    limiter: str = "norm"
+    advection: str = setting("weno5", "choice", "WENO-Z fluxes, or their linear fifth-order scheme",
+                             choices=ADVECTIONS)
+    limiter: str = setting("norm", "choice", "project |P| > P0 back after every step, or not",
+                           choices=LIMITERS)
 
 
 @dataclass(frozen=True)
@@ -233,3 +242,73 @@ class KineticSettings:
 
     #: the config's ``solver`` value (what ``nmbhpc run`` dispatches on)
     solver = "kinetics"
+
+
+# --- TOML keys of the [kinetics.*] tables (values combined by nmbhpc.kinetics.config) ----
+
+#: fewest cells along a resolved axis: two stencil widths, so one rank's block never
+#: wraps onto its own ghosts
+MIN_CELLS = 6
+_MAX_INT = 2**31 - 1
+_POS = dict(low=0.0, open_low=True)
+_RATE = dict(unit="omega0", low=0.0)
+
+GRID_KEYS = (
+    Key("nx", "int", 64, "(1D box along z) cells", low=MIN_CELLS, high=_MAX_INT),
+    Key("length", "real", 10.0, "(1D box) length along z", unit="1/omega0", **_POS),
+    Key("shape", "any", None, f"cells [n_x, n_y, n_z]: 1 (not resolved) or >= {MIN_CELLS} each",
+        default_doc="`[1, 1, nx]`"),
+    Key("lengths", "any", None, "box lengths [L_x, L_y, L_z], each > 0 (1/omega0)",
+        default_doc="`[10.0, 10.0, length]`"),
+    Key("n_dir", "int", 8, "polar direction nodes", low=1, high=_MAX_INT),
+    Key("quadrature", "choice", "gauss-legendre", "polar nodes and weights", choices=QUADRATURES),
+    Key("n_phi", "int", 1, "azimuths (1: axisymmetric rings; x or y resolved needs >= 2 or 3)",
+        low=1, high=_MAX_INT),
+)
+PHYSICS_KEYS = (
+    Key("omega", "any", (0.0,), "vacuum frequency of each energy bin (a number or an array)",
+        unit="omega0"),
+    Key("weights", "any", None, "fraction of particles per bin, >= 0, sum 1",
+        default_doc="equal"),
+    Key("theta", "real", 0.0, "vacuum mixing angle", unit="rad", low=-2 * np.pi, high=2 * np.pi),
+    Key("lambda", "real", 0.0, "matter potential sqrt(2) G_F n_e", unit="omega0", field="lam"),
+    Key("mu", "real", 1.0, "self-interaction strength sqrt(2) G_F n_ref", unit="omega0"),
+)
+COLLISION_KEYS = (
+    Key("gamma_nu", "any", (0.0, 0.0), "absorption rates [e, x] of nu, each >= 0", unit="omega0"),
+    Key("gamma_nubar", "any", (0.0, 0.0), "absorption rates [e, x] of nubar, each >= 0",
+        unit="omega0"),
+    Key("equilibrium_nu", "any", (0.0, 0.0), "equilibrium occupations [e, x] of nu, each >= 0"),
+    Key("equilibrium_nubar", "any", (0.0, 0.0), "equilibrium occupations [e, x] of nubar, each >= 0"),
+    Key("scattering", "real", 0.0, "isotropic direction-changing rate", **_RATE),
+)
+SPECIES_KEYS = (
+    Key("n_e", "real", 0.0, "nu_e (or nubar_e) density", low=0.0),
+    Key("n_x", "real", 0.0, "nu_x (or nubar_x) density", low=0.0),
+    Key("shape", "choice", "isotropic", "angular shape g(u), u = axis . v", choices=SHAPES),
+    Key("parameter", "real", 0.0, "linear: a, |a| <= 1; gaussian: width sigma > 0 (required)"),
+    Key("axis", "vector3", (0.0, 0.0, 1.0), "axis of the shape, normalised (off z needs n_phi > 1)"),
+)
+TIME_KEYS = (
+    Key("t_end", "real", doc="end time", unit="1/omega0", low=0.0, open_low=True, high=MAX_TIME),
+    Key("output_interval", "real", doc="time between records", unit="1/omega0", low=0.0,
+        open_low=True, high=MAX_TIME),
+    Key("dt", "real", None, "fixed step; default from cfl and phase_step", unit="1/omega0",
+        low=0.0, open_low=True, default_doc="state-dependent"),
+    Key("cfl", "real", 0.5, "advective step fraction", low=0.0, open_low=True, high=2.0),
+    Key("phase_step", "real", 0.1, "largest phase per step", unit="rad", low=0.0, open_low=True,
+        high=2.0),
+    Key("snapshot_times", "reals", (), "times of full-field snapshots", unit="1/omega0",
+        low=0.0, high=MAX_TIME, min_len=0),
+)
+KINETICS_KEYS = tuple(Key(n, "any", None, f"[kinetics.{n}] table") for n in
+                      ("grid", "physics", "collisions", "nu", "nubar", "perturbation", "time",
+                       "numerics"))
+
+register(Section("kinetics", KINETICS_KEYS, solvers=("kinetics",),
+                 doc="The quantum-kinetic solver (docs/kinetics.md); top level: solver and [kinetics]."))
+for _name, _keys in (("grid", GRID_KEYS), ("physics", PHYSICS_KEYS), ("collisions", COLLISION_KEYS),
+                     ("nu", SPECIES_KEYS), ("nubar", SPECIES_KEYS),
+                     ("perturbation", keys_of(PerturbationSettings)), ("time", TIME_KEYS),
+                     ("numerics", keys_of(NumericsSettings))):
+    register(Section(f"kinetics.{_name}", _keys, solvers=("kinetics",)))

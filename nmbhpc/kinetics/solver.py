@@ -26,6 +26,7 @@ import math
 import numpy as np
 from mpi4py import MPI
 
+from ..runtime_options import petsc_option_defaults
 from ..stack import init_petsc
 from . import diagnostics, positivity
 from .grid import dofs_per_cell, initial_block
@@ -264,25 +265,20 @@ class KineticSolver:
         ts.setOptionsPrefix(OPTIONS_PREFIX)
         ts.setDM(self.da)
         ts.setProblemType(PETSc.TS.ProblemType.NONLINEAR)
-        ts.setType(PETSc.TS.Type.RK)
-        ts.setRKType("4")
         ts.setRHSFunction(self._rhs_function, self.da.createGlobalVec())
         ts.setPostStep(self._post_step)
         ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
         ts.setMaxSteps(2 ** 31 - 1)
         ts.setTime(0.0)
-        # petsc4py 3.18 has no TSAdapt binding: default the adaptor through the
-        # options database (fixed steps keep rank counts bit-comparable), user value wins
-        opts = PETSc.Options()
-        key = OPTIONS_PREFIX + "ts_adapt_type"
-        ours = not opts.hasName(key)
-        if ours:
-            opts.setValue(key, "none")
-        ts.setFromOptions()
+        # classical RK4 with fixed steps (rank counts stay bit-comparable; petsc4py 3.18
+        # has no TSAdapt binding, so the adaptor goes through the options database too);
+        # -kin_ts_type, -kin_ts_rk_type, -kin_ts_adapt_type on the command line win
+        with petsc_option_defaults(OPTIONS_PREFIX, {"ts_type": "rk", "ts_rk_type": "4",
+                                                    "ts_adapt_type": "none"}) as user_set:
+            ts.setFromOptions()
         #: whether stable_dt sets the steps (no PETSc TSAdapt chosen by the user)
-        self.controls_step = ours or opts.getString(key, "none") == "none"
-        if ours:
-            opts.delValue(key)
+        self.controls_step = ("ts_adapt_type" not in user_set or PETSc.Options().getString(
+            OPTIONS_PREFIX + "ts_adapt_type", "none") == "none")
         return ts
 
     def stable_dt(self) -> float:

@@ -24,7 +24,8 @@ import weakref
 
 import numpy as np
 
-from ..config import ConfigError
+from ..runtime_options import petsc_option_defaults
+from ..schema import ConfigError
 from ..model import ObservableRecord
 from ..settings import RunConfig
 from ..stack import init_petsc
@@ -94,6 +95,12 @@ class ManyBodySolver:
             order=(memory.AUTO_ORDER_SEPARABLE if weights.size <= memory.SEPARABLE_MAX_TERMS
                    else memory.AUTO_ORDER))
         log.info("%s -> operator %s", self.memory.summary(), self.operator)
+        if (settings.propagator == "mfn" and settings.mfn_type == "expokit"
+                and self.operator == "shell" and not PETSc.Options().hasName("mfn_type")):
+            # "auto" chose the matrix-free operator (the config refuses an explicit "shell")
+            raise ConfigError("manybody.mfn_type", "'expokit' needs MatNorm, which the matrix-free "
+                              "operator \"shell\" (chosen by operator = \"auto\" to fit in memory) "
+                              "lacks: use mfn_type = \"krylov\"", config.source_path)
 
         t0 = _time.perf_counter()
         self.D = vacuum_diagonal(self.basis, self.configs, model.omegas, comm)
@@ -133,16 +140,12 @@ class ManyBodySolver:
                                                  float(model.mu(config.output.times[0])),
                                                  settings.mfn_tol, settings.spectral_max_nev)
         else:
-            self.propagator = Propagator(self.A, self.D, model.mu.is_constant, settings.mfn_tol,
-                                         settings.mfn_ncv)
-        if (settings.propagator == "mfn" and settings.mfn_type != "krylov"
-                and not PETSc.Options().hasName("mfn_type")):
-            if self.operator == "shell":
-                raise ConfigError("manybody.mfn_type", f"{settings.mfn_type!r} needs MatNorm, "
-                                  "which the matrix-free operator lacks: set "
-                                  "manybody.operator = \"matrix\"", config.source_path)
-            # the config's default; the command line (-mfn_type) wins, as for mfn_tol/ncv
-            self.propagator.mfn.setType(settings.mfn_type)
+            # config values are defaults: -mfn_type, -mfn_tol, -mfn_ncv on the command line win
+            with petsc_option_defaults("", {"mfn_type": settings.mfn_type,
+                                            "mfn_tol": settings.mfn_tol,
+                                            "mfn_ncv": settings.mfn_ncv or None}):
+                self.propagator = Propagator(self.A, self.D, model.mu.is_constant,
+                                             settings.mfn_tol, settings.mfn_ncv)
         # A MATSHELL's python context holds Vecs and a VecScatter; left to the
         # garbage collector they would be destroyed after PetscFinalize/MPI_Finalize
         # and crash the interpreter at exit. weakref.finalize destroys them when the
