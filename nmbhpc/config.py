@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import generators
+from .errors import ConfigError  # one class with the engines' SettingsError
 from .model import Mode, Model
 from .schedule import MuSchedule
 from .settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
@@ -41,29 +42,6 @@ _MIN_DIRECTION_NORM = 1e-12
 _POLARIZATION_TOL = 1e-8
 
 _REQUIRED = object()
-
-
-class ConfigError(ValueError):
-    """Invalid run configuration.
-
-    Attributes
-    ----------
-    key : str
-        Dotted path of the offending entry (``"model.modes[3].n"``); ``""`` for
-        problems with the file as a whole (unreadable, TOML syntax).
-    source_path : str or None
-        The file (or ``"<string>"``) when known.
-    """
-
-    def __init__(self, key: str, message: str, source_path: Optional[str] = None):
-        self.key = key
-        self.detail = message
-        self.source_path = source_path
-        where = f"at '{key}'" if key else f"in '{source_path or '<string>'}'"
-        super().__init__(f"config error {where}: {message}")
-
-    def __reduce__(self):  # picklable (e.g. broadcast from the rank that loaded the file)
-        return (type(self), (self.key, self.detail, self.source_path))
 
 
 # --- value formatting and leaf parsers --------------------------------------
