@@ -40,19 +40,16 @@ def _suffix_counts(counts: np.ndarray, kcap: int) -> np.ndarray:
     return c
 
 
-#: largest rank table (M + 1) x (kmax + 2) that :func:`sector_dimension` builds
-MAX_TABLE_ENTRIES = 2**24
+def table_bytes(n_modes: int, kmax: int) -> int:
+    """Bytes of the rank tables of a basis of ``n_modes`` modes up to sector ``kmax``
+    (float64 suffix counts and int64 cumulative counts, (M + 1) x (kmax + 2) each)."""
+    return 16 * (n_modes + 1) * (kmax + 2)
 
 
 def sector_dimension(counts, kmin: int, kmax: int) -> float:
     """Number of states in sectors ``kmin..kmax`` (float64: exact below 2^53), without
-    building the basis: O(M kmax) time and memory. ``inf`` when that table would
-    exceed :data:`MAX_TABLE_ENTRIES` entries (SectorBasis' own rank tables would
-    be as large; such bases are far beyond memory unless nearly every quantum
-    is down)."""
+    enumerating them: O(M kmax) time and memory (:func:`table_bytes` / 2)."""
     counts = np.asarray(counts, dtype=np.int64)
-    if (len(counts) + 1) * (kmax + 2) > MAX_TABLE_ENTRIES:
-        return float("inf")
     return float(_suffix_counts(counts, kmax)[0, kmin:kmax + 1].sum())
 
 

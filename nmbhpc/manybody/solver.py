@@ -1,16 +1,19 @@
 """Exact many-body dynamics of H_MB: the ``manybody`` solver.
 
-Pipeline (every step collective on ``comm``):
+:meth:`ManyBodySolver.check` refuses settings that cannot run (operator kind
+vs. propagator, basis size vs. PETSc indices and memory) before anything is
+allocated; the constructor calls it first. Pipeline (every step collective on
+``comm``):
 
 1. per-mode spin-coherent amplitudes of the initial state in the computational
    frame (z = -B) -> the sector range ``K = kmin..kmax`` it occupies;
 2. :class:`SectorBasis` over that range; each rank unranks only its own
    contiguous row block;
-3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction): a MATMPIAIJ assembled
-   from those rows with exact preallocation, the same rows stored as real CSR
-   in a MATSHELL (real_operator.py), a matrix-free MATSHELL, or one applied
-   through the separable coupling factors (separable_operator.py)
-   (``manybody.operator``; "auto" decides from the memory model, memory.py);
+3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction) of Eq. (1) (eq1.py):
+   one of the operator kinds of operators.py (``manybody.operator``: a
+   MATMPIAIJ, real CSR in a MATSHELL, matrix-free, or through the separable
+   coupling factors; "auto" decides from the memory model, memory.py, among
+   the kinds the propagator settings allow);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)`` with mu held at the midpoint of
    each sub-step (``MuSchedule.substeps``) and steps no longer than
    ``manybody.max_step``;
@@ -29,7 +32,7 @@ from ..model import ObservableRecord
 from ..settings import RunConfig
 from ..stack import init_petsc
 from . import memory, operators
-from .basis import SectorBasis, sector_dimension, sector_range_of
+from .basis import SectorBasis, sector_dimension, sector_range_of, table_bytes
 from .hamiltonian import local_rows, lowering_matrices, vacuum_diagonal
 from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
@@ -152,6 +155,13 @@ class ManyBodySolver:
                 raise SettingsError(*bad, config.source_path)
         model = config.model
         _, _, kmin, kmax = _initial_sectors(config)
+        per_node, avail = _node_share(comm)
+        tables = table_bytes(model.n_modes, kmax)
+        if avail > 0 and tables > memory.SAFETY * avail:
+            raise SettingsError("model", f"the rank tables of the sector basis ({model.n_modes} "
+                                f"modes, up to {kmax} down quanta) would take "
+                                f"{tables / 2**30:.3g} GiB and {avail / 2**30:.3g} GiB is "
+                                "available", config.source_path)
         dim = sector_dimension(model.counts, kmin, kmax)
         where = (f"the sector basis of {model.n_modes} modes, {model.n_total} neutrinos, "
                  f"sectors K = {kmin}..{kmax} has {dim:.4g} states")
@@ -173,14 +183,7 @@ class ManyBodySolver:
             settings), mu_constant=model.mu.is_constant, n_lowering=0, n_ranks=n_ranks,
             int_bytes=int_bytes)
         smallest = min(order, key=lambda k: operators.KINDS[k].memory(sz))
-        need = operators.KINDS[smallest].memory(sz)
-        per_node, avail = _node_share(comm)
-        need_node = need * per_node
-        if comm is not None:
-            from mpi4py import MPI
-
-            need_node, avail = comm.allreduce((need_node / max(avail, 1), need_node, avail),
-                                              op=MPI.MAX)[1:]
+        need_node = operators.KINDS[smallest].memory(sz) * per_node
         if avail > 0 and need_node > avail:
             raise SettingsError("model", f"{where}; even the smallest operator ({smallest!r}) "
                                 f"needs at least {need_node / 2**30:.3g} GiB per node "
@@ -331,17 +334,19 @@ def _row_entries_lower_bound(basis) -> float:
 
 
 def _node_share(comm) -> tuple[int, int]:
-    """(ranks of ``comm`` on this node, MemAvailable of this node). Collective on comm."""
+    """(most ranks of ``comm`` on one node, least MemAvailable of their nodes): the
+    same on every rank, so that every rank refuses or none. Collective on comm."""
     if comm is None:
         return 1, memory.mem_available()
     from mpi4py import MPI
 
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)
     try:
-        return node.Get_size(), node.bcast(memory.mem_available() if node.Get_rank() == 0
-                                           else None, root=0)
+        per_node = node.Get_size()
+        avail = node.bcast(memory.mem_available() if node.Get_rank() == 0 else None, root=0)
     finally:
         node.Free()
+    return comm.allreduce(per_node, op=MPI.MAX), comm.allreduce(avail, op=MPI.MIN)
 
 
 def _min_op():
