@@ -5,8 +5,8 @@
 #   jobs/run_mpirun.sh examples/default.toml output/default.h5 4 --force -mfn_tol 1e-12 -log_view
 #
 # RANKS defaults to 2. Environment:
-#   MPIEXEC  launcher (default: mpirun, plus --allow-run-as-root when run as root;
-#            more ranks than cores: MPIEXEC="mpirun --oversubscribe")
+#   MPIEXEC  launcher command, split at blanks (default: mpirun, plus --allow-run-as-root
+#            when run as root; more ranks than cores: MPIEXEC="mpirun --oversubscribe")
 #   NMBHPC   the nmbhpc executable (default: the repository's .venv/bin/nmbhpc if
 #            present, else nmbhpc on PATH)
 set -euo pipefail
@@ -31,10 +31,12 @@ if [[ -z ${MPIEXEC:-} ]]; then
     MPIEXEC=mpirun
     [[ $(id -u) == 0 ]] && MPIEXEC="mpirun --allow-run-as-root"
 fi
+# split at blanks into words; unlike an unquoted $MPIEXEC, read -a expands no globs
+read -r -a mpiexec <<<"$MPIEXEC"
 # ranks are the parallelism: one BLAS/OpenMP thread each
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
-mkdir -p "$(dirname "$output")"
+mkdir -p -- "$(dirname -- "$output")"
 set -x
-$MPIEXEC -n "$ranks" "$NMBHPC" run "$config" -o "$output" "$@"
+"${mpiexec[@]}" -n "$ranks" "$NMBHPC" run "$config" -o "$output" "$@"
 "$NMBHPC" info "$output"

@@ -61,21 +61,28 @@ def _log(cluster, pattern_dir):
 
 
 def test_single_run_job(cluster, tmp_path):
+    # a log directory that sbatch must read as one quoted argument (blank, '#', both
+    # quotes, '%' that is not a pattern) and an output path with a command substitution
+    logs = tmp_path / """logs a#b'c"d%e"""
+    logs.mkdir()
     cfg = write_config(tmp_path, "manybody", n_out=6)
-    script = _render(tmp_path / "single.sbatch", "single", cfg, "-o", str(tmp_path / "out" / "s.h5"),
-                     "--ntasks", "2", "--time", "5")
+    out = tmp_path / "out $(touch PWNED)" / "s.h5"
+    script = _render(tmp_path / "single.sbatch", "single", cfg, "-o", str(out),
+                     "--ntasks", "2", "--time", "5", "--log-dir", str(logs))
     job = cluster.sbatch(script)
     states = cluster.wait([job], timeout=120)
-    assert states[job][0] == "COMPLETED", _log(cluster, tmp_path)
-    run = read_run(tmp_path / "out" / "s.h5")
+    assert states[job][0] == "COMPLETED", _log(cluster, logs)
+    run = read_run(out)
     assert run.status == "completed" and run.attrs["mpi_size"] == 2 and run.n_records == 6
+    assert [p.name for p in logs.iterdir()] == [f"manybody-{job}.out"]
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_scan_array_then_analysis_with_afterok(cluster, tmp_path):
     cfg = write_config(tmp_path, "meanfield", n_out=6)
     table = tmp_path / "table.txt"
     table.write_text(f"name config\nloose {cfg} -mf_ts_rtol 1e-6\ntight {cfg}\n")
-    scan = tmp_path / "scan"
+    scan = tmp_path / "scan $(touch PWNED)"  # was pasted inside double quotes, and ran
     array = _render(tmp_path / "array.sbatch", "array", "--table", str(table), "--scan-dir",
                     str(scan), "--ntasks", "1", "--time", "5")
     analysis = _render(tmp_path / "analyze.sbatch", "analyze", "--scan-dir", str(scan), "--time", "5")
@@ -92,6 +99,7 @@ def test_scan_array_then_analysis_with_afterok(cluster, tmp_path):
     assert all(r["status"] == "completed" for r in rows.values())
     # afterok: the analysis saw both finished files, so it started after the array
     assert all(r["records"] == "6" for r in rows.values())
+    assert not (tmp_path / "PWNED").exists()
 
 
 def test_long_run_checkpoints_requeues_and_matches(cluster, tmp_path):

@@ -24,22 +24,24 @@ if [[ -z ${MPIEXEC:-} ]]; then
     MPIEXEC=mpirun
     [[ $(id -u) == 0 ]] && MPIEXEC="mpirun --allow-run-as-root"
 fi
+# words split at blanks; read -a expands nothing (an unquoted $VAR would expand globs)
+read -r -a mpiexec <<<"$MPIEXEC"
+read -r -a nmbhpc <<<"$NMBHPC"
+read -r -a analyze_dirs <<<"${ANALYZE_DIRS:-}"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
-$NMBHPC experiment make-configs "$table" "$work/configs"
+"${nmbhpc[@]}" experiment make-configs "$table" "$work/configs"
 mkdir -p "$work/runs"
 start=$SECONDS
 while read -r run; do
     out=$work/runs/$run.h5
-    if [[ -f $out ]] && $NMBHPC info "$out" 2>/dev/null | grep -q "status completed"; then
+    if [[ -f $out ]] && "${nmbhpc[@]}" info "$out" 2>/dev/null | grep -q "status completed"; then
         echo "== $run: done"; continue
     fi
     resume=(); [[ -f $out ]] && resume=(--resume)
     echo "== $run"
-    # shellcheck disable=SC2086
-    $MPIEXEC -n "$ranks" $NMBHPC run "$work/configs/$run.toml" -o "$out" "${resume[@]}" \
+    "${mpiexec[@]}" -n "$ranks" "${nmbhpc[@]}" run "$work/configs/$run.toml" -o "$out" "${resume[@]}" \
         --log-level WARNING "$@" </dev/null
 done <"$work/configs/runs.txt"
 echo "runs: $((SECONDS - start)) s"
-# shellcheck disable=SC2086
-$NMBHPC experiment analyze "$exp" "$work/runs" ${ANALYZE_DIRS:-} -o "$work/results"
+"${nmbhpc[@]}" experiment analyze "$exp" "$work/runs" ${analyze_dirs[@]+"${analyze_dirs[@]}"} -o "$work/results"

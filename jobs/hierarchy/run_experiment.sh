@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One scale-hierarchy experiment (issue 7) on a workstation: parameter table, every row
+# One scale-hierarchy experiment (A, B or C) on a workstation: parameter table, every row
 # under its own mpirun (the loop), then the analysis (CSV/markdown tables, PNG plots).
 #
 #   jobs/hierarchy/run_experiment.sh EXPERIMENT DIR [RANKS] [SIZE] [PETSc options...]
@@ -29,12 +29,14 @@ if [[ -z ${MPIEXEC:-} ]]; then
     MPIEXEC=mpirun
     [[ $(id -u) == 0 ]] && MPIEXEC="mpirun --allow-run-as-root"
 fi
+# split at blanks; read -a expands nothing (an unquoted $MPIEXEC would expand globs)
+read -r -a mpiexec <<<"$MPIEXEC"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 set -x
-$NMBHPC hierarchy-experiment params "$exp" "$dir" --size "$size"
+"$NMBHPC" hierarchy-experiment params "$exp" "$dir" --size "$size"
 rows=$(($(wc -l < "$dir/params.csv") - 1))
 for ((i = 0; i < rows; i++)); do
-    $MPIEXEC -n "$ranks" "$NMBHPC" hierarchy-experiment run "$exp" "$dir" --index "$i" "$@"
+    "${mpiexec[@]}" -n "$ranks" "$NMBHPC" hierarchy-experiment run "$exp" "$dir" --index "$i" "$@"
 done
-$NMBHPC hierarchy-experiment analyse "$exp" "$dir"
+"$NMBHPC" hierarchy-experiment analyse "$exp" "$dir"

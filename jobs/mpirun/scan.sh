@@ -3,16 +3,20 @@
 # under one mpirun each, then the analysis (same table format as
 # jobs/slurm/array.sbatch).
 #   jobs/mpirun/scan.sh TABLE SCAN_DIR [RANKS]
+# MPIEXEC and NMBHPC (commands, split at blanks) replace mpirun and nmbhpc.
 set -euo pipefail
 table=$1 scan_dir=$2 ranks=${3:-2}
 MPIEXEC=${MPIEXEC:-mpirun}
 [[ $(id -u) == 0 && $MPIEXEC == mpirun ]] && MPIEXEC="mpirun --allow-run-as-root"
-NMBHPC=${NMBHPC:-nmbhpc}
-mkdir -p "$scan_dir"
-grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' "$table" | tail -n +2 |
-while read -r name config options; do
+# words split at blanks; read -a expands nothing (an unquoted $VAR would expand globs)
+read -r -a mpiexec <<<"$MPIEXEC"
+read -r -a nmbhpc <<<"${NMBHPC:-nmbhpc}"
+mkdir -p -- "$scan_dir"
+grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' -- "$table" | tail -n +2 |
+while read -r -a words; do
+    name=${words[0]} config=${words[1]:?"table row ${words[0]} has no config"}
     echo "== $name ($config)"
-    # shellcheck disable=SC2086
-    $MPIEXEC -n "$ranks" $NMBHPC run "$config" -o "$scan_dir/$name.h5" --resume ${options:-} </dev/null
+    "${mpiexec[@]}" -n "$ranks" "${nmbhpc[@]}" run "$config" -o "$scan_dir/$name.h5" --resume \
+        "${words[@]:2}" </dev/null
 done
-$NMBHPC analyze "$scan_dir" -o "$scan_dir/analysis"
+"${nmbhpc[@]}" analyze "$scan_dir" -o "$scan_dir/analysis"

@@ -7,11 +7,16 @@ chain it with ``--dependency=afterok``, see jobs/slurm/submit_scan.sh) and
 Cluster-specific lines come from --partition/--account/--qos/--sbatch and
 --module/--setup. Options this command does not know (``--checkpoint-every
 5``, ``-mfn_tol 1e-12``) are passed to ``nmbhpc run`` in the script.
+
+Every value lands in the script quoted for its place (one shell word each,
+#SBATCH values in the syntax sbatch accepts for the option) or is refused
+with exit status 2: a newline or other control character in any value, an
+#SBATCH value sbatch would not accept (``--time 1h``, ``--job-name 'a b'``).
 """
 from __future__ import annotations
 
 import os
-import shlex
+import re
 
 from ..cli import UsageError
 
@@ -37,9 +42,13 @@ def register(subparsers) -> None:
                    help="extra #SBATCH option, e.g. --sbatch=--mem-per-cpu=4G (repeatable)")
     p.add_argument("--module", action="append", default=[], help="module to load (repeatable)")
     p.add_argument("--setup", action="append", default=[], metavar="COMMAND",
-                   help="shell line run before nmbhpc, e.g. 'source .venv/bin/activate' (repeatable)")
-    p.add_argument("--launcher", default="srun", help="MPI launcher inside the job (default srun)")
-    p.add_argument("--nmbhpc", default="nmbhpc", help="command that runs nmbhpc (default nmbhpc)")
+                   help="shell line run before nmbhpc, e.g. 'source .venv/bin/activate' "
+                        "(repeatable; written verbatim: it is shell code)")
+    p.add_argument("--launcher", default="srun",
+                   help="MPI launcher command inside the job (default srun); split into words "
+                        "as a shell would, nothing expanded")
+    p.add_argument("--nmbhpc", default="nmbhpc",
+                   help="command that runs nmbhpc (default nmbhpc), split like --launcher")
     p.add_argument("--workdir", default=None, help="directory the job runs in (default: here)")
     p.add_argument("--log-dir", default=None, help="directory of the job logs (default: workdir)")
     p.add_argument("--signal-lead", type=int, default=120, metavar="SECONDS",
@@ -54,48 +63,74 @@ def register(subparsers) -> None:
 
 
 def _fields(args) -> dict:
+    """The template fields, each quoted for where it stands (see nmbhpc.job_templates)."""
     from .. import job_templates as jt
 
-    q = jt.q
-    workdir = os.path.abspath(args.workdir or os.getcwd())
+    kind = args.kind
+    if kind in ("single", "long") and (args.config is None or args.output is None):
+        raise UsageError(f"slurm {kind}: give CONFIG and -o OUTPUT")
+    if kind in ("array", "analyze") and args.scan_dir is None:
+        raise UsageError(f"slurm {kind}: give --scan-dir")
+    if kind == "array" and args.table is None:
+        raise UsageError("slurm array: give --table")
+    workdir = _absolute("--workdir", args.workdir) if args.workdir is not None else os.getcwd()
+    log_dir = _absolute("--log-dir", args.log_dir) if args.log_dir is not None else workdir
+    if args.job_name is not None:
+        job_name = jt.sbatch_value("--job-name", "job-name", args.job_name)
+    elif kind in ("single", "long"):
+        # a name sbatch takes, whatever the config file is called
+        stem = os.path.splitext(os.path.basename(jt.check_text("CONFIG", args.config)))[0]
+        job_name = re.sub(r"[^A-Za-z0-9_.+-]", "_", stem).lstrip("-.+")[:64] or "nmbhpc"
+    else:
+        job_name = "nmbhpc"
     fields = {
-        "JOB_NAME": args.job_name or "nmbhpc",
-        "NTASKS": str(args.ntasks), "TIME": args.time, "WORKDIR": q(workdir),
-        "LOG_DIR": os.path.abspath(args.log_dir or workdir),
+        "JOB_NAME": job_name,
+        "NTASKS": jt.positive("--ntasks", args.ntasks),
+        "TIME": jt.sbatch_value("--time", "time", args.time),
+        "WORKDIR": jt.path_word("--workdir", workdir),
+        # the log directory defaults to workdir: name the option the value came from
+        "LOG_DIR": jt.sbatch_path("--log-dir" if args.log_dir is not None else "--workdir",
+                                  log_dir),
         "SITE_SBATCH": jt.site_sbatch(args.partition, args.account, args.qos, args.sbatch),
         "SITE_SETUP": jt.site_setup(args.module, args.setup),
-        "LAUNCH": args.launcher, "NMBHPC": args.nmbhpc,
-        "RUN_OPTIONS": " ".join(shlex.quote(a) for a in args.petsc_args),
-        "SIGNAL_LEAD": str(args.signal_lead),
-        "CHECKPOINT_INTERVAL": f"{args.checkpoint_interval:g}",
+        "LAUNCH": jt.join_words(jt.command_words("--launcher", args.launcher)),
+        "NMBHPC": jt.join_words(_nonempty("--nmbhpc", jt.command_words("--nmbhpc", args.nmbhpc))),
+        "RUN_OPTIONS": " ".join(jt.shell_word("run option", a) for a in args.petsc_args),
+        "SIGNAL_LEAD": jt.positive("--signal-lead", args.signal_lead),
+        "CHECKPOINT_INTERVAL": jt.positive("--checkpoint-interval", args.checkpoint_interval,
+                                           integer=False),
     }
-    kind = args.kind
     if kind in ("single", "long"):
-        if not args.config or not args.output:
-            raise UsageError(f"slurm {kind}: give CONFIG and -o OUTPUT")
-        fields.update(CONFIG=q(args.config), OUTPUT=q(args.output))
-        if not args.job_name:
-            fields["JOB_NAME"] = os.path.splitext(os.path.basename(args.config))[0]
-    if kind in ("array", "analyze") and not args.scan_dir:
-        raise UsageError(f"slurm {kind}: give --scan-dir")
-    if args.scan_dir:
-        fields["SCAN_DIR"] = q(args.scan_dir)
+        fields.update(CONFIG=jt.path_word("CONFIG", args.config),
+                      OUTPUT=jt.path_word("-o", args.output))
+    if kind in ("array", "analyze"):
+        fields["SCAN_DIR"] = jt.path_word("--scan-dir", args.scan_dir)
     if kind == "array":
-        if not args.table:
-            raise UsageError("slurm array: give --table")
+        # read here, relative to this directory: absolute in the script, which runs in workdir
+        table = _absolute("--table", args.table)
+        fields["TABLE"] = jt.path_word("--table", table)
         try:
-            rows = jt.table_rows(args.table)
+            rows = jt.table_rows(table)
         except OSError as exc:
-            raise UsageError(f"--table: {exc}") from None
+            raise UsageError(f"--table {jt.show(args.table)}: {exc.strerror}") from None
         if not rows:
             raise UsageError(f"--table {args.table}: no rows after the header")
-        bad = [r[0] for r in rows if len(r) < 2]
-        if bad:
-            raise UsageError(f"--table {args.table}: rows without a config: {', '.join(bad)}")
-        fields.update(TABLE=q(args.table), ARRAY=f"0-{len(rows) - 1}")
-    if args.signal_lead <= 0 or args.ntasks <= 0:
-        raise UsageError("--signal-lead and --ntasks must be positive")
+        fields["ARRAY"] = f"0-{len(rows) - 1}"
     return fields
+
+
+def _absolute(option: str, path: str) -> str:
+    from .. import job_templates as jt
+
+    if not jt.check_text(option, path):
+        raise UsageError(f"{option} '': an empty path")
+    return os.path.abspath(path)
+
+
+def _nonempty(option: str, words: list) -> list:
+    if not words:
+        raise UsageError(f"{option} '': give the command that runs nmbhpc")
+    return words
 
 
 def run(args) -> int:
@@ -109,14 +144,21 @@ def run(args) -> int:
         raise UsageError(f"template {path}: {exc}") from None
     try:
         script = jt.render(text, _fields(args))
+        if args.write is not None and not jt.check_text("--write", args.write):
+            raise jt.FieldError("--write '': an empty path")
     except KeyError as exc:
         raise UsageError(f"template {path}: {exc.args[0]}") from None
+    except jt.FieldError as exc:
+        raise UsageError(str(exc)) from None
     if _rank() != 0:
         return 0
-    if args.write:
-        with open(args.write, "w") as fh:
-            fh.write(script)
-        os.chmod(args.write, 0o755)
+    if args.write is not None:
+        try:
+            with open(args.write, "w") as fh:
+                fh.write(script)
+            os.chmod(args.write, 0o755)
+        except OSError as exc:
+            raise UsageError(f"--write {jt.show(args.write)}: {exc.strerror}") from None
     else:
         print(script, end="")
     return 0
