@@ -1,8 +1,8 @@
 """Fingerprints of the machine code numba generates for the many-body kernels.
 
 Compiles the kernels afresh (a private NUMBA_CACHE_DIR) by building every
-operator kind of the benchmark model (``--n`` one-neutrino modes) and of a
-mixed-spin model once, then prints per kernel and signature a hash of its
+operator kind of the benchmark model (``--n`` one-neutrino modes) and of one
+with spin-1 modes once, then prints per kernel and signature a hash of its
 assembly with symbol names, labels and constant addresses blanked out. Two
 source trees whose kernels print the same hash run the same instructions:
 
@@ -48,34 +48,14 @@ def normalised(asm: str) -> str:
     return "\n".join(out)
 
 
-def mixed_config(operator: str):
-    from nmbhpc.config import load_config_text
+def spin_config(operator: str):
+    """The benchmark model with two neutrinos per mode and a tilted start (general-spin
+    kernels, several sectors)."""
+    from dataclasses import replace
 
-    return load_config_text(f"""
-[model]
-theta = 0.1
-mu = 1.0
-[[model.modes]]
-n = 2
-omega = 1.0
-direction = [0, 0, 1]
-state = "e"
-[[model.modes]]
-n = 3
-omega = 0.7
-direction = [1, 0, 0]
-state = "x"
-[[model.modes]]
-n = 1
-omega = -0.4
-direction = [0, 1, 0]
-state = [0.6, 0, 0.8]
-[output]
-times = [0.0, 0.1]
-pair_correlations = true
-[manybody]
-operator = "{operator}"
-""", source_path="<mixed>")
+    config = mt.model_config(6, operator=operator)
+    return replace(config, model=replace(config.model, theta=0.1, modes=tuple(
+        replace(m, n=2) for m in config.model.modes)))
 
 
 def main(argv=None) -> int:
@@ -88,7 +68,7 @@ def main(argv=None) -> int:
 
     import importlib
 
-    for make in (lambda op: mt.model_config(args.n, operator=op), mixed_config):
+    for make in (lambda op: mt.model_config(args.n, operator=op), spin_config):
         for op in ("separable", "real", "shell", "matrix"):
             solver, _ = mt.build_timed(make(op), MPI.COMM_WORLD)
             H = solver.propagator.H
