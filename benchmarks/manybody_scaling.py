@@ -91,10 +91,9 @@ def main(argv=None) -> int:
         per = t_evol / max(matvecs, 1)
         print(f"# N = {args.n}, dim = {dim}, nnz = {nnz}, operator = {info['operator']}, "
               f"ranks = {size}, t = {args.t}, mfn_tol = {args.tol}")
-        print(f"memory estimate per rank: stored {mt.fmt_bytes(est.matrix_rank)}, stored real "
-              f"{mt.fmt_bytes(est.real_rank)}, matrix-free "
-              f"{mt.fmt_bytes(est.shell_rank)}, separable {mt.fmt_bytes(est.separable_rank)}; "
-              f"node available {mt.fmt_bytes(est.available_node)}")
+        print("memory estimate per rank: "
+              + ", ".join(f"{kind} {mt.fmt_bytes(b)}" for kind, b in est.rank.items())
+              + f"; node available {mt.fmt_bytes(est.available_node)}")
         if real_stored:
             print(f"real: {real_stored[0]} stored entries ({real_stored[2]} values, "
                   f"{real_stored[1]} bytes each, {'upper triangle' if real_stored[3] else 'both triangles'}"

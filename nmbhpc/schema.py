@@ -46,6 +46,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from . import errors as _errors
+
 __all__ = ["ConfigError", "Key", "setting", "keys_of", "Section", "register", "SECTIONS",
            "Table", "fail", "show", "dump_toml", "doc_table", "MAX_MAGNITUDE", "MAX_TIME",
            "MAX_STEPS", "MAX_RECORDS", "TS_TYPES", "petsc_int_max", "human_bytes"]
@@ -69,38 +71,12 @@ TS_TYPES = ("alpha", "alpha2", "arkimex", "basicsymplectic", "bdf", "beuler", "c
             "ssp", "sundials", "theta")
 
 
-class ConfigError(ValueError):
-    """Invalid run configuration.
-
-    Attributes
-    ----------
-    key : str
-        Dotted path of the offending entry (``"model.modes[3].n"``); ``""`` for
-        problems with the file as a whole (unreadable, TOML syntax).
-    source_path : str or None
-        The file (or ``"<string>"``) when known.
-    """
-
-    def __init__(self, key: str, message: str, source_path: Optional[str] = None):
-        # one line whatever the input: control characters of keys and values are escaped
-        self.key = _one_line(key)
-        self.detail = _one_line(message)
-        self.source_path = source_path
-        where = f"at '{self.key}'" if key else f"in '{_one_line(source_path or '<string>')}'"
-        super().__init__(f"config error {where}: {self.detail}")
-
-    def __reduce__(self):  # picklable (e.g. broadcast from the rank that loaded the file)
-        return (type(self), (self.key, self.detail, self.source_path))
+# one class for the config parser and the engines (nmbhpc.errors)
+ConfigError = _errors.ConfigError
+_one_line = _errors.one_line
 
 
 # --- value formatting ---------------------------------------------------------
-
-def _one_line(text: str) -> str:
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-
 
 def show(value: Any) -> str:
     """A short, one-line, TOML-flavoured rendering of an offending value and its type."""

@@ -13,7 +13,8 @@ import pytest
 
 from manybody_cases import apply_hamiltonian, assert_close, random_global_vector, unit
 from nmbhpc.stack import petsc_comm_scope
-from nmbhpc.manybody import memory
+from nmbhpc.errors import SettingsError
+from nmbhpc.manybody import memory, operators
 from nmbhpc.manybody import shell_kernels as sk
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.solver import ManyBodySolver
@@ -138,30 +139,43 @@ def test_separable_diagonal_matches_pair_sum():
 def _estimate(matrix, shell, avail, separable=None):
     real = int(matrix * 0.6)
     separable = int(1.5 * shell) if separable is None else separable
-    return memory.MemoryEstimate(matrix_rank=matrix, shell_rank=shell, matrix_node=matrix,
-                                 shell_node=shell, available_node=avail, nnz=0,
-                                 real_rank=real, real_node=real,
-                                 separable_rank=separable, separable_node=separable)
+    node = {"matrix": matrix, "real": real, "shell": shell, "separable": separable}
+    return memory.MemoryEstimate(node=node, rank=dict(node), available_node=avail, nnz=0)
 
 
 def test_choose_operator_rules():
     gib = 2**30
-    sep_first, real_first = memory.AUTO_ORDER_SEPARABLE, memory.AUTO_ORDER
+    sep_first = operators.auto_order(4, "mfn", "krylov")
+    real_first = operators.auto_order(20, "mfn", "krylov")
+    assert sep_first == ("separable", "real", "shell")
+    assert real_first == ("real", "separable", "shell")
     all_fit = _estimate(4 * gib, 1 * gib, 20 * gib)
-    assert memory.choose_operator("auto", all_fit, order=sep_first) == "separable"
-    assert memory.choose_operator("auto", all_fit, order=real_first) == "real"
+    assert memory.choose_operator("auto", all_fit, sep_first) == "separable"
+    assert memory.choose_operator("auto", all_fit, real_first) == "real"
     # the stored matrix does not fit: the matrix-free kinds, in the given order
     no_real = _estimate(40 * gib, 2 * gib, 20 * gib)
-    assert memory.choose_operator("auto", no_real, order=real_first) == "separable"
-    assert memory.choose_operator("auto", no_real, order=sep_first) == "separable"
+    assert memory.choose_operator("auto", no_real, real_first) == "separable"
+    assert memory.choose_operator("auto", no_real, sep_first) == "separable"
     only_shell = _estimate(40 * gib, 2 * gib, 20 * gib, separable=19 * gib)
-    assert memory.choose_operator("auto", only_shell, order=sep_first) == "shell"
-    assert memory.choose_operator("shell", only_shell) == "shell"
+    assert memory.choose_operator("auto", only_shell, sep_first) == "shell"
+    assert memory.choose_operator("shell", only_shell, sep_first) == "shell"
     with pytest.raises(memory.InsufficientMemoryError, match="'matrix' needs about 40.00 GiB"):
-        memory.choose_operator("matrix", only_shell)
+        memory.choose_operator("matrix", only_shell, sep_first)
     with pytest.raises(memory.InsufficientMemoryError,
                        match=r"smallest operator \('shell'\) needs about 30.00 GiB"):
-        memory.choose_operator("auto", _estimate(90 * gib, 30 * gib, 20 * gib), order=sep_first)
+        memory.choose_operator("auto", _estimate(90 * gib, 30 * gib, 20 * gib), sep_first)
+
+
+def test_propagator_rules_come_from_the_registry():
+    """expokit needs MatNorm, the spectral propagator an assembled AIJ: "auto" only
+    offers kinds that have them, and an explicit kind without them is refused."""
+    assert "shell" not in operators.auto_order(4, "mfn", "expokit")
+    assert all(operators.KINDS[k].exact_norm for k in operators.auto_order(4, "mfn", "expokit"))
+    assert operators.auto_order(4, "spectral", "krylov") == ("matrix",)
+    assert operators.incompatibility("shell", "mfn", "expokit")[0] == "manybody.mfn_type"
+    assert operators.incompatibility("real", "spectral", "krylov")[0] == "manybody.operator"
+    assert operators.incompatibility("shell", "mfn", "krylov") is None
+    assert operators.NAMES == ("auto", "matrix", "real", "shell", "separable")
 
 
 def test_estimate_scales_with_nonzeros(comm):
@@ -170,19 +184,25 @@ def test_estimate_scales_with_nonzeros(comm):
     cfg = basis.configs(0, 200)
     per_row = memory.sampled_row_entries(cfg, basis.counts, 1.0 - np.eye(20))
     assert per_row == 1 + 10 * 10  # exact for one-neutrino modes in one sector
-    est = memory.estimate(basis, n, per_row, ncv=0, mu_constant=True, n_lowering=0, comm=comm)
+    kinds = operators.memory_models()
+    est = memory.estimate(basis, n, per_row, kinds=kinds, ncv=0, mu_constant=True, n_lowering=0,
+                          comm=comm)
     assert est.nnz == pytest.approx(per_row * n * comm.Get_size())
     # stored: >= 20 bytes per non-zero; matrix-free: a few dozen bytes per row and ghost
-    assert est.matrix_rank >= 20 * per_row * n
-    assert est.matrix_rank - est.shell_rank > 15 * per_row * n
-    varying = memory.estimate(basis, n, per_row, ncv=0, mu_constant=False, n_lowering=0, comm=comm)
-    assert varying.matrix_rank - est.matrix_rank >= 20 * per_row * n  # H and A both stored
+    assert est.rank["matrix"] >= 20 * per_row * n
+    assert est.rank["matrix"] - est.rank["shell"] > 15 * per_row * n
+    varying = memory.estimate(basis, n, per_row, kinds=kinds, ncv=0, mu_constant=False,
+                              n_lowering=0, comm=comm)
+    assert varying.rank["matrix"] - est.rank["matrix"] >= 20 * per_row * n  # H and A both stored
 
 
 def test_solver_refuses_when_nothing_fits(comm, monkeypatch):
     monkeypatch.setattr(memory, "mem_available", lambda: 64 * 2**20)
-    with pytest.raises(memory.InsufficientMemoryError, match="even the smallest operator"):
-        ManyBodySolver(CASES["qubit-one-sector"]("auto"), comm)
+    config = CASES["qubit-one-sector"]("auto")
+    with pytest.raises(SettingsError, match="even the smallest operator .* needs at least"):
+        ManyBodySolver.check(config, comm)
+    with pytest.raises(SettingsError, match="even the smallest operator"):
+        ManyBodySolver(config, comm)
 
 
 def test_real_operator_norms_and_products_count(comm):

@@ -306,6 +306,8 @@ def _restart_point(config, writer):
 
 def _work(solver) -> tuple[str, int]:
     """The solver's natural unit of work for rates: RHS evaluations, matvecs or steps."""
+    if hasattr(solver, "work"):  # solvers that say it themselves (ManyBodySolver.work)
+        return solver.work()
     if hasattr(solver, "n_rhs"):
         return "RHS evaluations", int(solver.n_rhs)
     propagator = getattr(solver, "propagator", None)

@@ -40,6 +40,19 @@ def _suffix_counts(counts: np.ndarray, kcap: int) -> np.ndarray:
     return c
 
 
+def table_bytes(n_modes: int, kmax: int) -> int:
+    """Bytes of the rank tables of a basis of ``n_modes`` modes up to sector ``kmax``
+    (float64 suffix counts and int64 cumulative counts, (M + 1) x (kmax + 2) each)."""
+    return 16 * (n_modes + 1) * (kmax + 2)
+
+
+def sector_dimension(counts, kmin: int, kmax: int) -> float:
+    """Number of states in sectors ``kmin..kmax`` (float64: exact below 2^53), without
+    enumerating them: O(M kmax) time and memory (:func:`table_bytes` / 2)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    return float(_suffix_counts(counts, kmax)[0, kmin:kmax + 1].sum())
+
+
 @dataclass
 class SectorBasis:
     """Basis of sectors ``kmin..kmax`` for modes with neutrino counts ``counts``.

@@ -1,4 +1,4 @@
-"""H_MB in the sector basis as distributed PETSc objects.
+"""H_MB (Eq. (1), eq1.py) in the sector basis as distributed PETSc objects (stored AIJ).
 
 ``H(t) = D + mu(t) A`` with
 
@@ -82,6 +82,35 @@ def interaction_matrix(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int
     mat.setOption(PETSc.Mat.Option.HERMITIAN, True)
     nnz = comm.allreduce(int(indptr[-1]))
     return mat, nnz
+
+
+def aij_set_mu(A, H, D, mu: float) -> None:
+    """Make the assembled AIJ ``H = mu A + D``. Collective.
+
+    ``H`` is either ``A`` itself (constant mu: A is scaled in place, once, and
+    is not needed again) or a matrix with A's non-zero pattern that A is copied
+    into first. A MATSHELL takes mu through its python context instead
+    (shell_operator.PythonHamiltonian.set_mu).
+    """
+    PETSc, _ = init_petsc()
+    if H is not A:
+        A.copy(H, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+    H.scale(mu)
+    H.setDiagonal(D, addv=PETSc.InsertMode.ADD_VALUES)
+
+
+def memory_bytes(sz) -> float:
+    """Bytes on one rank with the stored MATMPIAIJ (memory.Sizes ``sz``).
+
+    16 + PetscInt bytes per non-zero, ~12 bytes per row (row offsets, lengths,
+    diagonal positions), the ghost buffer of the off-diagonal block (16 +
+    PetscInt per ghost column), one copy more when mu changes in time (H and
+    A), and the bounded transient of the chunked assembly.
+    """
+    ib = sz.int_bytes
+    one = sz.nnz * (16 + ib) + 12 * sz.n + sz.ghosts * (16 + ib)
+    assembly = (8 + 16 + 8) * sz.n + min(sz.nnz, ASSEMBLY_CHUNK_NNZ) * (8 + 8 + 16 + ib)
+    return sz.common + one * (1 if sz.mu_constant else 2) + assembly
 
 
 def interaction_row_chunks(cfg: np.ndarray, kernel_args: tuple, indptr: np.ndarray):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import eq1
+
 
 @njit(cache=True)
 def _prefix_terms(k, cum, K):
@@ -105,48 +107,38 @@ def _flip_rank(k, pre, rem, cum, base, a, b):
 def interaction_rows(configs, counts, coup, cum, kmin, sector_offset, lo, hi, indptr, cols, vals, fill):
     """Rows of ``A = (1/N) sum_{p<q} c_pq J_p.J_q`` for the local configurations.
 
-    ``coup`` is c_pq/N. With ``fill`` false only counts nonzeros per row into
+    ``coup`` is c_pq/N; the elements are those of Eq. (1) (eq1.py). With ``fill`` false only counts nonzeros per row into
     ``indptr[1:]`` (diagonal-block and off-block counts go to ``cols[:n]`` and
     ``cols[n:2n]``, a reuse that avoids two more arrays); with ``fill`` true
     writes sorted columns and values into ``cols``/``vals`` at ``indptr``.
     The diagonal entry is always present.
     """
     n, m = configs.shape
-    half = np.empty(m)
-    for p in range(m):
-        half[p] = 0.5 * counts[p]
     bufc = np.empty(1 + m * (m - 1), dtype=np.int64)
     bufv = np.empty(1 + m * (m - 1), dtype=np.float64)
     kk = np.empty(m, dtype=np.int64)
+    mv = np.empty(m)
     for i in range(n):
         K = 0
         for p in range(m):
             kk[p] = configs[i, p]
             K += kk[p]
+            mv[p] = 0.5 * counts[p] - kk[p]
         base = sector_offset[K - kmin]
         pre, rem = _prefix_terms(kk, cum, K)
         row = base + pre[m]
-        # diagonal: sum_{p<q} c_pq m_p m_q
-        d = 0.0
-        for p in range(m):
-            mp = half[p] - kk[p]
-            for q in range(p + 1, m):
-                d += coup[p, q] * mp * (half[q] - kk[q])
         cnt = 0
         bufc[cnt] = row
-        bufv[cnt] = d
+        bufv[cnt] = eq1.pair_diagonal(coup, mv)
         cnt += 1
         for a in range(m):
             if kk[a] == 0:
                 continue
-            # J+_a lowers k_a; J-_b raises k_b: (1/2) c_ab J+_a J-_b
-            ra = np.sqrt(kk[a] * (counts[a] - kk[a] + 1.0))
             for b in range(m):
                 if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
                     continue
-                rb = np.sqrt((counts[b] - kk[b]) * (kk[b] + 1.0))
                 bufc[cnt] = _flip_rank(kk, pre, rem, cum, base, a, b)
-                bufv[cnt] = 0.5 * coup[a, b] * ra * rb
+                bufv[cnt] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
                 cnt += 1
         if not fill:
             nd = 0
@@ -194,8 +186,7 @@ def lowering_entries(configs, counts, mode, cum, kmin, sector_offset, src_kmin, 
             idx += cum[p + 1, r + 1] - cum[p + 1, r - kk[p] + 1]
             r -= kk[p]
         cols[i] = idx
-        ks = kk[mode]
-        vals[i] = np.sqrt((counts[mode] - ks) * (ks + 1.0))
+        vals[i] = eq1.j_minus(counts[mode], kk[mode])
     return cols, vals
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from ..stack import init_petsc
+from .hamiltonian import aij_set_mu
 
-log = logging.getLogger("nmbhpc.manybody")
+log = logging.getLogger(__name__)
 
 
 #: Krylov dimension when the config leaves it to the engine (mfn_ncv = 0).
@@ -64,22 +65,16 @@ class Propagator:
 
     def set_mu(self, mu: float) -> None:
         """Make the operator ``D + mu A``. Collective."""
-        PETSc, _ = init_petsc()
         if mu == self._mu:
             return
         H = self._H
         if self._shell:
             H.getPythonContext().set_mu(mu)
-        elif H is self._A:
-            # constant mu: A is scaled once and becomes H (A is not needed again)
-            if self._mu is not None:
-                raise RuntimeError("constant-mu propagator asked to change mu")
-            H.scale(mu)
-            H.setDiagonal(self._D, addv=PETSc.InsertMode.ADD_VALUES)
         else:
-            self._A.copy(H, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            H.scale(mu)
-            H.setDiagonal(self._D, addv=PETSc.InsertMode.ADD_VALUES)
+            # constant mu: A is scaled once and becomes H (A is not needed again)
+            if H is self._A and self._mu is not None:
+                raise RuntimeError("constant-mu propagator asked to change mu")
+            aij_set_mu(self._A, H, self._D, mu)
         self._mu = mu
         # the operator's values changed: MFN must see it before the next solve
         self.mfn.setOperator(H)

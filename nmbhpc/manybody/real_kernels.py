@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import eq1
 from .kernels import _flip_rank, _prefix_terms
 
 
@@ -91,11 +92,7 @@ def qubit_fill(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_of
         base = sector_offset[K - kmin]
         for p in range(m):
             mv[p] = 0.5 - np.float64(s >> np.uint64(m - 1 - p) & one)
-        d = 0.0
-        for p in range(m):
-            for q in range(p + 1, m):
-                d += coup[p, q] * mv[p] * (mv[q])
-        diag_a[i] = d
+        diag_a[i] = eq1.pair_diagonal(coup, mv)
         kd = d_ptr[i]
         ko = o_ptr[i]
         for qa in range(m):
@@ -164,29 +161,22 @@ def generic_fill(configs, counts, coup, keymap, key_base, cum, kmin, sector_offs
     ``key_base[a, b] + (k_a - 1) n_b + k_b`` (:func:`generic_keys`);
     ``keymap = None`` stores the computed float64 values instead."""
     n, m = configs.shape
-    half = np.empty(m)
-    for p in range(m):
-        half[p] = 0.5 * counts[p]
     kk = np.empty(m, dtype=np.int64)
+    mv = np.empty(m)
     for i in range(n):
         K = 0
         for p in range(m):
             kk[p] = configs[i, p]
             K += kk[p]
+            mv[p] = 0.5 * counts[p] - kk[p]
         base = sector_offset[K - kmin]
         pre, rem = _prefix_terms(kk, cum, K)
-        d = 0.0
-        for p in range(m):
-            mp = half[p] - kk[p]
-            for q in range(p + 1, m):
-                d += coup[p, q] * mp * (half[q] - kk[q])
-        diag_a[i] = d
+        diag_a[i] = eq1.pair_diagonal(coup, mv)
         kd = d_ptr[i]
         ko = o_ptr[i]
         for a in range(m):
             if kk[a] == 0:
                 continue
-            ra = np.sqrt(kk[a] * (counts[a] - kk[a] + 1.0))
             for b in range(m):
                 if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
                     continue
@@ -204,8 +194,7 @@ def generic_fill(configs, counts, coup, keymap, key_base, cum, kmin, sector_offs
                     ko += 1
                     out = o_vals
                 if keymap is None:
-                    rb = np.sqrt((counts[b] - kk[b]) * (kk[b] + 1.0))
-                    out[pos] = 0.5 * coup[a, b] * ra * rb
+                    out[pos] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
                 else:
                     out[pos] = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
 
@@ -213,7 +202,7 @@ def generic_fill(configs, counts, coup, keymap, key_base, cum, kmin, sector_offs
 def generic_keys(counts: np.ndarray, coup: np.ndarray, max_keys: int):
     """``(key_base[M, M], values)``: every possible off-diagonal value of A by key
     (see :func:`generic_fill`), or ``(None, None)`` if there are more than
-    ``max_keys`` keys. Same arithmetic as kernels.interaction_rows."""
+    ``max_keys`` keys. The values are eq1.flip_amplitude's."""
     m = len(counts)
     key_base = np.zeros((m, m), dtype=np.int64)
     total = 0
@@ -225,18 +214,23 @@ def generic_keys(counts: np.ndarray, coup: np.ndarray, max_keys: int):
     if total > max_keys:
         return None, None
     values = np.empty(total)
+    _key_values(np.asarray(counts, dtype=np.int64), coup, key_base, values)
+    return key_base, values
+
+
+@njit(cache=True)
+def _key_values(counts, coup, key_base, values):
+    """Eq. (1) flip amplitude of every key ``(a, b, k_a, k_b)`` (:func:`generic_keys`)."""
+    m = counts.shape[0]
     for a in range(m):
-        ka = np.arange(1, counts[a] + 1, dtype=np.int64)
-        ra = np.sqrt(ka * (counts[a] - ka + 1.0))
         for b in range(m):
             if a == b or coup[a, b] == 0.0:
                 continue
-            kb = np.arange(counts[b], dtype=np.int64)
-            rb = np.sqrt((counts[b] - kb) * (kb + 1.0))
-            k0 = key_base[a, b]
-            block = 0.5 * coup[a, b] * ra[:, None] * rb[None, :]
-            values[k0:k0 + block.size] = block.ravel()
-    return key_base, values
+            k = key_base[a, b]
+            for ka in range(1, counts[a] + 1):
+                for kb in range(counts[b]):
+                    values[k] = eq1.flip_amplitude(coup[a, b], counts[a], ka, counts[b], kb)
+                    k += 1
 
 
 # --- product and norms ------------------------------------------------------------------

@@ -48,7 +48,8 @@ from ..stack import init_petsc
 from . import real_kernels as rk
 from . import shell_kernels as sk
 from .basis import SectorBasis
-from .shell_operator import ghost_index_map, ghost_scatter, python_hamiltonian
+from . import eq1
+from .shell_operator import PythonHamiltonian, ghost_index_map, ghost_scatter, python_hamiltonian
 
 #: stored value formats: bytes of the per-non-zero code
 VALUE_FORMATS = {"uint8": 1, "uint16": 2, "float64": 8}
@@ -73,6 +74,20 @@ def value_bytes_bound(counts: np.ndarray) -> int:
     return BYTES_PER_NNZ["float64"]
 
 
+def memory_bytes(sz) -> float:
+    """Bytes on one rank (memory.Sizes ``sz``): 4 bytes of column + the value code
+    (:func:`value_bytes_bound`) per stored non-zero (one triangle of the diagonal
+    block: half of its entries if the columns were uniform; the benchmark model
+    on 2 ranks has only 10% off-block), 16 per row (two row-offset arrays) + 24
+    (D, diag(A), their sum), 16 + 16 + 4 per ghost column (ghost vector, scatter
+    buffer, column index set), and during setup 16 bytes per row (non-zero
+    counts) and 5 per global column (ghost mask, ghost position map) on more
+    than one rank. mu changes touch nothing stored."""
+    stored = sz.nnz * (0.5 + 0.5 * (sz.dim - sz.n) / max(sz.dim, 1))
+    return (sz.common + stored * value_bytes_bound(sz.basis.counts) + (16 + 24 + 16) * sz.n
+            + sz.ghosts * (16 + 16 + 4) + (5 * sz.dim if sz.n_ranks > 1 else 0))
+
+
 class ValueCodes:
     """How the off-diagonal values of A are stored (not collective; the same on
     every rank since it depends on ``counts`` and ``coup`` only).
@@ -90,7 +105,7 @@ class ValueCodes:
         self.qubit = sk.is_qubit_basis(counts)
         if self.qubit:
             self.key_base = None
-            values = 0.5 * coup
+            values = eq1.qubit_flip_table(coup)
             keyed = coup != 0.0
         else:
             self.key_base, values = rk.generic_keys(counts, coup, MAX_VALUE_KEYS)
@@ -130,7 +145,7 @@ class ValueCodes:
         return np.dtype(self.format)
 
 
-class RealStoredHamiltonian:
+class RealStoredHamiltonian(PythonHamiltonian):
     """Python context of the MATSHELL ``H = D + mu A`` with A stored as real CSR.
 
     Build with :func:`real_stored_hamiltonian`. ``mu`` starts at 1
@@ -191,14 +206,10 @@ class RealStoredHamiltonian:
         self.n_offdiag = (2 if self.symmetric else 1) * len(self.d_cols) + len(self.o_cols)
         self.n_ghost = len(ghosts)
         self.mults = 0
+        self.mu_diagonal = self.diag_a
         self.set_mu(1.0)
 
         self.x_ghost, self.scatter = ghost_scatter(ghosts, n, basis.dim, comm)
-
-    def set_mu(self, mu: float) -> None:
-        """Make the operator ``D + mu A`` (not collective: nothing is communicated)."""
-        self.mu = float(mu)
-        self.diag = self.vacuum + self.mu * self.diag_a
 
     def mult(self, mat, x, y) -> None:
         """``y = H x``. Collective (the ghost scatter)."""
@@ -231,21 +242,6 @@ class RealStoredHamiltonian:
     def _row_sums(self, power: int) -> np.ndarray:
         return rk.row_sums(self.d_ptr, self.d_cols, self.d_codes, self.o_ptr, self.o_codes,
                            self.table, self.diag, self.mu, power, self.symmetric)
-
-    def multTranspose(self, mat, x, y) -> None:
-        self.mult(mat, x, y)
-
-    def multHermitian(self, mat, x, y) -> None:
-        self.mult(mat, x, y)
-
-    def getDiagonal(self, mat, d) -> None:
-        d.setArray(self.diag)
-
-    def destroy(self, mat=None) -> None:
-        if self.scatter is not None:
-            self.scatter.destroy()
-            self.scatter = None
-        self.x_ghost.destroy()
 
 
 def _mpi_max():

@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import eq1
+
 
 @njit(cache=True)
 def _row_neighbours(row, counts, cum, delta, t_kmin, t_offset, kk, shifted, plain, rem, out, modes):
@@ -121,7 +123,7 @@ def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi
             mode[c] = a
             if with_ladder:
                 up = kk[a] if delta < 0 else kk[a] + 1
-                ladder[c] = np.sqrt(up * (counts[a] - up + 1.0))
+                ladder[c] = eq1.j_plus(counts[a], up)
             c += 1
 
 
@@ -168,7 +170,7 @@ def ladder_diagonal(configs, counts, g):
         s = 0.0
         for a in range(m):
             ka = configs[i, a]
-            s += g[a] * ka * (counts[a] - ka + 1.0)
+            s += g[a] * eq1.j_plus_squared(counts[a], ka)
         out[i] = s
     return out
 
@@ -288,11 +290,10 @@ def apply(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, m
 
 
 @njit(cache=True)
-def row_abs_sums(configs, counts, half_coup, d, mu, power):
+def row_abs_sums(configs, counts, coup, d, mu, power):
     """Per row ``sum_j |H_ij|^power`` of ``H = diag(d) + mu A`` (power 1 or 2).
 
-    The off-diagonal elements are those of kernels.interaction_rows
-    (``c_ab/(2N) sqrt(k_a (n_a - k_a + 1)) sqrt((n_b - k_b)(k_b + 1))``); no
+    The off-diagonal elements are eq1.flip_amplitude (``coup = c/N``); no
     column is ranked, so this costs O(M^2) per row without any gather.
     """
     n, m = configs.shape
@@ -304,13 +305,12 @@ def row_abs_sums(configs, counts, half_coup, d, mu, power):
             ka = configs[i, a]
             if ka == 0:
                 continue
-            ra = np.sqrt(ka * (counts[a] - ka + 1.0))
             for b in range(m):
                 kb = configs[i, b]
-                if b == a or kb == counts[b] or half_coup[a, b] == 0.0:
+                if b == a or kb == counts[b] or coup[a, b] == 0.0:
                     continue
-                rb = np.sqrt((counts[b] - kb) * (kb + 1.0))
-                s += (amu * abs(half_coup[a, b]) * ra * rb) ** power
+                s += (amu * abs(eq1.flip_amplitude(coup[a, b], counts[a], ka, counts[b], kb))) \
+                    ** power
         out[i] = s
     return out
 

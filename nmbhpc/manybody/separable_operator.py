@@ -73,9 +73,9 @@ from . import separable_kernels as spk
 from . import shell_kernels as sk
 from .basis import SectorBasis
 from .hamiltonian import local_rows
-from .shell_operator import ghost_scatter, python_hamiltonian
+from .shell_operator import PythonHamiltonian, ghost_scatter, python_hamiltonian
 
-log = logging.getLogger("nmbhpc.manybody")
+log = logging.getLogger(__name__)
 
 #: bytes per map entry: uint32 neighbour + uint8 mode (+ float64 ladder element
 #: for general spins); memory.py uses them
@@ -124,7 +124,43 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
                            mode=mode, ladder=ladder, ghosts=ghosts)
 
 
-class SeparableHamiltonian:
+def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
+    """(kept, setup transient) bytes of the separable matrix-free operator on one rank.
+
+    Four float64 diagonals per row; per intermediate row (sectors K - 1, about
+    ``n_local x dim_int / dim`` rows) a row offset (8) and its ladder-map entries
+    (at most M - K + 1 for one-neutrino modes, M otherwise) at 5 bytes (13 with
+    the ladder element of general spins); on more than one rank 4 x 16 bytes per
+    ghost (x and y ghosts, scatter send and receive buffers), up to one per
+    intermediate row; and the setup transient: the intermediate configurations,
+    8 + 4 bytes per entry (global then final index) and 32 per row. The R
+    coupling terms cost registers, not memory.
+    """
+    qubit = bool(np.all(basis.counts == 1))
+    m = basis.n_modes
+    n = n_local
+    if basis.kmax == 0:
+        return 4 * 8 * n, 0.0
+    inter = SectorBasis(basis.counts, max(basis.kmin - 1, 0), basis.kmax - 1)
+    n_int = n * inter.dim / max(basis.dim, 1)
+    entries = n_int * (m - inter.kmin if qubit else m)
+    own = 4 * 8 * n + 8 * n_int + (5 if qubit else 13) * entries
+    if n_ranks > 1:
+        own += 4 * 16 * min(n_int, basis.dim - n)
+    setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int
+    return own, setup
+
+
+def memory_bytes(sz) -> float:
+    """Bytes on one rank (memory.Sizes ``sz``): :func:`separable_bytes` on top of the
+    shared part. The setup transient is freed before the Krylov basis exists, so
+    the peak holds the larger of the two, not their sum (N = 26 on 2 ranks: the
+    sum said 3.1 GiB per rank, the measured peak was 1.8 GiB)."""
+    own, setup = separable_bytes(sz.basis, sz.n, sz.n_ranks)
+    return sz.common - sz.krylov + own + max(setup, sz.krylov)
+
+
+class SeparableHamiltonian(PythonHamiltonian):
     """Python context of the MATSHELL ``H = D + mu A`` (see the module docstring).
 
     Build with :func:`separable_hamiltonian`. ``mu`` starts at 1 and is changed
@@ -138,7 +174,7 @@ class SeparableHamiltonian:
         self.configs = configs
         self.counts = counts
         self.vacuum = vacuum
-        self.half_coup = 0.5 * np.ascontiguousarray(couplings_over_n, dtype=np.float64)
+        self.coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
         f = np.ascontiguousarray(factors, dtype=np.float64)
         w = np.ascontiguousarray(weights, dtype=np.float64)
         self.n_terms = len(w)
@@ -147,12 +183,12 @@ class SeparableHamiltonian:
         self.qubit = bool(np.all(counts == 1))
         self.diag_a = sk.interaction_diagonal(configs, counts, f, w)
         g = (w[:, None] * f * f).sum(axis=0)
-        self.diag_eff = self.diag_a - 0.5 * spk.ladder_diagonal(configs, counts, g)
-        self.mu = 1.0
-        self.diag = vacuum + self.diag_eff
+        # the product's ladder sweep also makes the diagonal of sum_b U_b L_b terms
+        self.mu_diagonal = self.diag_a - 0.5 * spk.ladder_diagonal(configs, counts, g)
+        self.set_mu(1.0)
         self.mults = 0
         self._norms = {}
-        self.n_offdiag = int(spk.offdiag_counts(configs, counts, self.half_coup).sum())
+        self.n_offdiag = int(spk.offdiag_counts(configs, counts, self.coup).sum())
 
         self.inter = intermediate_basis(basis)
         self.x_ghost = self.y_ghost = self.scatter = self.map = None
@@ -194,11 +230,6 @@ class SeparableHamiltonian:
                 "ghosts": self.n_ghost}
 
     # --- operator --------------------------------------------------------------
-    def set_mu(self, mu: float) -> None:
-        """Make the operator ``D + mu A`` (not collective: only local data changes)."""
-        self.mu = float(mu)
-        self.diag = self.vacuum + self.mu * self.diag_eff
-
     def mult(self, mat, x, y) -> None:
         """``y = H x``. Collective (the ghost scatter, forward and reverse)."""
         PETSc, _ = init_petsc()
@@ -245,33 +276,17 @@ class SeparableHamiltonian:
             comm = mat.getComm().tompi4py()
             diag = self.vacuum + self.mu * self.diag_a
             if norm_type == PETSc.NormType.FROBENIUS:
-                local = spk.row_abs_sums(self.configs, self.counts, self.half_coup, diag,
+                local = spk.row_abs_sums(self.configs, self.counts, self.coup, diag,
                                          self.mu, 2).sum()
                 value = float(np.sqrt(comm.allreduce(local)))
             elif norm_type in (PETSc.NormType.NORM_1, PETSc.NormType.INFINITY):
-                local = spk.row_abs_sums(self.configs, self.counts, self.half_coup, diag,
+                local = spk.row_abs_sums(self.configs, self.counts, self.coup, diag,
                                          self.mu, 1).max(initial=0.0)
                 value = float(comm.allreduce(local, op=MPI.MAX))
             else:
                 raise ValueError(f"norm type {norm_type} not provided")
             self._norms[key] = value
         return self._norms[key]
-
-    def multTranspose(self, mat, x, y) -> None:
-        self.mult(mat, x, y)
-
-    def multHermitian(self, mat, x, y) -> None:
-        self.mult(mat, x, y)
-
-    def getDiagonal(self, mat, d) -> None:
-        d.setArray((self.vacuum + self.mu * self.diag_a).astype(np.complex128))
-
-    def destroy(self, mat=None) -> None:
-        for name in ("scatter", "x_ghost", "y_ghost"):
-            obj = getattr(self, name, None)
-            if obj is not None:
-                obj.destroy()
-                setattr(self, name, None)
 
 
 def separable_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int, vacuum,

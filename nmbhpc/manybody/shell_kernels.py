@@ -1,7 +1,6 @@
 """Compiled (numba) kernels of the matrix-free H: ``y = (D + mu A) x`` row by row.
 
-Two row generators, the same operator (see kernels.interaction_rows for the
-matrix elements):
+Two row generators, the same operator (matrix elements of Eq. (1) from eq1.py):
 
 * **qubit** (every mode holds one neutrino, the spin-1/2 model): a basis state
   is a bit string with bit ``M-1-p`` set when ``k_p = 1``. The basis order (by
@@ -15,8 +14,8 @@ matrix elements):
 * **generic** (any spins): the prefix/flip ranking of kernels.py, O(|a - b|)
   per non-zero.
 
-The off-diagonal element of a qubit flip is ``c_ab / (2N)``, of a general one
-``(c_ab / 2N) sqrt(k_a (n_a - k_a + 1)) sqrt((n_b - k_b)(k_b + 1))``; both are
+The off-diagonal element of a flip is eq1.flip_amplitude (Eq. (1); ``c_ab / (2N)``
+for a qubit flip, tabulated per mode pair); it is
 real (H is real symmetric), so the kernels multiply complex ``x`` by real
 coefficients and store no values at all.
 
@@ -30,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import eq1
 from .kernels import _flip_rank, _prefix_terms
 
 
@@ -129,12 +129,12 @@ def mark_ghosts_qubit(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_off
 
 
 @njit(cache=True)
-def apply_qubit(bits, m, half_coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+def apply_qubit(bits, m, flips, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
                 diag, mu, x, x_ghost, ghost_map, ghost_base, y):
     """``y = diag * x + mu * A_off x`` for the local rows (qubit modes).
 
-    ``diag`` is the full local diagonal ``D + mu diag(A)``; ``half_coup`` is
-    ``c_ab / (2N)``. For a removed bit ``qa`` the flips ``qa -> qb`` with
+    ``diag`` is the full local diagonal ``D + mu diag(A)``; ``flips`` is
+    eq1.qubit_flip_table (``c_ab / (2N)``). For a removed bit ``qa`` the flips ``qa -> qb`` with
     ``qb`` in the low half share the high-half table term, those with ``qb``
     in the high half share the low-half one: one look-up per non-zero.
     """
@@ -144,7 +144,7 @@ def apply_qubit(bits, m, half_coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offs
     hc = np.empty((m, m))
     for qa in range(m):
         for qb in range(m):
-            hc[qa, qb] = half_coup[m - 1 - qa, m - 1 - qb]
+            hc[qa, qb] = flips[m - 1 - qa, m - 1 - qb]
     setb = np.empty(m, dtype=np.int64)
     free_lo = np.empty(m, dtype=np.int64)
     free_hi = np.empty(m, dtype=np.int64)
@@ -229,7 +229,7 @@ def mark_ghosts_generic(configs, counts, coup, cum, kmin, sector_offset, lo, hi,
 
 
 @njit(cache=True)
-def apply_generic(configs, counts, half_coup, cum, kmin, sector_offset, lo, hi,
+def apply_generic(configs, counts, coup, cum, kmin, sector_offset, lo, hi,
                   diag, mu, x, x_ghost, ghost_map, ghost_base, y):
     """As :func:`apply_qubit` for configurations [n, M] of any spins."""
     n, m = configs.shape
@@ -245,13 +245,11 @@ def apply_generic(configs, counts, half_coup, cum, kmin, sector_offset, lo, hi,
         for a in range(m):
             if kk[a] == 0:
                 continue
-            ra = np.sqrt(kk[a] * (counts[a] - kk[a] + 1.0))
             for b in range(m):
-                if b == a or half_coup[a, b] == 0.0 or kk[b] == counts[b]:
+                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
                     continue
-                rb = np.sqrt((counts[b] - kk[b]) * (kk[b] + 1.0))
                 j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                c = half_coup[a, b] * ra * rb
+                c = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
                 if j >= lo and j < hi:
                     acc += c * x[j - lo]
                 else:
@@ -261,13 +259,8 @@ def apply_generic(configs, counts, half_coup, cum, kmin, sector_offset, lo, hi,
 
 @njit(cache=True)
 def interaction_diagonal(configs, counts, factors, weights):
-    """``sum_{p<q} c_pq m_p m_q`` per row with ``c/N = sum_r w_r f_r f_r^T`` (zero diagonal).
-
-    The multi-angle coupling ``1 - p.q`` is a sum of at most 4 separable terms
-    (``1 1^T - sum_i d_i d_i^T``), so with ``R`` terms this costs O(R M) per
-    row instead of O(M^2). With ``C = sum_r w_r f_r f_r^T`` (any diagonal),
-    ``sum_{p<q} C_pq m_p m_q = (1/2) (sum_r w_r (f_r.m)^2 - sum_p C_pp m_p^2)``.
-    """
+    """``sum_{p<q} c_pq m_p m_q`` per row with ``c/N = sum_r w_r f_r f_r^T`` (zero diagonal):
+    eq1.pair_diagonal_separable, O(R M) per row instead of O(M^2)."""
     n, m = configs.shape
     nr = factors.shape[0]
     cdiag = np.zeros(m)
@@ -277,15 +270,7 @@ def interaction_diagonal(configs, counts, factors, weights):
     out = np.empty(n)
     mv = np.empty(m)
     for i in range(n):
-        self_part = 0.0
         for p in range(m):
             mv[p] = 0.5 * counts[p] - configs[i, p]
-            self_part += cdiag[p] * mv[p] * mv[p]
-        d = 0.0
-        for r in range(nr):
-            s = 0.0
-            for p in range(m):
-                s += factors[r, p] * mv[p]
-            d += weights[r] * s * s
-        out[i] = 0.5 * (d - self_part)
+        out[i] = eq1.pair_diagonal_separable(factors, weights, cdiag, mv)
     return out

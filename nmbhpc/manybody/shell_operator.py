@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..stack import init_petsc
+from . import eq1
 from . import shell_kernels as sk
 from .basis import SectorBasis
 
@@ -52,27 +53,61 @@ def separable_couplings(model, n_total: int, couplings_over_n: np.ndarray):
     return np.ascontiguousarray(f), w
 
 
-class ShellHamiltonian:
-    """Python context of the MATSHELL ``H = D + mu A`` (see module docstring).
+class PythonHamiltonian:
+    """What the python contexts of every MATSHELL ``H = D + mu A`` share.
 
-    Build with :func:`shell_hamiltonian`. ``mu`` starts at 1 and is changed
-    with :meth:`set_mu`; H is real symmetric, so ``H^T = H^H = H``.
+    A subclass sets ``vacuum`` (D, float64 per local row), ``diag_a`` (the
+    diagonal of A), ``mu_diagonal`` (the diagonal that mu multiplies in its
+    product: ``diag_a`` unless the product treats part of A's diagonal
+    itself), ``n_offdiag`` and ``mults``, and calls :meth:`set_mu` once; it
+    provides ``mult``. H is real symmetric, so ``H^T = H^H = H``.
+    """
+
+    scatter = x_ghost = y_ghost = None
+
+    def set_mu(self, mu: float) -> None:
+        """Make the operator ``D + mu A`` (not collective: only local data changes)."""
+        self.mu = float(mu)
+        self.diag = self.vacuum + self.mu * self.mu_diagonal
+
+    def multTranspose(self, mat, x, y) -> None:
+        self.mult(mat, x, y)
+
+    def multHermitian(self, mat, x, y) -> None:
+        self.mult(mat, x, y)
+
+    def getDiagonal(self, mat, d) -> None:
+        d.setArray((self.vacuum + self.mu * self.diag_a).astype(np.complex128))
+
+    def destroy(self, mat=None) -> None:
+        """Free the ghost Vecs and the scatter (idempotent)."""
+        for name in ("scatter", "x_ghost", "y_ghost"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.destroy()
+                setattr(self, name, None)
+
+
+class ShellHamiltonian(PythonHamiltonian):
+    """Python context of the matrix-free MATSHELL ``H = D + mu A`` (see module docstring).
+
+    Build with :func:`shell_hamiltonian`; ``mu`` starts at 1 (:meth:`set_mu`).
     """
 
     def __init__(self, basis: SectorBasis, configs, lo, hi, vacuum, diag_a, couplings_over_n, comm):
         self.basis = basis
         self.lo, self.hi = lo, hi
         self.vacuum = vacuum
-        self.diag_a = diag_a
-        self.mu = 1.0
+        self.diag_a = self.mu_diagonal = diag_a
         self.mults = 0
-        self.diag = vacuum + diag_a
+        self.set_mu(1.0)
         coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
-        self.half_coup = 0.5 * coup
+        self.coup = coup
         self.qubit = sk.is_qubit_basis(basis.counts)
         if self.qubit:
             self.tables = sk.qubit_tables(basis.n_modes)
             self.rows = sk.configs_to_bits(np.ascontiguousarray(configs))
+            self.flips = eq1.qubit_flip_table(coup)
         else:
             self.rows = np.ascontiguousarray(configs, dtype=np.int64)
 
@@ -95,11 +130,6 @@ class ShellHamiltonian:
         self.x_ghost, self.scatter = ghost_scatter(ghosts, hi - lo, basis.dim, comm)
 
     # --- operator --------------------------------------------------------------
-    def set_mu(self, mu: float) -> None:
-        """Make the operator ``D + mu A`` (not collective: only local data changes)."""
-        self.mu = float(mu)
-        self.diag = self.vacuum + self.mu * self.diag_a
-
     def mult(self, mat, x, y) -> None:
         """``y = H x``. Collective (the ghost scatter)."""
         PETSc, _ = init_petsc()
@@ -113,28 +143,24 @@ class ShellHamiltonian:
         with y as ya:
             if self.qubit:
                 nlow, lo_tab, hi_tab, pop = self.tables
-                sk.apply_qubit(self.rows, b.n_modes, self.half_coup, nlow, lo_tab, hi_tab, pop,
+                sk.apply_qubit(self.rows, b.n_modes, self.flips, nlow, lo_tab, hi_tab, pop,
                                b.kmin, b.sector_offset, self.lo, self.hi, self.diag, self.mu,
                                xa, xg, self.ghost_map, self.ghost_base, ya)
             else:
-                sk.apply_generic(self.rows, b.counts, self.half_coup, b.cum, b.kmin,
+                sk.apply_generic(self.rows, b.counts, self.coup, b.cum, b.kmin,
                                  b.sector_offset, self.lo, self.hi, self.diag, self.mu,
                                  xa, xg, self.ghost_map, self.ghost_base, ya)
 
-    def multTranspose(self, mat, x, y) -> None:
-        self.mult(mat, x, y)
 
-    def multHermitian(self, mat, x, y) -> None:
-        self.mult(mat, x, y)
-
-    def getDiagonal(self, mat, d) -> None:
-        d.setArray(self.diag.astype(np.complex128))
-
-    def destroy(self, mat=None) -> None:
-        if self.scatter is not None:
-            self.scatter.destroy()
-            self.scatter = None
-        self.x_ghost.destroy()
+def memory_bytes(sz) -> float:
+    """Bytes on one rank (memory.Sizes ``sz``): the row keys (8 bytes per row for
+    one-neutrino modes, M int64 otherwise), three float64 diagonals, the ghost
+    values with the scatter's send/receive buffers (3 x 16 bytes per ghost), the
+    ghost index map (4 bytes per column of its span), and one byte per global
+    column while the ghost set is found (more than one rank)."""
+    m = sz.basis.n_modes
+    return (sz.common + sz.n * (8 if sz.qubit else 8 * m) + 3 * 8 * sz.n
+            + 3 * 16 * sz.ghosts + 4 * sz.ghosts + (sz.dim if sz.n_ranks > 1 else 0))
 
 
 def shell_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: int, vacuum,

@@ -1,16 +1,19 @@
 """Exact many-body dynamics of H_MB: the ``manybody`` solver.
 
-Pipeline (every step collective on ``comm``):
+:meth:`ManyBodySolver.check` refuses settings that cannot run (operator kind
+vs. propagator, basis size vs. PETSc indices and memory) before anything is
+allocated; the constructor calls it first. Pipeline (every step collective on
+``comm``):
 
 1. per-mode spin-coherent amplitudes of the initial state in the computational
    frame (z = -B) -> the sector range ``K = kmin..kmax`` it occupies;
 2. :class:`SectorBasis` over that range; each rank unranks only its own
    contiguous row block;
-3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction): a MATMPIAIJ assembled
-   from those rows with exact preallocation, the same rows stored as real CSR
-   in a MATSHELL (real_operator.py), a matrix-free MATSHELL, or one applied
-   through the separable coupling factors (separable_operator.py)
-   (``manybody.operator``; "auto" decides from the memory model, memory.py);
+3. ``D`` (vacuum, diagonal Vec) and ``A`` (interaction) of Eq. (1) (eq1.py):
+   one of the operator kinds of operators.py (``manybody.operator``: a
+   MATMPIAIJ, real CSR in a MATSHELL, matrix-free, or through the separable
+   coupling factors; "auto" decides from the memory model, memory.py, among
+   the kinds the propagator settings allow);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)`` with mu held at the midpoint of
    each sub-step (``MuSchedule.substeps``) and steps no longer than
    ``manybody.max_step``;
@@ -25,22 +28,20 @@ import weakref
 import numpy as np
 
 from ..runtime_options import petsc_option_defaults
-from ..schema import ConfigError
+from ..errors import SettingsError
 from ..model import ObservableRecord
 from ..settings import RunConfig
 from ..stack import init_petsc
-from .basis import SectorBasis, sector_range_of
-from .hamiltonian import interaction_matrix, local_rows, lowering_matrices, vacuum_diagonal
-from . import memory
+from . import memory, operators
+from .basis import SectorBasis, sector_dimension, sector_range_of, table_bytes
+from .hamiltonian import local_rows, lowering_matrices, vacuum_diagonal
 from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
 from .propagator import DEFAULT_NCV_EXPOKIT, Propagator
-from .real_operator import real_stored_hamiltonian
-from .separable_operator import separable_hamiltonian
+from .shell_operator import separable_couplings
 from .spectral_propagator import SpectralPropagator, peak_vectors
-from .shell_operator import separable_couplings, shell_hamiltonian
 
-log = logging.getLogger("nmbhpc.manybody")
+log = logging.getLogger(__name__)
 
 
 class ManyBodySolver:
@@ -53,23 +54,13 @@ class ManyBodySolver:
 
     def __init__(self, config: RunConfig, comm):
         PETSc, _ = init_petsc()
+        self.check(config, comm)
         self.config = config
         self.comm = comm
         model = config.model
         settings = config.manybody
         t0 = _time.perf_counter()
-        rot = model.flavor_rotation()
-        pol_comp = model.initial_polarizations @ rot  # R^T P for each row
-        # theta = pi/2 (inverted ordering) rotates +-z into +-z up to 1e-16 round-off,
-        # which would otherwise spill sqrt(n) 1e-16 amplitudes into a neighbouring sector
-        pol_comp[np.abs(pol_comp) < 1e-14] = 0.0
-        pol_comp /= np.linalg.norm(pol_comp, axis=1)[:, None]
-        self._amps = [coherent_amplitudes(int(m.n), pc) for m, pc in zip(model.modes, pol_comp)]
-        kmin, kmax = sector_range_of(self._amps)
-        if kmax > kmin and config.output.pair_correlations and kmax < model.n_total:
-            # pair correlations need J^-_q psi, which reaches sector kmax + 1; with
-            # several sectors J^- maps the basis into itself, so the basis must hold it
-            kmax += 1
+        rot, self._amps, kmin, kmax = _initial_sectors(config)
         self.basis = SectorBasis(model.counts, kmin, kmax)
         self.lo, self.hi = local_rows(self.basis, comm)
         self.configs = self.basis.configs(self.lo, self.hi)
@@ -81,41 +72,20 @@ class ManyBodySolver:
         self.memory = memory.estimate(
             self.basis, self.hi - self.lo,
             memory.sampled_row_entries(self.configs, self.basis.counts, coup),
-            # the spectral propagator holds its eigenvectors instead of a Krylov basis
-            ncv=(peak_vectors() if settings.propagator == "spectral" else
-                 settings.mfn_ncv or (DEFAULT_NCV_EXPOKIT if settings.mfn_type == "expokit" else 0)),
+            kinds=operators.memory_models(), ncv=_krylov_vectors(settings),
             mu_constant=model.mu.is_constant,
             n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
             comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)
         factors, weights = separable_couplings(model, N, coup)
         self.operator = memory.choose_operator(
-            # the spectral propagator factorizes H: it needs the AIJ matrix (config.py
-            # refuses "real"/"shell" with it)
-            "matrix" if settings.propagator == "spectral" else settings.operator, self.memory,
-            order=(memory.AUTO_ORDER_SEPARABLE if weights.size <= memory.SEPARABLE_MAX_TERMS
-                   else memory.AUTO_ORDER))
+            settings.operator, self.memory,
+            operators.auto_order(weights.size, settings.propagator, _mfn_type(settings)))
         log.info("%s -> operator %s", self.memory.summary(), self.operator)
-        if (settings.propagator == "mfn" and settings.mfn_type == "expokit"
-                and self.operator == "shell" and not PETSc.Options().hasName("mfn_type")):
-            # "auto" chose the matrix-free operator (the config refuses an explicit "shell")
-            raise ConfigError("manybody.mfn_type", "'expokit' needs MatNorm, which the matrix-free "
-                              "operator \"shell\" (chosen by operator = \"auto\" to fit in memory) "
-                              "lacks: use mfn_type = \"krylov\"", config.source_path)
 
         t0 = _time.perf_counter()
         self.D = vacuum_diagonal(self.basis, self.configs, model.omegas, comm)
-        if self.operator == "real":
-            self.A, self.nnz = real_stored_hamiltonian(self.basis, self.configs, self.lo, self.hi,
-                                                       self.D, coup, comm)
-        elif self.operator == "shell":
-            self.A, self.nnz = shell_hamiltonian(self.basis, self.configs, self.lo, self.hi,
-                                                 self.D, coup, factors, weights, comm)
-        elif self.operator == "separable":
-            self.A, self.nnz = separable_hamiltonian(self.basis, self.configs, self.lo, self.hi,
-                                                     self.D, coup, factors, weights, comm)
-        else:
-            self.A, self.nnz = interaction_matrix(self.basis, self.configs, self.lo, self.hi,
-                                                  coup, comm)
+        self.A, self.nnz = operators.KINDS[self.operator].build(operators.OperatorProblem(
+            self.basis, self.configs, self.lo, self.hi, self.D, coup, factors, weights, comm))
         t_assembly = _time.perf_counter() - t0
 
         self.psi = self.D.duplicate()
@@ -158,6 +128,80 @@ class ManyBodySolver:
         self.time = float(config.output.times[0])
 
     # --- protocol ----------------------------------------------------------
+    @classmethod
+    def check(cls, config: RunConfig, comm=None) -> None:
+        """Refuse settings this engine cannot run, before any work. Collective on ``comm``
+        (the mpi4py communicator of the run; None: this process alone).
+
+        Cheap: no PETSc object, no basis states (only the sector dimensions, from
+        O(M kmax) tables). Raises :class:`~nmbhpc.errors.SettingsError` with a
+        one-line message when
+
+        * ``manybody.operator`` cannot run with the propagator settings in effect
+          (``-mfn_type`` on the command line wins over ``manybody.mfn_type``):
+          expokit needs MatNorm, the spectral propagator an assembled AIJ
+          (operators.incompatibility);
+        * the basis has 2^31 states or more on a PETSc build with 32-bit indices,
+          or 2^62 or more;
+        * even the smallest operator kind the settings allow needs more memory
+          per node than the node has available (memory.py; a lower bound: the
+          solver's own estimate, once the rows exist, may still refuse).
+        """
+        PETSc, _ = init_petsc()
+        settings = config.manybody
+        mfn_type = _mfn_type(settings)
+        if settings.operator != "auto":
+            bad = operators.incompatibility(settings.operator, settings.propagator, mfn_type)
+            if bad is not None:
+                raise SettingsError(*bad, config.source_path)
+        model = config.model
+        _, _, kmin, kmax = _initial_sectors(config)
+        per_node, avail = _node_share(comm)
+        tables = table_bytes(model.n_modes, kmax)
+        if avail > 0 and tables > memory.SAFETY * avail:
+            raise SettingsError("model", f"the rank tables of the sector basis ({model.n_modes} "
+                                f"modes, up to {kmax} down quanta) would take "
+                                f"{tables / 2**30:.3g} GiB and {avail / 2**30:.3g} GiB is "
+                                "available", config.source_path)
+        dim = sector_dimension(model.counts, kmin, kmax)
+        where = (f"the sector basis of {model.n_modes} modes, {model.n_total} neutrinos, "
+                 f"sectors K = {kmin}..{kmax} has {dim:.4g} states")
+        int_bytes = np.dtype(PETSc.IntType).itemsize
+        if dim >= 2**62:
+            raise SettingsError("model", f"{where}; at most 2^62 can be indexed",
+                                config.source_path)
+        if int_bytes == 4 and dim >= 2**31:
+            raise SettingsError("model", f"{where}; this PETSc build indexes at most 2^31 - 1 "
+                                "(32-bit PetscInt): use a 64-bit-index PETSc build or a "
+                                "smaller model", config.source_path)
+        n_ranks = comm.Get_size() if comm is not None else 1
+        basis = SectorBasis(model.counts, kmin, kmax)
+        n_local = -(-basis.dim // n_ranks)
+        # the kinds the settings allow (their order does not matter here)
+        order = (operators.auto_order(1, settings.propagator, mfn_type)
+                 if settings.operator == "auto" else (settings.operator,))
+        sz = memory.sizes(basis, n_local, _row_entries_lower_bound(basis), ncv=_krylov_vectors(
+            settings), mu_constant=model.mu.is_constant, n_lowering=0, n_ranks=n_ranks,
+            int_bytes=int_bytes)
+        smallest = min(order, key=lambda k: operators.KINDS[k].memory(sz))
+        need_node = operators.KINDS[smallest].memory(sz) * per_node
+        if avail > 0 and need_node > avail:
+            raise SettingsError("model", f"{where}; even the smallest operator ({smallest!r}) "
+                                f"needs at least {need_node / 2**30:.3g} GiB per node "
+                                f"({per_node} ranks) and {avail / 2**30:.3g} GiB is "
+                                "available: use more nodes or a smaller model",
+                                config.source_path)
+
+    def work(self) -> tuple[str, int]:
+        """``(unit, count)`` of the work done so far, for progress rates: products with H
+        (MFN; MFN iterations when they were not counted), or steps with the spectral
+        propagator (its eigenpairs are computed before step 1). Not collective."""
+        if self.config.manybody.propagator == "spectral":
+            return "steps", int(self.steps)
+        if self.propagator.matvecs:
+            return operators.KINDS[self.operator].work, int(self.propagator.matvecs)
+        return "MFN iterations", int(self.propagator.iterations)
+
     def describe(self) -> dict:
         """Sizes and settings (same on all ranks). Collective."""
         local = self.hi - self.lo
@@ -241,6 +285,69 @@ class ManyBodySolver:
         self.psi.setArray(local_state)
         self.time = float(time)
         self.steps = int((extras or {}).get("steps", 0))
+
+
+def _initial_sectors(config: RunConfig):
+    """``(rotation, per-mode amplitudes, kmin, kmax)`` of the initial product state:
+    the computational-frame amplitudes of each mode and the sector range the basis
+    must hold. Local and cheap (one array of n_p + 1 amplitudes per mode)."""
+    model = config.model
+    rot = model.flavor_rotation()
+    pol_comp = model.initial_polarizations @ rot  # R^T P for each row
+    # theta = pi/2 (inverted ordering) rotates +-z into +-z up to 1e-16 round-off,
+    # which would otherwise spill sqrt(n) 1e-16 amplitudes into a neighbouring sector
+    pol_comp[np.abs(pol_comp) < 1e-14] = 0.0
+    pol_comp /= np.linalg.norm(pol_comp, axis=1)[:, None]
+    amps = [coherent_amplitudes(int(m.n), pc) for m, pc in zip(model.modes, pol_comp)]
+    kmin, kmax = sector_range_of(amps)
+    if kmax > kmin and config.output.pair_correlations and kmax < model.n_total:
+        # pair correlations need J^-_q psi, which reaches sector kmax + 1; with
+        # several sectors J^- maps the basis into itself, so the basis must hold it
+        kmax += 1
+    return rot, amps, kmin, kmax
+
+
+def _mfn_type(settings) -> str:
+    """The MFN type in effect: ``-mfn_type`` on the command line, else the config's."""
+    PETSc, _ = init_petsc()
+    options = PETSc.Options()
+    return options.getString("mfn_type") if options.hasName("mfn_type") else settings.mfn_type
+
+
+def _krylov_vectors(settings) -> int:
+    """State-sized vectors of the propagator's basis for the memory model (0: MFN default);
+    the spectral propagator holds its eigenvectors instead of a Krylov basis."""
+    if settings.propagator == "spectral":
+        return peak_vectors()
+    return settings.mfn_ncv or (DEFAULT_NCV_EXPOKIT if _mfn_type(settings) == "expokit" else 0)
+
+
+def _row_entries_lower_bound(basis) -> float:
+    """Non-zeros per row of A at least (check's estimate, without the rows): the
+    diagonal plus, for one-neutrino modes, the ``K (M - K)`` pair flips of sector K
+    (every pair coupled), averaged over the sectors; 1 for other spins."""
+    if not np.all(basis.counts == 1):
+        return 1.0
+    m = basis.n_modes
+    ks = np.arange(basis.kmin, basis.kmax + 1)
+    dims = np.diff(basis.sector_offset).astype(np.float64)
+    return float(1.0 + (dims * ks * (m - ks)).sum() / max(dims.sum(), 1.0))
+
+
+def _node_share(comm) -> tuple[int, int]:
+    """(most ranks of ``comm`` on one node, least MemAvailable of their nodes): the
+    same on every rank, so that every rank refuses or none. Collective on comm."""
+    if comm is None:
+        return 1, memory.mem_available()
+    from mpi4py import MPI
+
+    node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        per_node = node.Get_size()
+        avail = node.bcast(memory.mem_available() if node.Get_rank() == 0 else None, root=0)
+    finally:
+        node.Free()
+    return comm.allreduce(per_node, op=MPI.MAX), comm.allreduce(avail, op=MPI.MIN)
 
 
 def _min_op():

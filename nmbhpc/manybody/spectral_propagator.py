@@ -27,8 +27,9 @@ import time as _time
 import numpy as np
 
 from ..stack import init_petsc
+from .hamiltonian import aij_set_mu
 
-log = logging.getLogger("nmbhpc.manybody")
+log = logging.getLogger(__name__)
 
 #: eigenpairs asked for in the first EPS solve; doubled until the truncation check passes
 INITIAL_NEV = 64
@@ -77,14 +78,12 @@ class SpectralPropagator:
 
     def set_mu(self, mu: float) -> None:
         """Make the operator ``D + mu A``; only the construction's mu is allowed. Collective."""
-        PETSc, _ = init_petsc()
         if mu == self._mu:
             return
         if self._mu is not None:
             raise RuntimeError(f"spectral propagator built for mu = {self._mu!r} asked for "
                                f"mu = {mu!r}: it needs a constant mu")
-        self._H.scale(mu)
-        self._H.setDiagonal(self._D, addv=PETSc.InsertMode.ADD_VALUES)
+        aij_set_mu(self._A, self._H, self._D, mu)
         self._mu = mu
 
     # --- eigenpairs -----------------------------------------------------------

@@ -1,0 +1,83 @@
+"""Time per H product of two source trees side by side (e.g. main against a branch).
+
+Runs ``manybody_products.py`` (this directory's) with each tree first on
+PYTHONPATH, alternately A B, B A, A B, ..., for every operator kind and rank
+count asked for, and prints the medians over the runs of the per-product
+wall and CPU times each run reports, and the ratios B / A. One warm-up run
+per tree and kind first (it compiles the numba kernels into the tree's cache
+and is not counted).
+
+    python benchmarks/manybody_ab.py --a /tmp/main --b . --operators separable real shell \\
+        --ranks 1 2 --pairs 5 --n 20
+
+On a loaded machine the CPU time (of the calling thread) is the figure to
+compare; other processes inflate the wall time of both trees, unevenly.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+PER_PRODUCT = re.compile(r"([0-9.eE+-]+) ms wall per product, ([0-9.eE+-]+) ms cpu per product")
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manybody_products.py")
+
+
+def run_once(tree: str, operator: str, ranks: int, n: int) -> tuple[float, float]:
+    """(wall, cpu) ms per product of one run against ``tree``."""
+    cmd = [sys.executable, SCRIPT, "--n", str(n), "--operator", operator]
+    if ranks > 1:
+        cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(ranks)] + cmd
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+    out = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=True)
+    found = PER_PRODUCT.search(out.stdout)
+    if found is None:
+        raise RuntimeError(f"no timing in the output of {cmd}:\n{out.stdout}\n{out.stderr}")
+    return float(found.group(1)), float(found.group(2))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--a", required=True, help="source tree A (the reference)")
+    ap.add_argument("--b", required=True, help="source tree B")
+    ap.add_argument("--operators", nargs="+", default=["separable", "real", "shell"])
+    ap.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--n", type=int, default=20)
+    args = ap.parse_args(argv)
+
+    trees = {"A": args.a, "B": args.b}
+    for op in args.operators:
+        for tree in trees.values():
+            run_once(tree, op, 1, args.n)
+    rows = []
+    for op in args.operators:
+        for ranks in args.ranks:
+            runs = {"A": [], "B": []}
+            for i in range(args.pairs):
+                for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
+                    runs[name].append(run_once(trees[name], op, ranks, args.n))
+            med = {name: [statistics.median(r[k] for r in runs[name]) for k in (0, 1)]
+                   for name in runs}
+            rows.append((op, ranks, med))
+            print(f"{op:10s} ranks {ranks}: cpu A {med['A'][1]:.3f} B {med['B'][1]:.3f} ms "
+                  f"(B/A {med['B'][1] / med['A'][1]:.3f}); wall A {med['A'][0]:.3f} "
+                  f"B {med['B'][0]:.3f} ms (B/A {med['B'][0] / med['A'][0]:.3f}); cpu runs "
+                  f"A {', '.join(f'{r[1]:.2f}' for r in runs['A'])}; "
+                  f"B {', '.join(f'{r[1]:.2f}' for r in runs['B'])}", flush=True)
+    print(f"\n# ms per H product, N = {args.n}, medians of {args.pairs} alternating pairs "
+          f"(each run: median of its products)\n# A = {args.a}\n# B = {args.b}")
+    print("| operator | ranks | cpu A | cpu B | cpu B/A | wall A | wall B | wall B/A |")
+    print("|---|---|---|---|---|---|---|---|")
+    for op, ranks, med in rows:
+        a, b = med["A"], med["B"]
+        print(f"| {op} | {ranks} | {a[1]:.3f} | {b[1]:.3f} | {b[1] / a[1]:.3f} | "
+              f"{a[0]:.3f} | {b[0]:.3f} | {b[0] / a[0]:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

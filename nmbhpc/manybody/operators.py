@@ -1,0 +1,156 @@
+"""The operator kinds of ``manybody.operator``: one registry, read by everything that chooses one.
+
+Each kind is an :class:`OperatorKind`: its name, how it is built (one
+signature, :class:`OperatorProblem` -> ``(Mat, global non-zeros)``), its
+memory model (bytes on one rank from memory.Sizes, kept next to the build),
+and the properties the propagators depend on. "auto", the memory model
+(memory.estimate), the propagator rules (:func:`incompatibility`), the
+solver (manybody.solver) and the configuration's list of choices
+(:data:`NAMES`) all read :data:`KINDS`; a new kind is one entry here.
+
+Every kind holds the same ``H = D + mu A`` of Eq. (1) (eq1.py): they differ
+in what they store and how a product regenerates A's rows.
+
+========== ========================================= ======= ========== ============
+kind       storage                                   MATSHELL exact norm factorizable
+========== ========================================= ======= ========== ============
+matrix     complex MATMPIAIJ (hamiltonian.py)         no      yes        yes
+real       real CSR with value codes (real_operator)  yes     yes        no
+shell      nothing per non-zero (shell_operator)      yes     no         no
+separable  ladder map, separable couplings            yes     yes        no
+========== ========================================= ======= ========== ============
+
+* *exact norm*: MatNorm is available, which SLEPc's expokit MFN needs
+  (``manybody.mfn_type = "expokit"`` or ``-mfn_type expokit``).
+* *factorizable*: an assembled AIJ, which the spectral propagator's
+  shift-and-invert LU needs (``manybody.propagator = "spectral"``).
+* *MATSHELL*: a python context (shell_operator.PythonHamiltonian) takes a new
+  mu in place; an AIJ is rescaled (hamiltonian.aij_set_mu).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import hamiltonian, real_operator, separable_operator, shell_operator
+
+
+@dataclass(frozen=True)
+class OperatorProblem:
+    """What every kind's build gets (rows ``lo:hi`` of ``basis`` on this rank).
+
+    ``vacuum`` is the PETSc Vec of D (hamiltonian.vacuum_diagonal),
+    ``couplings_over_n`` is ``c_pq / N``, ``factors[R, M]`` and ``weights[R]``
+    a separable form of it off the diagonal (shell_operator.separable_couplings).
+    """
+
+    basis: object
+    configs: np.ndarray
+    lo: int
+    hi: int
+    vacuum: object
+    couplings_over_n: np.ndarray
+    factors: np.ndarray
+    weights: np.ndarray
+    comm: object
+
+
+@dataclass(frozen=True)
+class OperatorKind:
+    """One value of ``manybody.operator`` (see the module docstring for the properties).
+
+    ``build(problem)`` is collective and returns ``(Mat, global non-zeros of H)``;
+    ``memory(sizes)`` the bytes on one rank; ``matrix_free``: nothing is stored
+    per non-zero; ``auto_rank`` the position in the
+    order "auto" tries (separable couplings, other couplings), None: never
+    chosen by "auto"; ``work`` the name of the unit that progress reports count.
+    """
+
+    name: str
+    storage: str
+    build: Callable[[OperatorProblem], tuple]
+    memory: Callable[[object], float]
+    matshell: bool
+    matrix_free: bool
+    exact_norm: bool
+    factorizable: bool
+    auto_rank: Optional[tuple[int, int]]
+    work: str = "matvecs"
+
+
+def _build_matrix(p: OperatorProblem):
+    return hamiltonian.interaction_matrix(p.basis, p.configs, p.lo, p.hi, p.couplings_over_n,
+                                          p.comm)
+
+
+def _build_real(p: OperatorProblem):
+    return real_operator.real_stored_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
+                                                 p.couplings_over_n, p.comm)
+
+
+def _build_shell(p: OperatorProblem):
+    return shell_operator.shell_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
+                                            p.couplings_over_n, p.factors, p.weights, p.comm)
+
+
+def _build_separable(p: OperatorProblem):
+    return separable_operator.separable_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
+                                                    p.couplings_over_n, p.factors, p.weights,
+                                                    p.comm)
+
+
+#: at most this many separable coupling terms counts as "separable couplings" for
+#: "auto" (multi-angle 1 - p.q: 4, single-angle: 1): then the separable product is
+#: the fastest and the smallest (N = 20, 2 ranks: 2-4x faster evolution than QuSpin,
+#: "real" 1.7-2.3x; docs/performance.md), then the stored real CSR, then the
+#: pair-flip matrix-free operator
+SEPARABLE_MAX_TERMS = 4
+
+KINDS: dict[str, OperatorKind] = {k.name: k for k in (
+    # never "auto": "real" holds the same rows in fewer bytes; the spectral propagator's choice
+    OperatorKind("matrix", "complex MATMPIAIJ", _build_matrix, hamiltonian.memory_bytes,
+                 matshell=False, matrix_free=False, exact_norm=True, factorizable=True, auto_rank=None),
+    OperatorKind("real", "real CSR", _build_real, real_operator.memory_bytes,
+                 matshell=True, matrix_free=False, exact_norm=True, factorizable=False, auto_rank=(1, 0)),
+    OperatorKind("shell", "matrix-free", _build_shell, shell_operator.memory_bytes,
+                 matshell=True, matrix_free=True, exact_norm=False, factorizable=False, auto_rank=(2, 2)),
+    OperatorKind("separable", "separable matrix-free", _build_separable,
+                 separable_operator.memory_bytes,
+                 matshell=True, matrix_free=True, exact_norm=True, factorizable=False, auto_rank=(0, 1)),
+)}
+
+#: the values ``manybody.operator`` accepts
+NAMES = ("auto",) + tuple(KINDS)
+
+
+def memory_models() -> dict:
+    """``{name: memory model}`` of every kind (memory.estimate's ``kinds``)."""
+    return {name: kind.memory for name, kind in KINDS.items()}
+
+
+def incompatibility(name: str, propagator: str, mfn_type: str) -> Optional[tuple[str, str]]:
+    """``(key, reason)`` if kind ``name`` cannot run with ``propagator`` ("mfn",
+    "spectral") and the MFN type in effect (``mfn_type``), else None."""
+    kind = KINDS[name]
+    if propagator == "spectral" and not kind.factorizable:
+        return ("manybody.operator", f"{name!r} is a MATSHELL; manybody.propagator = "
+                "\"spectral\" factorizes H and needs \"matrix\" (or \"auto\")")
+    if propagator == "mfn" and mfn_type == "expokit" and not kind.exact_norm:
+        return ("manybody.mfn_type", f"\"expokit\" needs MatNorm, which the {name!r} operator "
+                "(" + kind.storage + ") lacks: set manybody.operator to one of "
+                + ", ".join(repr(k) for k, v in KINDS.items() if v.exact_norm)
+                + " or \"auto\", or use mfn_type = \"krylov\"")
+    return None
+
+
+def auto_order(n_terms: int, propagator: str, mfn_type: str) -> tuple:
+    """The kinds "auto" tries, in order, for couplings with ``n_terms`` separable
+    terms and the given propagator settings (only kinds they can run with)."""
+    if propagator == "spectral":
+        return tuple(n for n in KINDS if incompatibility(n, propagator, mfn_type) is None)
+    col = 0 if n_terms <= SEPARABLE_MAX_TERMS else 1
+    ranked = sorted((k.auto_rank[col], n) for n, k in KINDS.items()
+                    if k.auto_rank is not None and incompatibility(n, propagator, mfn_type) is None)
+    return tuple(n for _, n in ranked)
