@@ -60,6 +60,7 @@ class RunOptions:
     progress_interval: float = 300.0
     attrs: dict = field(default_factory=dict)  # extra root attributes of a new file
     config_name: str = ""                      # the config as the user named it (messages)
+    keep_records: bool = False                 # keep every record in Run.records (Python API)
 
 
 @dataclass
@@ -173,7 +174,9 @@ class Run:
         self.writer = writer
         self.info = info          # the checkpoint resumed from, or None
         self.solver = None
-        self.records = []         # records computed by execute()
+        # records computed by execute(), kept when asked (and for the kinetic summary)
+        self.records = []
+        self._keep = options.keep_records or self.spec.file_format == "nmbhpc-kinetics"
         self.first = None
 
     @classmethod
@@ -276,7 +279,8 @@ class Run:
         for i, rec in enumerate(solver.records()):
             if i > 0 or info is None:  # the checkpoint's record is already in the file
                 writer.append(rec)
-                self.records.append(rec)
+                if self._keep:
+                    self.records.append(rec)
             self.first = self.first or rec
             last = rec
             if snapshots:
@@ -382,7 +386,7 @@ def run(config, output, comm, *, control=None, **options) -> RunResult:
     ``from_snapshot``, ...). On an exception the file is closed "failed" if
     every rank fails, else left "running" (the caller must then abort the job).
     """
-    r = Run.open(config, RunOptions(output=os.fspath(output), **options), comm)
+    r = Run.open(config, RunOptions(output=os.fspath(output), keep_records=True, **options), comm)
     if r is None:
         return RunResult([], 0, f"{output} is already complete; nothing to resume")
     try:
