@@ -48,8 +48,8 @@ def add_run_options(p) -> None:
                         "(default 1800; 0: never by time)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
-                   help="minimum wall time between progress lines (default 10 on a terminal, "
-                        "300 in batch logs)")
+                   help="wall time between progress lines (default: 10 s on a terminal; in "
+                        "batch logs every 5%% of the run or 30 s)")
 
 
 def _read_text(path: str, comm) -> str:
@@ -65,12 +65,6 @@ def _read_text(path: str, comm) -> str:
     if err:
         raise UsageError(err)
     return text
-
-
-def _progress_interval(args) -> float:
-    if args.progress_interval is not None:
-        return args.progress_interval
-    return 10.0 if sys.stderr.isatty() else 300.0
 
 
 def main(args, require_kinetics: bool = False) -> int:
@@ -93,7 +87,7 @@ def main(args, require_kinetics: bool = False) -> int:
         raise UsageError("--checkpoint-every and --checkpoint-interval must be >= 0")
     options = RunOptions(output=args.output, force=args.force, resume=args.resume,
                          from_snapshot=args.from_snapshot,
-                         progress_interval=_progress_interval(args),
+                         progress_interval=args.progress_interval,
                          attrs={"command": " ".join(sys.argv)}, config_name=args.config)
     try:
         return drive(config, options, comm, args.checkpoint_every, args.checkpoint_interval)

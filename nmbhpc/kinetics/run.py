@@ -17,7 +17,7 @@ from .settings import KineticSettings
 
 def run_kinetics(config, output_path, comm=MPI.COMM_WORLD, force: bool = False,
                  petsc_args=None, restart_from=None, *, resume: bool = False, control=None,
-                 progress_interval: float = 300.0) -> RunResult:
+                 progress_interval: float | None = None) -> RunResult:
     """Collective on ``comm``. Run a kinetics config into ``output_path``.
 
     ``config``: KineticSettings, a TOML file path, or TOML text; ``petsc_args``:

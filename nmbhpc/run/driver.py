@@ -57,7 +57,7 @@ class RunOptions:
     force: bool = False
     resume: bool = False
     from_snapshot: str | None = None
-    progress_interval: float = 300.0
+    progress_interval: float | None = None     # None: the cadence of nmbhpc.progress
     attrs: dict = field(default_factory=dict)  # extra root attributes of a new file
     config_name: str = ""                      # the config as the user named it (messages)
     keep_records: bool = False                 # keep every record in Run.records (Python API)
