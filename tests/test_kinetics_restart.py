@@ -289,6 +289,11 @@ def test_analyze_reads_complete_and_interrupted_kinetic_files(comm, shared_tmp_p
     run_kinetics(settings, done, comm)
     run_kinetics(settings, part, comm, control=_StopAt(2))
     comm.Barrier()
+    from nmbhpc.io import read_file
+    from nmbhpc.kinetics.output import KineticRunData
+
+    # the reader of any run file dispatches on the format attribute
+    assert isinstance(read_file(done), KineticRunData) and read_file(part).status == "interrupted"
     capsys.readouterr()
     assert cli_main(["analyze", str(shared_tmp_path), "--no-plots"]) == 0
     if comm.Get_rank() == 0:
