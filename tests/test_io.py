@@ -16,8 +16,8 @@ import pytest
 
 from nmbhpc.cli import UsageError
 from nmbhpc.commands import info
-from nmbhpc.io import (FORMAT_NAME, FORMAT_VERSION, RunFileError, RunWriter, describe,
-                       read_distributed, read_run)
+from nmbhpc.io import (FORMAT_NAME, FORMAT_VERSION, RunData, RunFileError, RunWriter, describe,
+                       read_distributed, read_file, read_run)
 from nmbhpc.io.layout import chunk_shape
 from nmbhpc.model import Mode, Model, ObservableRecord
 from nmbhpc.schedule import MuSchedule
@@ -264,6 +264,9 @@ def test_reader_refuses_foreign_files(comm, shared_tmp_path):
     comm.Barrier()
     with pytest.raises(RunFileError, match="not an nmbhpc run file"):
         read_run(foreign)
+    for path in (text, foreign, shared_tmp_path / "missing.h5"):  # the dispatching reader too
+        with pytest.raises(RunFileError, match=str(path.name)):
+            read_file(path)
 
 
 def test_describe_reports_sizes_status_and_drifts(comm, shared_tmp_path):
@@ -272,6 +275,7 @@ def test_describe_reports_sizes_status_and_drifts(comm, shared_tmp_path):
         for k in range(3):
             w.append(synthetic_record(k))
     comm.Barrier()
+    assert isinstance(read_file(path), RunData) and read_file(path).n_records == 3
     text = describe(path)
     assert "solver manybody" in text and "status completed" in text
     assert "3 modes, N = 6" in text and "3 of 5 planned" in text and "t = 0 .. 0.5" in text

@@ -157,17 +157,17 @@ def test_perturbation_mode_takes_any_integer():
 
 def test_checkpoint_holds_the_field_in_global_x_order(comm, shared_tmp_path):
     """The checkpoint written collectively by x slabs is the gathered field, cell by cell."""
-    from nmbhpc.kinetics.run import KineticRun
+    from nmbhpc.run.driver import Run, RunOptions
 
     class StopAfterOutput2:
         def decide(self, i):
             return i == 2, i == 2
 
     path = str(shared_tmp_path / "ck.h5")
-    run = KineticRun.open(load_kinetics_text(CONFIG), path, comm)
+    run = Run.open(load_kinetics_text(CONFIG), RunOptions(output=path), comm)
     _, status = run.execute(StopAfterOutput2())
     field = run.solver.gather_field()
-    run.writer.close("interrupted")
+    run.close(status)
     run.destroy()
     assert status == 75
     ok = True

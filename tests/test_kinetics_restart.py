@@ -1,6 +1,6 @@
 """Checkpoint/restart of kinetic runs through ``nmbhpc run`` (and its alias ``nmbhpc kinetics``).
 
-The interruption is the SIGUSR1 path of :mod:`nmbhpc.run_control` triggered at a
+The interruption is the SIGUSR1 path of :mod:`nmbhpc.run.control` triggered at a
 chosen output (as in test_restart.py); the real kill -9 is a subprocess
 (serial-marked). A resumed run must equal the uninterrupted one bit for bit on
 the same rank count (fixed-step RK4 from the restored field, time and step) and
@@ -24,7 +24,7 @@ from nmbhpc.config import ConfigError
 from nmbhpc.kinetics.config import load_any_config_text, load_kinetics_text
 from nmbhpc.kinetics.output import read_kinetics
 from nmbhpc.kinetics.run import run_kinetics
-from nmbhpc.run_control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault, RunControl
+from nmbhpc.run.control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault, RunControl
 from nmbhpc.stack import import_h5py
 
 from production_cases import nmbhpc_cmd, python_env
@@ -289,6 +289,11 @@ def test_analyze_reads_complete_and_interrupted_kinetic_files(comm, shared_tmp_p
     run_kinetics(settings, done, comm)
     run_kinetics(settings, part, comm, control=_StopAt(2))
     comm.Barrier()
+    from nmbhpc.io import read_file
+    from nmbhpc.kinetics.output import KineticRunData
+
+    # the reader of any run file dispatches on the format attribute
+    assert isinstance(read_file(done), KineticRunData) and read_file(part).status == "interrupted"
     capsys.readouterr()
     assert cli_main(["analyze", str(shared_tmp_path), "--no-plots"]) == 0
     if comm.Get_rank() == 0:

@@ -1,6 +1,6 @@
 """Checkpoint/restart of ``nmbhpc run`` (collective: runs in-process on every rank).
 
-An interruption is the SIGUSR1 path of ``nmbhpc.run_control`` (checkpoint,
+An interruption is the SIGUSR1 path of ``nmbhpc.run.control`` (checkpoint,
 status "interrupted", exit 75), triggered at a chosen output by patching the
 decision rather than by timing a real signal (the real signal and kill -9 are
 in test_faults.py). The resumed file must equal an uninterrupted run's to
@@ -11,6 +11,7 @@ replicated; TWA: one seed per sample), by a run failing on one rank of an
 """
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import numpy as np
@@ -18,7 +19,8 @@ import pytest
 
 from nmbhpc.cli import main as cli_main
 from nmbhpc.io import read_run
-from nmbhpc.run_control import EXIT_INTERRUPTED, FAULT_ENV, RunControl
+from nmbhpc.run.control import EXIT_INTERRUPTED, FAULT_ENV, RunControl
+from nmbhpc.solvers import REGISTRY
 from nmbhpc.stack import import_h5py
 
 from production_cases import max_difference, nmbhpc_cmd, python_env, write_config
@@ -125,7 +127,7 @@ def test_resume_without_checkpoint_starts_over(comm, shared_tmp_path, monkeypatc
     with monkeypatch.context() as m:
         # a stop with the solver unable to checkpoint is the "no checkpoint yet" file
         _stop_at(m, 2)
-        m.setattr("nmbhpc.commands.run.RESUMABLE", ())
+        m.setitem(REGISTRY, "manybody", dataclasses.replace(REGISTRY["manybody"], resumable=False))
         assert cli_main(["run", cfg, "-o", out, "--log-level", "ERROR"]) == EXIT_INTERRUPTED
     assert _read(out, comm).n_records == 3
     assert cli_main(["run", cfg, "-o", out, "--resume", "--log-level", "WARNING"]) == 0

@@ -27,19 +27,14 @@ def run(args) -> int:
     from mpi4py import MPI
 
     from ..io import RunFileError, describe
-    from ..kinetics.analysis import describe as describe_kinetics
-    from ..kinetics.output import KineticFileError, is_kinetics_file, read_kinetics
 
     if MPI.COMM_WORLD.Get_rank() != 0:
         return 0
     errors = []
     for path in args.files:
         try:
-            if is_kinetics_file(path):
-                print(describe_kinetics(read_kinetics(path)), flush=True)
-            else:
-                print(describe(path), flush=True)
-        except (RunFileError, KineticFileError) as exc:
+            print(describe(path), flush=True)  # the summary of the file's own format
+        except RunFileError as exc:
             errors.append(str(exc))
     if errors:
         raise UsageError("\n  ".join(errors))

@@ -30,10 +30,9 @@ def record_hierarchy(config, writer, conditions=None, collision_rate=None,
                      growth_rate=None) -> list[str]:
     """Collective. Write the hierarchy table of ``config`` into ``writer``; return the warnings.
 
-    config : RunConfig or KineticSettings; writer : an open
-    :class:`nmbhpc.io.run_writer.RunWriter` or
-    :class:`nmbhpc.kinetics.output.KineticWriter` (``has_dataset``,
-    ``write_static``, ``set_attrs``).
+    config : RunConfig or KineticSettings; writer : an open run file
+    (:class:`nmbhpc.io.run_file.RunFile`: ``has_dataset``, ``write_static``,
+    ``set_attrs``).
     conditions, collision_rate, growth_rate : as for
     :func:`nmbhpc.hierarchy.run_hierarchy` (defaults: supernova preset,
     the config's collision rate if any, the order-of-magnitude Lambda).

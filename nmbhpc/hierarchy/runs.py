@@ -48,7 +48,11 @@ _MU_SAMPLES = 2001
 
 
 def _is_kinetic(config) -> bool:
-    return getattr(config, "solver", None) == "kinetics"
+    """Whether ``config`` runs a solver of the kinetics section (the solver registry says)."""
+    from ..solvers import REGISTRY
+
+    spec = REGISTRY.get(getattr(config, "solver", None))
+    return spec is not None and spec.section == "kinetics"
 
 
 def _collision_rate(config, collision_rate: Optional[float]) -> Optional[float]:

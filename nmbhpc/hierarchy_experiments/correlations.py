@@ -77,20 +77,11 @@ def run_config(row: dict, solver: str) -> RunConfig:
                      meanfield=MeanFieldSettings(rtol=1e-10, atol=1e-12))
 
 
-def _solver(name: str, config, comm):
-    if name == "manybody":
-        from ..manybody.solver import ManyBodySolver
-        return ManyBodySolver(config, comm)
-    if name == "meanfield":
-        from ..meanfield.solver import MeanFieldSolver
-        return MeanFieldSolver(config, comm)
-    from ..meanfield.cumulant import CumulantSolver
-    return CumulantSolver(config, comm)
-
-
 def evolve(config, comm) -> tuple[np.ndarray, np.ndarray]:
     """Collective. (times[T], polarization[T, M, 3]) of one solver run."""
-    solver = _solver(config.solver, config, comm)
+    from ..solvers import solver_class
+
+    solver = solver_class(config.solver)(config, comm)
     recs = list(solver.records())
     if hasattr(solver, "destroy"):
         solver.destroy()

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# root attribute counting complete records (every format; nmbhpc.io.run_file)
+from .run_file import N_RECORDS_ATTR  # noqa: F401
+
 FORMAT_NAME = "nmbhpc-run"
 # Bump only when a reader of the old version would misread a new file
 # (renamed/removed dataset, changed meaning or units); adding is free.
@@ -56,10 +59,6 @@ SERIES = (
     # an [M, M] row is large: chunks may hold a single time
     Series("correlations/pair", "pair_correlation", 2, (), "f8", optional=True, min_rows=1),
 )
-
-# root attribute counting complete records; set after each record's rows are
-# written, so a reader of a killed run never trusts a half-written row
-N_RECORDS_ATTR = "n_records"
 
 
 def chunk_shape(row_shape: tuple, itemsize: int, *, min_rows: int = CHUNK_MIN_ROWS,

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..stack import import_h5py
 from . import layout
+from .run_file import complete_rows, open_for_reading, py_value as _py
 
 
 class RunFileError(ValueError):
@@ -70,36 +70,9 @@ _FIELDS = {  # RunData field -> dataset path
 }
 
 
-def _py(v):
-    """numpy scalars/bytes from h5py attributes -> plain Python values."""
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 def _open(path: str):
-    h5py = import_h5py()
-    if not os.path.exists(path):
-        raise RunFileError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise RunFileError(f"{path}: is a directory, not a run file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise RunFileError(f"{path}: not a readable HDF5 file ({exc})") from None
-    fmt = _py(f.attrs.get("format", None))
-    if fmt != layout.FORMAT_NAME:
-        f.close()
-        raise RunFileError(f"{path}: not an nmbhpc run file (root attribute format={fmt!r}, "
-                           f"expected {layout.FORMAT_NAME!r})")
-    version = _py(f.attrs.get("format_version", -1))
-    if not isinstance(version, int) or not 1 <= version <= layout.FORMAT_VERSION:
-        f.close()
-        raise RunFileError(f"{path}: run-file format_version {version!r} is not supported by "
-                           f"this nmbhpc (reads 1..{layout.FORMAT_VERSION}); upgrade nmbhpc")
-    return f
+    return open_for_reading(path, layout.FORMAT_NAME, layout.FORMAT_VERSION, RunFileError,
+                            "run file")
 
 
 def read_run(path) -> RunData:
@@ -117,8 +90,7 @@ def read_run(path) -> RunData:
                        if p not in f and p != "correlations/pair"]
             if missing:
                 raise RunFileError(f"{path}: damaged run file, missing dataset(s) {missing}")
-            t = min([int(_py(f.attrs.get(layout.N_RECORDS_ATTR, 0)))]
-                    + [f[p].shape[0] for p in _FIELDS.values() if p in f])
+            t = complete_rows(f, _FIELDS.values())
             series = {k: (f[p][:t] if p in f else None) for k, p in _FIELDS.items()}
             modes = ModeTable(**{k: f[f"modes/{k}"][()] for k in
                                  ("n", "omega", "direction", "initial_polarization")})
@@ -145,7 +117,11 @@ def describe(path) -> str:
     final total nu_e fraction and the drift of the monitors. Raises
     :class:`RunFileError` like :func:`read_run`.
     """
-    run = read_run(path)
+    return describe_data(read_run(path))
+
+
+def describe_data(run: RunData) -> str:
+    """:func:`describe` of an already read :class:`RunData`."""
     a, m = run.attrs, run.model
     n_modes = len(run.modes.n)
     lines = [

@@ -1,43 +1,41 @@
-"""Parallel-HDF5 file of a kinetic run: writer, restart support, serial reader.
+"""Parallel-HDF5 file of a kinetic run (format ``nmbhpc-kinetics``): writer, serial reader.
 
 Layout: docs/kinetics.md ("Output"). One file per run, opened with the mpio
-driver on the solver's communicator. Time series (time axis first, chunked,
-unlimited) hold domain averages that are identical on every rank, so rank 0
-writes their rows while resizes, attributes and flushes are collective.
-Snapshots of the full field are written collectively, each rank its own
-DMDA block as a hyperslab of the spatial axes (1D: an x slab); checkpoints
-hold the cells in natural order, each rank a contiguous share (a file
-written on K ranks is read on any other number).
+driver on the run's communicator; the file mechanics (path checks,
+provenance, status, crash-safe close, checkpoints, truncation) are those of
+every run file, :class:`nmbhpc.io.run_file.RunFile`. Two handlers:
+time series (:class:`~nmbhpc.io.run_file.TimeSeries`) hold domain averages
+that are identical on every rank, so rank 0 writes their rows while resizes,
+attributes and flushes are collective; snapshots of the full field
+(:class:`~nmbhpc.io.run_file.BlockSeries`) are written collectively, each
+rank its own DMDA block as a hyperslab of the spatial axes (1D: an x slab).
+Checkpoints hold the cells in natural order, each rank a contiguous share (a
+file written on K ranks is read on any other number), with the snapshot count
+``n_snapshots`` among their extras.
 
-Crash semantics (as the many-body writer, :mod:`nmbhpc.io.run_writer`): each
-append writes its rows, then raises the root attribute ``n_records``, then
-flushes, so a run killed at any point leaves a file readable up to its last
-complete output (``status == "running"``). Checkpoints use the two-slot
-scheme of :mod:`nmbhpc.io.checkpoint` (a kill while writing one leaves the
-previous one intact).
+Crash semantics (as every run file): each append writes its rows, then raises
+the root attribute ``n_records``, then flushes, so a run killed at any point
+leaves a file readable up to its last complete output (``status ==
+"running"``). Checkpoints use the two-slot scheme of
+:mod:`nmbhpc.io.checkpoint` (a kill while writing one leaves the previous
+one intact).
 """
 from __future__ import annotations
 
-import logging
 import os
-import time as _time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 
-from ..io import checkpoint, ownership
-from ..io.provenance import git_revision, library_versions
-from ..io.run_writer import check_output_path
+from ..io.run_file import (BlockSeries, RunFile, TimeSeries, complete_rows,
+                           file_format, open_for_reading, provenance)
+from ..io.run_file import py_value as _py
+from ..io.run_reader import RunFileError
 from ..stack import import_h5py
-from .grid import cell_centres, direction_vectors
-
-log = logging.getLogger("nmbhpc.kinetics")
 
 FORMAT_NAME = "nmbhpc-kinetics"
 FORMAT_VERSION = 1
 GROUP = "kinetics"
-N_RECORDS_ATTR = "n_records"
 # (dataset, KineticRecord attribute)
 SERIES = (
     ("time", "time"),
@@ -50,27 +48,21 @@ SERIES = (
 )
 #: series a reader accepts missing (files written before they existed)
 OPTIONAL_SERIES = (f"{GROUP}/limiter",)
-SNAPSHOT_TIME = f"{GROUP}/snapshots/time"
-SNAPSHOT_FIELD = f"{GROUP}/snapshots/field"
-
-_ERRORS = {c.__name__: c for c in (FileExistsError, FileNotFoundError, NotADirectoryError,
-                                    IsADirectoryError, PermissionError)}
+SNAPSHOTS = f"{GROUP}/snapshots"
+SNAPSHOT_TIME = f"{SNAPSHOTS}/time"
+SNAPSHOT_FIELD = f"{SNAPSHOTS}/field"
 
 
-class KineticFileError(ValueError):
+class KineticFileError(RunFileError):
     """A file that is missing, not HDF5, not a kinetic run file, or damaged."""
 
 
-def _py(v):
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+def row_shapes(settings) -> dict:
+    """Per-record row shape of each series of :data:`SERIES` for ``settings`` (not collective)."""
+    pol = (2, settings.physics.n_energy, settings.grid.n_directions, 4)
+    return {"time": (), f"{GROUP}/polarization": pol, f"{GROUP}/number_density": (2, 2),
+            f"{GROUP}/lepton_number": (2,), f"{GROUP}/offdiag_amplitude": (2,),
+            f"{GROUP}/trace_margin": (), f"{GROUP}/limiter": (3,)}
 
 
 def _snapshot_chunks(space: tuple, cell: tuple, budget: int = 1 << 20) -> tuple:
@@ -87,59 +79,51 @@ def _snapshot_chunks(space: tuple, cell: tuple, budget: int = 1 << 20) -> tuple:
     return tuple(chunk) + tuple(cell)
 
 
-class KineticWriter:
-    """Writer of one kinetic run file; every method is collective on the solver's communicator.
+class KineticWriter(RunFile):
+    """Writer of one kinetic run file; every method is collective on its communicator.
 
     Build with :meth:`create` (new file) or :meth:`open_existing` (``--resume``).
-    ``previous_status`` is None for a new file, else the status the file had.
+    Records (:class:`~nmbhpc.kinetics.diagnostics.KineticRecord`) go in with
+    :meth:`append`, field snapshots with :meth:`append_snapshot`; the grid
+    arrays are static datasets (``write_statics``).
     """
 
+    format_name = FORMAT_NAME
+    format_version = FORMAT_VERSION
     #: seconds every rank gets to reach a failed close before the file is left "running"
     exit_timeout = 2.0
 
     def __init__(self, h5file, comm, path: str):
-        self.file = h5file
-        self.comm = comm                 # a private duplicate, freed by close()
-        self._exit_comm = comm.Dup()
-        self.path = path
-        self.n = int(h5file.attrs.get(N_RECORDS_ATTR, 0))
-        self.n_snap = int(h5file[f"{GROUP}/snapshots"].attrs.get("n_snapshots", 0)) \
-            if f"{GROUP}/snapshots" in h5file else 0
-        self.previous_status = None
+        super().__init__(h5file, comm, path)
+        self._series = TimeSeries(self)
+        self._snapshots = BlockSeries(self, SNAPSHOTS)
         self.config_toml = _py(h5file.attrs.get("config_toml", ""))
-        self._claim = None  # ownership.Claim, released by close()
+
+    @property
+    def n_snap(self) -> int:
+        """Number of complete snapshots."""
+        return self._snapshots.n
 
     # ------------------------------------------------------------- creation
     @classmethod
-    def create(cls, path, solver, *, force: bool = False, attrs: dict | None = None):
-        """Collective. Create ``path`` for ``solver``'s run (refused if it exists, unless ``force``)."""
-        h5py = import_h5py()
-        path = os.fspath(path)
-        comm = solver.comm.Dup()
-        rank = comm.Get_rank()
-        claim = None
+    def create(cls, path, comm, settings, *, force: bool = False, attrs: dict | None = None):
+        """Collective. Create ``path`` for a kinetic run of ``settings`` (KineticSettings);
+        refused if it exists, unless ``force``."""
+        size = comm.Get_size()
+        h5file, comm, meta = cls._create_file(path, comm, force=force,
+                                              header=lambda: provenance(size))
+        writer = cls(h5file, comm, os.fspath(path))
         try:
-            for check_force in (True, force):  # the directory, then (once claimed) the file
-                err = comm.bcast(check_output_path(path, check_force) if rank == 0 else None)
-                if err is not None:
-                    raise _ERRORS.get(err[0], OSError)(err[1])
-                claim = claim or ownership.claim(path, comm)  # one writer per file
-            meta = {**library_versions(), "git_revision": git_revision()} if rank == 0 else None
-            meta = comm.bcast(meta)
-            f = h5py.File(path, "w", driver="mpio", comm=comm)
+            writer._root_header("kinetics", settings.source_text, meta,
+                                {k: str(v) for k, v in (attrs or {}).items()})
+            writer._write_header(settings)
         except BaseException:
-            if claim is not None:
-                claim.release()
-            comm.Free()
+            writer._close_file()
             raise
-        s = solver.settings
-        f.attrs.update({
-            "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "solver": "kinetics",
-            "config_toml": s.source_text, "mpi_size": comm.Get_size(),
-            "created_utc": comm.bcast(_utc_now() if rank == 0 else None),
-            "status": "running", N_RECORDS_ATTR: 0, **meta,
-            **{k: str(v) for k, v in (attrs or {}).items()}})
-        g = f.require_group(GROUP)
+        return writer
+
+    def _write_header(self, s) -> None:
+        g = self._file.require_group(GROUP)
         g.attrs.update({"nx": s.grid.nx, "length": s.grid.length,
                         "shape": np.asarray(s.grid.shape), "lengths": np.asarray(s.grid.lengths),
                         "axes": ",".join("xyz"[a] for a in s.grid.axes),
@@ -149,33 +133,12 @@ class KineticWriter:
                         "theta": s.physics.theta, "lambda": s.physics.lam, "mu": s.physics.mu,
                         "t_end": s.time.t_end, "output_interval": s.time.output_interval,
                         "components": "P0,Px,Py,Pz", "species": "nu,nubar", "flavors": "e,x"})
-        static = {"grid/v": solver.rhs.v, "grid/w": solver.rhs.w,
-                  "grid/direction": direction_vectors(s.grid),
-                  "grid/x": cell_centres(s.grid), "grid/omega": np.asarray(s.physics.omega),
-                  "grid/energy_weights": solver.rhs.energy_weights}
-        if s.grid.axes != (2,):  # cell centres along every resolved axis of a 2D/3D box
-            static.update({f"grid/centres_{'xyz'[a]}": cell_centres(s.grid, axis=a)
-                           for a in s.grid.axes})
-        for name, arr in static.items():
-            d = g.create_dataset(name, shape=arr.shape, dtype="f8")
-            if rank == 0:
-                d[...] = arr
-        rec = solver.record()
-        for dpath, attr in SERIES:
-            row = np.asarray(getattr(rec, attr), dtype="f8")
-            f.create_dataset(dpath, shape=(0,) + row.shape, maxshape=(None,) + row.shape,
-                             chunks=(64,) + row.shape, dtype="f8")
-        cell = solver.cell_shape
+        for dpath, row in row_shapes(s).items():
+            self._series.create(dpath, row, "f8", chunks=(64,) + row)
+        cell = (2, s.physics.n_energy, s.grid.n_directions, 4)
         space = s.grid.spatial_shape
-        sg = g.require_group("snapshots")
-        sg.attrs["n_snapshots"] = 0
-        sg.create_dataset("time", shape=(0,), maxshape=(None,), chunks=(64,), dtype="f8")
-        sg.create_dataset("field", shape=(0,) + space + cell, maxshape=(None,) + space + cell,
-                          chunks=(1,) + _snapshot_chunks(space, cell), dtype="f8")
-        f.flush()
-        writer = cls(f, comm, path)
-        writer._claim = claim
-        return writer
+        self._snapshots.create(space, cell, (1,) + _snapshot_chunks(space, cell))
+        self._file.flush()
 
     @classmethod
     def open_existing(cls, path, comm):
@@ -184,166 +147,44 @@ class KineticWriter:
         Rank 0 checks that it is a kinetic run file (:class:`KineticFileError`
         on every rank otherwise); the status is set back to "running".
         """
-        h5py = import_h5py()
-        path = os.fspath(path)
-        comm = comm.Dup()
-        claim = None
-        try:
-            claim = ownership.claim(path, comm)  # before the file is read or reopened
-            error = status = None
-            if comm.Get_rank() == 0:
-                try:
-                    status = read_kinetics(path).status
-                except KineticFileError as exc:
-                    error = str(exc)
-            error, status = comm.bcast((error, status))
-            if error:
-                raise KineticFileError(error)
-            f = h5py.File(path, "r+", driver="mpio", comm=comm)
-        except BaseException:
-            if claim is not None:
-                claim.release()
-            comm.Free()
-            raise
-        writer = cls(f, comm, path)
-        writer._claim = claim
-        writer.previous_status = status
-        f.attrs["status"] = "running"
-        f.flush()
-        log.info("reopened %s (%d complete records, was %s)", path, writer.n, status)
+        h5file, comm, status = cls._reopen_file(path, comm, lambda p: read_kinetics(p).status,
+                                                KineticFileError)
+        writer = cls(h5file, comm, os.fspath(path))
+        writer._series.adopt(p for p, _ in SERIES)
+        writer._mark_reopened(status, writer.config_toml)
         return writer
 
     # -------------------------------------------------------------- records
-    @property
-    def n_records(self) -> int:
-        return self.n
-
     def append(self, rec) -> None:
         """Collective. Append one KineticRecord row to every series, count it, flush."""
-        for dpath, attr in SERIES:
-            d = self.file[dpath]
-            d.resize(self.n + 1, axis=0)
-            if self.comm.Get_rank() == 0:
-                d[self.n] = np.asarray(getattr(rec, attr), dtype="f8")
-        self.n += 1
-        self.file.attrs[N_RECORDS_ATTR] = self.n
-        self.file.flush()
+        self._series.append({dpath: np.asarray(getattr(rec, attr), dtype="f8")
+                             for dpath, attr in SERIES}, self._n)
+        self._count_record()
 
-    def snapshot(self, solver) -> None:
-        """Collective. Append the full field at the solver's current time (each rank its DMDA
-        block, a hyperslab of the spatial axes)."""
-        sg = self.file[f"{GROUP}/snapshots"]
-        sg["time"].resize(self.n_snap + 1, axis=0)
-        sg["field"].resize(self.n_snap + 1, axis=0)
-        if self.comm.Get_rank() == 0:
-            sg["time"][self.n_snap] = solver.time
-        d = sg["field"]
-        with d.collective:  # every rank owns >= 1 cell (KineticSolver), so every rank writes
-            d[(self.n_snap,) + tuple(slice(a, b) for a, b in zip(solver.lo, solver.hi))] = \
-                solver.field_block
-        self.n_snap += 1
-        sg.attrs["n_snapshots"] = self.n_snap
-        self.file.flush()
+    def append_snapshot(self, snap) -> None:
+        """Collective. Append a :class:`~nmbhpc.kinetics.solver.FieldSnapshot` (each rank its
+        DMDA block, a hyperslab of the spatial axes)."""
+        self._snapshots.append(snap.time, snap.block, snap.lo, snap.hi)
 
-    def truncate(self, n_records: int, n_snapshots: int) -> None:
-        """Collective. Keep the first ``n_records`` records and ``n_snapshots`` snapshots."""
-        if not (0 <= n_records <= self.n and 0 <= n_snapshots <= self.n_snap):
-            raise ValueError(f"{self.path}: cannot truncate {self.n} records/{self.n_snap} "
-                             f"snapshots to {n_records}/{n_snapshots}")
-        self.file.attrs[N_RECORDS_ATTR] = n_records
-        for dpath, _ in SERIES:
-            if self.file[dpath].shape[0] > n_records:
-                self.file[dpath].resize(n_records, axis=0)
-        sg = self.file[f"{GROUP}/snapshots"]
-        sg.attrs["n_snapshots"] = n_snapshots
-        for name in ("time", "field"):
-            if sg[name].shape[0] > n_snapshots:
-                sg[name].resize(n_snapshots, axis=0)
-        self.n, self.n_snap = n_records, n_snapshots
-        self.file.flush()
+    def _handlers(self) -> list:
+        return [self._series]
+
+    def _forget_handles(self) -> None:
+        self._series.datasets = {}
+
+    @staticmethod
+    def read_snapshot(path, comm, start, stop, index: int = -1):
+        """Collective. :func:`read_snapshot` (a new run's initial field from another file)."""
+        return read_snapshot(path, comm, start, stop, index)
 
     # ---------------------------------------------------------- checkpoints
-    def checkpoint_info(self):
-        """The current :class:`nmbhpc.io.checkpoint.CheckpointInfo`, or None (same on every rank)."""
-        return checkpoint.current(self.file)
+    def checkpoint_counters(self) -> dict:
+        return {"n_snapshots": self.n_snap}
 
-    def write_checkpoint(self, solver) -> None:
-        """Collective. Store the solver state at its current time (the last record's) as checkpoint."""
-        local, offset, shape = solver.checkpoint_state()
-        extras = {**solver.checkpoint_extras(), "n_snapshots": self.n_snap}
-        checkpoint.write(self.file, self.comm, local, offset, shape, time=solver.time,
-                         n_records=self.n, extras=extras)
-
-    def read_checkpoint(self, info, solver) -> np.ndarray:
-        """Collective. ``solver``'s owned cells of checkpoint ``info``."""
-        return checkpoint.read(self.file, self.comm, info, *solver.checkpoint_rows())
-
-    # ----------------------------------------- static data (hierarchy table)
-    def has_dataset(self, name: str) -> bool:
-        return name in self.file
-
-    def write_static(self, name: str, array) -> None:
-        """Collective. Write ``array`` (identical on every rank; numeric or bytes) as dataset ``name``."""
-        arr = np.asarray(array)
-        d = self.file.create_dataset(name, shape=arr.shape, dtype=arr.dtype)
-        if self.comm.Get_rank() == 0 and arr.size:
-            d[...] = arr
-        self.file.flush()
-
-    def set_attrs(self, **attrs) -> None:
-        """Collective. Set root attributes (rank 0's values) and flush."""
-        attrs = self.comm.bcast(attrs if self.comm.Get_rank() == 0 else None)
-        for k, v in attrs.items():
-            self.file.attrs[k] = v
-        self.file.flush()
-
-    # -------------------------------------------------------------- closing
-    @property
-    def closed(self) -> bool:
-        return self.file is None
-
-    def close(self, status: str = "completed") -> None:
-        """Collective. Mark the run ``status`` and close the file; a second call does nothing."""
-        if self.file is None:
-            return
-        try:
-            self.file.attrs["status"] = status
-            self.file.attrs["finished_utc"] = self.comm.bcast(
-                _utc_now() if self.comm.Get_rank() == 0 else None)
-        finally:
-            try:
-                self.file.close()
-            finally:
-                self.file = None
-                if self._claim is not None:
-                    self._claim.release()
-                self.comm.Free()
-                self._exit_comm.Free()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        """Close "completed", or "failed" if every rank is failing (within ``exit_timeout``).
-
-        A failure on some ranks only leaves the file open as "running" (readable
-        up to its last record); the caller must then abort the job.
-        """
-        if self.file is None:
-            return False
-        if exc_type is None:
-            self.close("completed")
-            return False
-        req = self._exit_comm.Ibarrier()
-        deadline = _time.monotonic() + self.exit_timeout
-        while not req.Test():
-            if _time.monotonic() > deadline:
-                log.error("%s: not every rank failed; file left as status='running' "
-                          "(readable up to record %d)", self.path, self.n)
-                return False
-            _time.sleep(0.01)
-        self.close("failed")
-        return False
+    def rewind(self, info) -> None:
+        """Collective. Cut records and snapshots back to checkpoint ``info`` (None: to none)."""
+        self._snapshots.truncate(0 if info is None else int(info.extras.get("n_snapshots", 0)))
+        super().rewind(info)
 
 
 # ------------------------------------------------------------------ reading
@@ -376,12 +217,7 @@ class KineticRunData:
 
 def is_kinetics_file(path) -> bool:
     """Whether ``path`` is an HDF5 file with ``format = "nmbhpc-kinetics"`` (never raises)."""
-    h5py = import_h5py()
-    try:
-        with h5py.File(os.fspath(path), "r") as f:
-            return _py(f.attrs.get("format", None)) == FORMAT_NAME
-    except (OSError, ValueError):
-        return False
+    return file_format(path) == FORMAT_NAME
 
 
 def read_kinetics(path) -> KineticRunData:
@@ -391,31 +227,18 @@ def read_kinetics(path) -> KineticRunData:
     the shortest series (a run killed between two resizes); snapshots to
     ``n_snapshots``. Raises :class:`KineticFileError` naming ``path``.
     """
-    h5py = import_h5py()
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise KineticFileError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise KineticFileError(f"{path}: not a readable HDF5 file ({exc})") from None
+    f = open_for_reading(path, FORMAT_NAME, FORMAT_VERSION, KineticFileError, "kinetic run file")
     with f:
-        fmt = _py(f.attrs.get("format", None))
-        if fmt != FORMAT_NAME:
-            raise KineticFileError(f"{path}: not an nmbhpc kinetic run file (format={fmt!r})")
-        version = _py(f.attrs.get("format_version", -1))
-        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-            raise KineticFileError(f"{path}: kinetic format_version {version!r} is not supported "
-                                   f"(reads 1..{FORMAT_VERSION})")
         present = [(p, a) for p, a in SERIES if p in f]
         missing = [p for p, _ in SERIES if p not in f and p not in OPTIONAL_SERIES] + \
             [p for p in (SNAPSHOT_TIME, f"{GROUP}/grid/v") if p not in f]
         if missing:
             raise KineticFileError(f"{path}: damaged kinetic run file, missing {missing}")
-        n = min([int(_py(f.attrs.get(N_RECORDS_ATTR, 0)))] + [f[p].shape[0] for p, _ in present])
+        n = complete_rows(f, [p for p, _ in present])
         data = {attr: f[p][:n] for p, attr in present}
         data.setdefault("limiter", np.zeros((n, 3)))
-        n_snap = min(int(_py(f[f"{GROUP}/snapshots"].attrs.get("n_snapshots", 0))),
+        n_snap = min(int(_py(f[SNAPSHOTS].attrs.get(BlockSeries.COUNT_ATTR, 0))),
                      f[SNAPSHOT_TIME].shape[0])
         grid = {k: f[f"{GROUP}/grid/{k}"][:] for k in f[f"{GROUP}/grid"]}
         grid.update({k: _py(v) for k, v in f[GROUP].attrs.items()})
@@ -436,8 +259,8 @@ def read_snapshot(path, comm, start, stop, index: int = -1):
     start, stop = np.atleast_1d(start), np.atleast_1d(stop)
     h5py = import_h5py()
     with h5py.File(os.fspath(path), "r", driver="mpio", comm=comm) as f:
-        sg = f[f"{GROUP}/snapshots"]
-        n = min(int(sg.attrs.get("n_snapshots", sg["time"].shape[0])), sg["time"].shape[0])
+        sg = f[SNAPSHOTS]
+        n = min(int(sg.attrs.get(BlockSeries.COUNT_ATTR, sg["time"].shape[0])), sg["time"].shape[0])
         if n == 0:
             raise ValueError(f"{path}: no snapshot to restart from")
         i = index % n

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from mpi4py import MPI
@@ -29,7 +30,7 @@ from mpi4py import MPI
 from ..runtime_options import petsc_option_defaults
 from ..stack import init_petsc
 from . import diagnostics, positivity
-from .grid import dofs_per_cell, initial_block
+from .grid import cell_centres, direction_vectors, dofs_per_cell, initial_block
 from .rhs import STENCIL_WIDTH, KineticRHS
 from .settings import GridSettings, KineticSettings
 
@@ -74,8 +75,23 @@ def _factorisations(size: int, ndim: int):
                 yield (p,) + rest
 
 
+@dataclass(frozen=True)
+class FieldSnapshot:
+    """The field at ``time`` on one rank: its owned ``block`` (spatial axes ``lo..hi``,
+    then species, energy, direction, component), for the file's snapshot stream."""
+
+    time: float
+    block: np.ndarray
+    lo: tuple
+    hi: tuple
+
+
 class KineticSolver:
-    """One kinetic run on ``comm`` (every method is collective unless noted)."""
+    """One kinetic run on ``comm`` (every method is collective unless noted).
+
+    Follows the solver protocol of :mod:`nmbhpc.solvers` with a second stream,
+    field snapshots (:meth:`snapshots`); it never sees the output file.
+    """
 
     def __init__(self, settings: KineticSettings, comm=MPI.COMM_WORLD, petsc_args=None):
         PETSc, _ = init_petsc(petsc_args)
@@ -119,6 +135,8 @@ class KineticSolver:
         self.ts = self._make_ts()
         self.dt = self.stable_dt()
         self._worst_margin = 0.0
+        self._queued = []             # FieldSnapshots not yet taken by snapshots()
+        self._resumed = False
 
     # ------------------------------------------------------------ field views
     def _view(self, vec, n) -> np.ndarray:
@@ -220,6 +238,7 @@ class KineticSolver:
             self._Xn.getArray().view(np.float64)[...] = np.asarray(field_local).ravel()
             self.da.naturalToGlobal(self._Xn, self.X)
         self.ts.setTime(time)
+        self._resumed = True
         self.dt = float(extras["dt"])
         self.ts.setStepNumber(int(extras.get("steps", 0)))
         self.n_rhs = int(extras.get("n_rhs", 0))
@@ -351,38 +370,99 @@ class KineticSolver:
             first = [(now, True, at_now)]
         return first + [(t, t in out, t in snaps) for t in sorted(out | snaps)]
 
-    def run(self, writer=None, on_record=None):
-        """Collective. Integrate to t_end; record every output time (and snapshots).
-
-        ``writer`` (a :class:`nmbhpc.kinetics.output.KineticWriter`) gets every
-        record and snapshot; ``on_record(record)`` is called too. Returns the
-        list of records (including the initial one at the start time).
-        """
-        records = []
-        for t, is_output, is_snapshot in self.stops():
-            self.advance_to(t)
-            if is_output:
-                records.append(self._emit(writer, on_record))
-            if writer is not None and is_snapshot:
-                writer.snapshot(self)
+    def run(self) -> list:
+        """Collective. Integrate to t_end without a file; return every record (the first at
+        the start time). Snapshots are not kept."""
+        records = list(self.records())
+        self._queued = []
         return records
 
-    def emit(self, writer=None):
-        """Collective. Record the current time (warning when positivity is lost) into ``writer``."""
-        return self._emit(writer, None)
+    def record_times(self) -> np.ndarray:
+        """Times of the records :meth:`records` yields: the current time, then the output
+        times after it (not collective)."""
+        return np.concatenate([[self.time], self.output_times()])
 
-    def _emit(self, writer, on_record):
+    def records(self):
+        """Collective. Integrate to t_end, yielding a KineticRecord at the current time and
+        at every output time; field snapshots queue up for :meth:`snapshots`.
+
+        After :meth:`restore` the first record is the checkpoint's (its snapshot, if
+        any, is already in the file and is not queued again).
+        """
+        resumed, self._resumed = self._resumed, False
+        for k, (t, is_output, is_snapshot) in enumerate(self.stops()):
+            self.advance_to(t)
+            if is_snapshot and not (resumed and k == 0):
+                self._queued.append(self.snapshot())
+            if is_output:
+                yield self._record_checked()
+
+    def snapshot(self) -> FieldSnapshot:
+        """The owned block of the field at the current time (a copy; not collective)."""
+        return FieldSnapshot(self.time, self.field_block.copy(), self.lo, self.hi)
+
+    def snapshots(self) -> list:
+        """The field snapshots taken since the last call (not collective)."""
+        out, self._queued = self._queued, []
+        return out
+
+    def _record_checked(self):
         rec = self.record()
         # warn when positivity is lost, and again each time the violation doubles
         if rec.trace_margin < min(-1e-8, 2.0 * self._worst_margin):
             self._worst_margin = rec.trace_margin
             log.warning("t = %.6g: rho is not positive semi-definite somewhere "
                         "(min P0 - |P| = %.3e)", rec.time, rec.trace_margin)
-        if writer is not None:
-            writer.append(rec)
-        if on_record is not None:
-            on_record(rec)
         return rec
+
+    # ------------------------------------------------------ driver protocol
+    @classmethod
+    def check(cls, settings: KineticSettings, comm) -> None:
+        """Refuse a box that cannot be split over ``comm``'s ranks (ValueError naming the
+        key); not collective, nothing is built."""
+        process_grid(settings.grid, comm.Get_size())
+
+    def describe(self) -> dict:
+        """Sizes and step settings (logged by the driver, stored as ``solver_*`` attributes)."""
+        s = self.settings
+        return {"solver": "kinetics", "cells": "x".join(map(str, s.grid.shape)),
+                "n_dir": s.grid.n_dir, "n_phi": s.grid.n_phi, "n_energy": s.physics.n_energy,
+                "dt": float(self.dt), "t_start": float(self.time), "t_end": s.time.t_end,
+                "options_prefix": OPTIONS_PREFIX}
+
+    @property
+    def steps(self) -> int:
+        """TS steps taken so far (from the run's start, across restarts)."""
+        return int(self.ts.getStepNumber())
+
+    def static_datasets(self) -> dict:
+        """The grid arrays of the file (``kinetics/grid/*``; docs/kinetics.md "Output")."""
+        s = self.settings
+        static = {"grid/v": self.rhs.v, "grid/w": self.rhs.w,
+                  "grid/direction": direction_vectors(s.grid),
+                  "grid/x": cell_centres(s.grid), "grid/omega": np.asarray(s.physics.omega),
+                  "grid/energy_weights": self.rhs.energy_weights}
+        if s.grid.axes != (2,):  # cell centres along every resolved axis of a 2D/3D box
+            static.update({f"grid/centres_{'xyz'[a]}": cell_centres(s.grid, axis=a)
+                           for a in s.grid.axes})
+        return {f"kinetics/{k}": np.asarray(v, dtype=np.float64) for k, v in static.items()}
+
+    def final_state(self):
+        """Collective. :meth:`checkpoint_state` (the field in natural cell order)."""
+        return self.checkpoint_state()
+
+    def snapshot_region(self) -> tuple:
+        """``(lo, hi)``: the owned block a snapshot of this rank covers (not collective)."""
+        return self.lo, self.hi
+
+    def start_from_snapshot(self, time: float, block: np.ndarray, settings) -> None:
+        """Start a new run from a snapshot ``block`` (this rank's cells) at ``time`` taken by a
+        run of ``settings``; ValueError unless its grid is this run's. Collective."""
+        if (settings.grid, settings.physics.n_energy) != (self.settings.grid,
+                                                          self.settings.physics.n_energy):
+            raise ValueError(f"the snapshot's grid {settings.grid} does not match the "
+                             f"config's {self.settings.grid}")
+        self.set_state(time, block)
 
     def destroy(self) -> None:
         """Collective. Free the PETSc objects."""

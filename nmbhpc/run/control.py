@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-log = logging.getLogger("nmbhpc.run")
+log = logging.getLogger(__name__)
 
 #: exit status of a run stopped by a signal after writing its checkpoint
 #: (EX_TEMPFAIL: "try again"; jobs/ requeue on it, then run with --resume)
