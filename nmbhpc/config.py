@@ -94,6 +94,8 @@ MODE_KEYS = (
     Key("omega", "real", doc="omega_p; negative = antineutrino-like", unit="omega0"),
     Key("direction", "vector3", (0.0, 0.0, 1.0), "momentum direction, normalised (multi-angle only)"),
     Key("state", "any", doc='"e" = [0, 0, 1], "x" = [0, 0, -1], or a unit polarisation vector'),
+    Key("species", "choice", "auto", '"nu", "nubar" (flipped isospin), or "auto": nubar if '
+        "omega < 0; labels output only", choices=("auto", "nu", "nubar")),
 )
 _N_MODES = Key("n_modes", "int", doc="number of modes", low=1, high=_MAX_INT)
 _N_PER_MODE = Key("n_per_mode", "int", 1, "neutrinos per mode", low=1, high=_MAX_INT)
@@ -180,6 +182,11 @@ def _check_resolution(key: str, xs) -> None:
 
 def _direction(key: str, v: Any) -> tuple:
     return unit_vector(key, v, min_norm=_MIN_DIRECTION_NORM)
+
+
+def _species(value: str):
+    """``Mode.species`` from the config's choice (``"auto"``: from the sign of omega)."""
+    return None if value == "auto" else value
 
 
 def _state(key: str, v: Any) -> tuple:
@@ -400,7 +407,8 @@ def _parse_modes(key: str, v: Any) -> tuple:
         t.check_keys(MODE_KEYS)
         modes.append(Mode(n=t.read(spec["n"]), omega=t.read(spec["omega"]),
                           direction=t.get("direction", _direction, spec["direction"].default),
-                          polarization=t.get("state", _state)))
+                          polarization=t.get("state", _state),
+                          species=_species(t.read(spec["species"]))))
     return tuple(modes)
 
 
@@ -637,7 +645,9 @@ def config_to_dict(config: RunConfig) -> dict:
         model["schedule"] = {"kind": "bulb", "r0": mu.r0, "radius": mu.radius,
                              "max_step": mu.max_step}
     model["modes"] = [{"n": md.n, "omega": md.omega, "direction": list(md.direction),
-                       "state": list(md.polarization)} for md in m.modes]
+                       "state": list(md.polarization),
+                       **({} if md.species is None else {"species": md.species})}
+                      for md in m.modes]
     out = config.output
     return {"solver": config.solver, "model": model,
             "output": {"times": [float(t) for t in out.times],
