@@ -87,6 +87,5 @@ def test_watchdog_reports_and_kills_a_rank_hung_at_exit():
                           cwd=os.path.dirname(here))
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "1 passed" in out
     assert "did not exit within 20 s after the last test" in out
     assert "[rank 0] killing pid" in out
