@@ -141,12 +141,12 @@ def test_scattering_isotropises_and_conserves_number(comm):
 
 
 def test_numerics_table_defaults_and_errors():
-    """[kinetics.numerics]: weno5 + norm limiter by default; a bad value names its key."""
+    """[kinetics.numerics]: weno5 + conservative limiter by default; a bad value names its key."""
     from nmbhpc.config import ConfigError
     from nmbhpc.kinetics.config import load_kinetics_text
 
     base = "[kinetics.time]\nt_end = 1.0\noutput_interval = 0.5\n"
-    assert load_kinetics_text(base).numerics == NumericsSettings("weno5", "norm")
+    assert load_kinetics_text(base).numerics == NumericsSettings("weno5", "conservative")
     chosen = load_kinetics_text(base + '[kinetics.numerics]\nadvection = "upwind5"\nlimiter = "none"\n')
     assert chosen.numerics == NumericsSettings("upwind5", "none")
     for key, value in (("advection", '"weno3"'), ("limiter", '"clip"')):

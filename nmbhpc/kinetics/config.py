@@ -267,7 +267,7 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
                         snapshot_times=tuple(sorted(t.get("snapshot_times", _numbers, ()))))
     nm = k.sub("numerics", ("advection", "limiter"))
     numerics = NumericsSettings(advection=nm.get("advection", _choice(ADVECTIONS), "weno5"),
-                                limiter=nm.get("limiter", _choice(LIMITERS), "norm"))
+                                limiter=nm.get("limiter", _choice(LIMITERS), "conservative"))
     return KineticSettings(grid=grid, physics=physics, nu=nu, nubar=nubar, perturbation=pert,
                            time=time, numerics=numerics, source_text=source_text,
                            source_path=source_path)

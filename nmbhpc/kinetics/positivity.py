@@ -22,12 +22,21 @@ pure state into an O(1) cut of the coherence, sqrt(P0^2 - Pz^2) ~ 0: it halved
 the simulated fast-flavor growth rate (0.347 instead of 0.690 for the Fiducial
 set-up).
 
+The ``conservative`` limiter (the default, :func:`limit_conservative`) makes the
+same radial projection and then gives the Pz it moved back to the matrices of
+the same cell that have a margin, so P0 and the ELN and XLN densities of every
+cell are unchanged (to round-off) and rho >= 0 holds together. With theta = 0
+and no collisions ELN and XLN are invariants of the equations, and the scheme
+(flux form, symmetric self-interaction kernel) keeps them to round-off; this
+limiter keeps it so.
+
 Not collective: each rank limits its own cells; the counts are local (the
 caller reduces them).
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
 def limit(p: np.ndarray) -> tuple[int, float, float]:
@@ -50,3 +59,143 @@ def limit(p: np.ndarray) -> tuple[int, float, float]:
     for c in (1, 2, 3):
         p[..., c][over] *= scale
     return int(over.sum()), overshoot, dz
+
+
+@njit(cache=True)
+def _conservative_kernel(p, ww, totals):
+    """Per cell of ``p`` (n, 2, nE, D, 4): radial projection, then the cell's Pz lepton
+    moment restored from the margin of the other matrices (see :func:`limit_conservative`).
+    ``totals`` (3,) accumulates (matrices limited, overshoot removed, moment not restored)."""
+    n, n_s, n_e, n_d = p.shape[0], p.shape[1], p.shape[2], p.shape[3]
+    saved = np.empty((n_s, n_e, n_d, 4))
+    for x in range(n):
+        over = 0
+        for s in range(n_s):
+            for e in range(n_e):
+                for d in range(n_d):
+                    q = p[x, s, e, d]
+                    if q[1] * q[1] + q[2] * q[2] + q[3] * q[3] > q[0] * q[0] or q[0] < 0.0:
+                        over += 1
+        if over == 0:
+            continue
+        saved[...] = p[x]
+        # radial projection; `moved` = its change of sum W w (Pz_nu - Pz_nubar)
+        moved = 0.0
+        for s in range(n_s):
+            sign = 1.0 if s == 0 else -1.0
+            for e in range(n_e):
+                for d in range(n_d):
+                    q = p[x, s, e, d]
+                    norm = np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+                    if norm > q[0]:
+                        totals[0] += 1.0
+                        totals[1] += norm - q[0]
+                        scale = max(q[0], 0.0) / norm
+                        moved += sign * ww[e, d] * (scale - 1.0) * q[3]
+                        q[1] *= scale
+                        q[2] *= scale
+                        q[3] *= scale
+        if _restore_moment(p[x], ww, moved):
+            continue
+        # not enough margin in the cell: the projected matrices keep Pz instead and
+        # shorten their transverse part (only where |Pz| > P0 does Pz move)
+        p[x] = saved
+        moved = 0.0
+        for s in range(n_s):
+            sign = 1.0 if s == 0 else -1.0
+            for e in range(n_e):
+                for d in range(n_d):
+                    q = p[x, s, e, d]
+                    perp2 = q[1] * q[1] + q[2] * q[2]
+                    if perp2 + q[3] * q[3] <= q[0] * q[0]:
+                        continue
+                    p0 = max(q[0], 0.0)
+                    if abs(q[3]) <= p0:
+                        scale = np.sqrt(p0 * p0 - q[3] * q[3]) / np.sqrt(perp2)
+                        q[1] *= scale
+                        q[2] *= scale
+                    else:
+                        z = p0 if q[3] > 0.0 else -p0
+                        moved += sign * ww[e, d] * (z - q[3])
+                        q[1] = 0.0
+                        q[2] = 0.0
+                        q[3] = z
+        if moved != 0.0 and not _restore_moment(p[x], ww, moved):
+            totals[2] += _restore_partial(p[x], ww, moved)
+
+
+@njit(cache=True)
+def _capacity(cell, ww):
+    """sum W w (P0 - |P|)_+ over both species of one cell."""
+    cap = 0.0
+    for s in range(cell.shape[0]):
+        for e in range(cell.shape[1]):
+            for d in range(cell.shape[2]):
+                q = cell[s, e, d]
+                m = q[0] - np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+                if m > 0.0:
+                    cap += ww[e, d] * m
+    return cap
+
+
+@njit(cache=True)
+def _shift(cell, ww, c):
+    """Pz += c m (nu) and Pz -= c m (nubar), m = (P0 - |P|)_+: |P| stays <= P0 for |c| <= 1
+    and sum W w (Pz_nu - Pz_nubar) changes by c * capacity."""
+    for s in range(cell.shape[0]):
+        sign = 1.0 if s == 0 else -1.0
+        for e in range(cell.shape[1]):
+            for d in range(cell.shape[2]):
+                q = cell[s, e, d]
+                m = q[0] - np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+                if m > 0.0:
+                    q[3] += sign * c * m
+
+
+@njit(cache=True)
+def _restore_moment(cell, ww, moved):
+    """Undo a change ``moved`` of the cell's Pz lepton moment from its margin, if it suffices."""
+    cap = _capacity(cell, ww)
+    if abs(moved) > cap:
+        return False
+    if moved != 0.0:
+        _shift(cell, ww, -moved / cap)
+    return True
+
+
+@njit(cache=True)
+def _restore_partial(cell, ww, moved):
+    """Use the whole margin of the cell towards undoing ``moved``; return what is left."""
+    cap = _capacity(cell, ww)
+    c = -1.0 if moved > 0.0 else 1.0
+    if cap > 0.0:
+        _shift(cell, ww, c)
+    return moved + c * cap
+
+
+def limit_conservative(p: np.ndarray, ww: np.ndarray) -> np.ndarray:
+    """Positivity with the lepton-number densities of every cell kept, in place.
+
+    ``p`` (n, 2, nE, D, 4) are whole cells (species nu, nubar), ``ww`` (nE, D) the
+    weights W_e w_i of the angular-energy moments. In each cell with a matrix outside
+    the cone |P| <= P0:
+
+    1. the overshooting matrices are projected radially (as :func:`limit`), which
+       keeps P0 but changes the cell's ELN/XLN through the Pz moment
+       ``M = sum_{e,i} W_e w_i (Pz_nu - Pz_nubar)``;
+    2. that change is given back by ``Pz += c m`` (nu) and ``Pz -= c m`` (nubar) on the
+       matrices with a margin ``m = P0 - |P|``, one c per cell: such a matrix stays
+       inside the cone for ``|c| <= 1``, and the cell's P0 and M are as before;
+    3. if the cell's margin is too small for that (a cell of nearly pure states),
+       the overshooting matrices keep Pz and shorten their transverse part instead
+       (the cut of coherence the plain ``norm`` limiter avoids, here only where no
+       margin exists); only a matrix with |Pz| > P0 moves Pz, and what its margin
+       cannot restore is reported.
+
+    Returns (matrices limited, sum of overshoots |P| - P0 removed, change of
+    sum M over cells not restored) — the last is 0 unless step 3 ran out of
+    margin. Not collective; cell-local, so independent of the partition.
+    """
+    totals = np.zeros(3)
+    _conservative_kernel(p, np.ascontiguousarray(ww, dtype=float), totals)
+    return totals

@@ -175,6 +175,8 @@ class KineticRHS:
         self.mu = ph.mu
         # angular-energy quadrature weights W_e w_i and W_e w_i v_i of the (1 - v.v') moments
         self._ww = np.outer(self.energy_weights, self.w)
+        #: W_e w_i (nE, n_dir): weights of the per-cell angular-energy moments (densities)
+        self.moment_weights = self._ww
         self._wwv = self._ww * self.v[None, :]
         if self.vectors is not None:
             self._wwvec = self._ww[:, :, None] * self.vectors[None, :, :]

@@ -25,7 +25,7 @@ SHAPES = ("isotropic", "linear", "gaussian")
 QUADRATURES = ("gauss-legendre", "uniform")
 PERTURBATIONS = ("none", "random", "mode")
 ADVECTIONS = ("weno5", "upwind5")
-LIMITERS = ("norm", "none")
+LIMITERS = ("conservative", "norm", "none")
 
 
 @dataclass(frozen=True)
@@ -209,12 +209,14 @@ class NumericsSettings:
     """Discretisation choices (docs/kinetics.md, "Discretisation" and "Positivity").
 
     advection: ``weno5`` (WENO-Z fluxes, non-oscillatory) or ``upwind5`` (its
-    linear fifth-order scheme); limiter: ``norm`` (after every step, project
-    matrices with |P| > P0 radially back to |P| = P0, :mod:`nmbhpc.kinetics.positivity`)
-    or ``none``.
+    linear fifth-order scheme); limiter, applied after every step
+    (:mod:`nmbhpc.kinetics.positivity`): ``conservative`` (default: |P| <= P0 with
+    P0 and the ELN and XLN densities of every cell unchanged), ``norm`` (project
+    matrices with |P| > P0 radially back to |P| = P0; changes ELN/XLN by the Pz part
+    of the overshoot) or ``none``.
     """
     advection: str = "weno5"
-    limiter: str = "norm"
+    limiter: str = "conservative"
 
 
 @dataclass(frozen=True)
