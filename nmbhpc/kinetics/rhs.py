@@ -61,7 +61,7 @@ def upwind5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
 
 # WENO5: optimal (linear) weights of the three 3-point candidate stencils, smoothness floor
 _D0, _D1, _D2 = 0.1, 0.6, 0.3
-_WENO_EPS = 1e-12
+_WENO_EPS = 1e-6
 
 
 @njit(cache=True)
@@ -77,8 +77,11 @@ def _weno5_face(u, rows, s, e, d, face):
         b0 += 13.0 / 12.0 * (a - 2.0 * b + m) ** 2 + 0.25 * (a - 4.0 * b + 3.0 * m) ** 2
         b1 += 13.0 / 12.0 * (b - 2.0 * m + p) ** 2 + 0.25 * (b - p) ** 2
         b2 += 13.0 / 12.0 * (m - 2.0 * p + q) ** 2 + 0.25 * (3.0 * m - 4.0 * p + q) ** 2
-    # floor relative to the local occupation (P0 bounds |P|): the switch does not
-    # depend on the units of n_ref; 1e-100 keeps an empty region finite
+    # floor relative to the local occupation (P0 bounds |P|), so the switch does not
+    # depend on the units of n_ref, and large: the weights stay linear (to ~tau/eps) for
+    # structure below ~1e-3 P0, e.g. a seed of 1e-6 that is to grow through the linear
+    # phase (a floor of 1e-12 P0^2, the square of such a seed, let WENO act on the seed
+    # itself); 1e-100 keeps an empty region finite
     eps = _WENO_EPS * (u[rows[2], s, e, d, 0] ** 2 + u[rows[3], s, e, d, 0] ** 2) + 1e-100
     tau = abs(b0 - b2)
     a0 = _D0 * (1.0 + tau / (b0 + eps)) ** 2
