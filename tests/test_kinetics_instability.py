@@ -194,7 +194,7 @@ def test_conservative_limiter_keeps_cone_p0_and_cell_lepton_moments():
     assert over[5:].any() and not over[:5].any()
     moment = lambda q: np.einsum("ed,xed->x", ww, q[:, 0, ..., 3] - q[:, 1, ..., 3])
     n, overshoot, left = positivity.limit_conservative(p, ww)
-    assert n == over.sum() and overshoot > 0 and left == 0.0
+    assert n == over.sum() and overshoot > 0 and abs(left) < 1e-14
     assert np.array_equal(p[..., 0], before[..., 0]) and np.array_equal(p[:5], before[:5])
     assert (p[..., 0] - np.linalg.norm(p[..., 1:], axis=-1)).min() > -1e-14
     assert np.abs(moment(p) - moment(before)).max() < 1e-13
@@ -227,7 +227,8 @@ def test_fiducial_nonlinear_phase_stays_positive(comm):
     assert max(r.offdiag_amplitude[0] for r in cons) > 0.3
     assert min(r.trace_margin for r in cons) >= -1e-13
     assert np.abs(lepton["conservative"] - lepton["conservative"][0]).max() <= 1e-13
-    assert cons[-1].limiter[0] > 0 and cons[-1].limiter[2] == 0.0
+    # what the margin could not give back: round-off overshoots of cells of pure states
+    assert cons[-1].limiter[0] > 0 and abs(cons[-1].limiter[2]) < 1e-11
     # the domain-averaged flavor state is the same physics with and without the limiters
     late = {k: np.mean([r.number_density[0, 0] for r in v[-10:]]) for k, v in runs.items()}
     assert late["norm"] == pytest.approx(late["none"], abs=0.02)

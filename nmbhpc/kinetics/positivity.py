@@ -67,7 +67,6 @@ def _conservative_kernel(p, ww, totals):
     moment restored from the margin of the other matrices (see :func:`limit_conservative`).
     ``totals`` (3,) accumulates (matrices limited, overshoot removed, moment not restored)."""
     n, n_s, n_e, n_d = p.shape[0], p.shape[1], p.shape[2], p.shape[3]
-    saved = np.empty((n_s, n_e, n_d, 4))
     for x in range(n):
         over = 0
         for s in range(n_s):
@@ -78,7 +77,6 @@ def _conservative_kernel(p, ww, totals):
                         over += 1
         if over == 0:
             continue
-        saved[...] = p[x]
         # radial projection; `moved` = its change of sum W w (Pz_nu - Pz_nubar)
         moved = 0.0
         for s in range(n_s):
@@ -95,32 +93,7 @@ def _conservative_kernel(p, ww, totals):
                         q[1] *= scale
                         q[2] *= scale
                         q[3] *= scale
-        if _restore_moment(p[x], ww, moved):
-            continue
-        # not enough margin in the cell: the projected matrices keep Pz instead and
-        # shorten their transverse part (only where |Pz| > P0 does Pz move)
-        p[x] = saved
-        moved = 0.0
-        for s in range(n_s):
-            sign = 1.0 if s == 0 else -1.0
-            for e in range(n_e):
-                for d in range(n_d):
-                    q = p[x, s, e, d]
-                    perp2 = q[1] * q[1] + q[2] * q[2]
-                    if perp2 + q[3] * q[3] <= q[0] * q[0]:
-                        continue
-                    p0 = max(q[0], 0.0)
-                    if abs(q[3]) <= p0:
-                        scale = np.sqrt(p0 * p0 - q[3] * q[3]) / np.sqrt(perp2)
-                        q[1] *= scale
-                        q[2] *= scale
-                    else:
-                        z = p0 if q[3] > 0.0 else -p0
-                        moved += sign * ww[e, d] * (z - q[3])
-                        q[1] = 0.0
-                        q[2] = 0.0
-                        q[3] = z
-        if moved != 0.0 and not _restore_moment(p[x], ww, moved):
+        if not _restore_moment(p[x], ww, moved):
             totals[2] += _restore_partial(p[x], ww, moved)
 
 
@@ -186,15 +159,13 @@ def limit_conservative(p: np.ndarray, ww: np.ndarray) -> np.ndarray:
     2. that change is given back by ``Pz += c m`` (nu) and ``Pz -= c m`` (nubar) on the
        matrices with a margin ``m = P0 - |P|``, one c per cell: such a matrix stays
        inside the cone for ``|c| <= 1``, and the cell's P0 and M are as before;
-    3. if the cell's margin is too small for that (a cell of nearly pure states),
-       the overshooting matrices keep Pz and shorten their transverse part instead
-       (the cut of coherence the plain ``norm`` limiter avoids, here only where no
-       margin exists); only a matrix with |Pz| > P0 moves Pz, and what its margin
-       cannot restore is reported.
+    3. if the cell's margin is too small for that (a cell of nearly pure states, e.g.
+       round-off overshoots in the linear phase of a pure background), all of it is
+       used and the rest is reported, not forced: shortening the transverse part
+       instead would cut the coherence of nearly pure states by O(1) (see above).
 
     Returns (matrices limited, sum of overshoots |P| - P0 removed, change of
-    sum M over cells not restored) — the last is 0 unless step 3 ran out of
-    margin. Not collective; cell-local, so independent of the partition.
+    sum M over cells not restored) — the last is 0 unless step 3 happened. Not collective; cell-local, so independent of the partition.
     """
     totals = np.zeros(3)
     _conservative_kernel(p, np.ascontiguousarray(ww, dtype=float), totals)
