@@ -61,7 +61,7 @@ def limit(p: np.ndarray) -> tuple[int, float, float]:
     return int(over.sum()), overshoot, dz
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _conservative_kernel(p, ww, totals):
     """Per cell of ``p`` (n, 2, nE, D, 4): radial projection, then the cell's Pz lepton
     moment restored from the margin of the other matrices (see :func:`limit_conservative`).
@@ -72,8 +72,9 @@ def _conservative_kernel(p, ww, totals):
         for s in range(n_s):
             for e in range(n_e):
                 for d in range(n_d):
-                    q = p[x, s, e, d]
-                    if q[1] * q[1] + q[2] * q[2] + q[3] * q[3] > q[0] * q[0] or q[0] < 0.0:
+                    p0 = p[x, s, e, d, 0]
+                    px, py, pz = p[x, s, e, d, 1], p[x, s, e, d, 2], p[x, s, e, d, 3]
+                    if px * px + py * py + pz * pz > p0 * p0 or p0 < 0.0:
                         over += 1
         if over == 0:
             continue
@@ -97,7 +98,7 @@ def _conservative_kernel(p, ww, totals):
             totals[2] += _restore_partial(p[x], ww, moved)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _capacity(cell, ww):
     """sum W w (P0 - |P|)_+ over both species of one cell."""
     cap = 0.0
@@ -111,7 +112,7 @@ def _capacity(cell, ww):
     return cap
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _shift(cell, ww, c):
     """Pz += c m (nu) and Pz -= c m (nubar), m = (P0 - |P|)_+: |P| stays <= P0 for |c| <= 1
     and sum W w (Pz_nu - Pz_nubar) changes by c * capacity."""
@@ -125,7 +126,7 @@ def _shift(cell, ww, c):
                     q[3] += sign * c * m
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _restore_moment(cell, ww, moved):
     """Undo a change ``moved`` of the cell's Pz lepton moment from its margin, if it suffices."""
     cap = _capacity(cell, ww)
@@ -136,7 +137,7 @@ def _restore_moment(cell, ww, moved):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _restore_partial(cell, ww, moved):
     """Use the whole margin of the cell towards undoing ``moved``; return what is left."""
     cap = _capacity(cell, ww)
@@ -165,7 +166,8 @@ def limit_conservative(p: np.ndarray, ww: np.ndarray) -> np.ndarray:
        instead would cut the coherence of nearly pure states by O(1) (see above).
 
     Returns (matrices limited, sum of overshoots |P| - P0 removed, change of
-    sum M over cells not restored) — the last is 0 unless step 3 happened. Not collective; cell-local, so independent of the partition.
+    sum M over cells not restored) — the last is 0 unless step 3 happened.
+    Not collective; cell-local, so independent of the partition.
     """
     totals = np.zeros(3)
     _conservative_kernel(p, np.ascontiguousarray(ww, dtype=float), totals)
