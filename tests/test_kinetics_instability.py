@@ -233,3 +233,33 @@ def test_fiducial_nonlinear_phase_stays_positive(comm):
     late = {k: np.mean([r.number_density[0, 0] for r in v[-10:]]) for k, v in runs.items()}
     assert late["norm"] == pytest.approx(late["none"], abs=0.02)
     assert late["conservative"] == pytest.approx(late["none"], abs=0.02)
+
+
+def test_two_beams_at_v_pm1_grow_at_the_closed_form_rate(comm):
+    """nu_e beam along v = +1 (density n), nubar_e beam along v = -1 (nbar), Gauss-Lobatto
+    directions (-1, 0, +1). Linearising the two beams' off-diagonals psi, phi ~ exp(ikx + lt)
+    by hand: l = i (mu (n - nbar) +- sqrt(mu^2 (n - nbar)^2 + k^2 + 2 mu k (n + nbar))), fastest
+    at k = -mu (n + nbar) with Re l = 2 mu sqrt(n nbar). The empty directions (v = 0 for both
+    species, the other beam's direction) get no seed and stay exactly empty."""
+    n, nbar, mu = 1.0, 0.5, 1.0
+    k = -mu * (n + nbar)
+    gamma = 2.0 * mu * np.sqrt(n * nbar)
+    t_end = np.log(1e5) / gamma
+    s = KineticSettings(grid=GridSettings(nx=24, length=2 * np.pi / abs(k), n_dir=3,
+                                          quadrature="gauss-lobatto"),
+                        physics=PhysicsSettings(omega=(0.0,), mu=mu),
+                        nu=SpeciesInit(n_e=n, shape="beam", parameter=1.0),
+                        nubar=SpeciesInit(n_e=nbar, shape="beam", parameter=-1.0),
+                        perturbation=PerturbationSettings(kind="mode", amplitude=SEED, mode=-1, seed=3),
+                        time=TimeSettings(t_end=t_end, output_interval=t_end / 40))
+    solver = KineticSolver(s, comm)
+    empty = solver.field[:, 0, :, :2], solver.field[:, 1, :, 1:]   # nu at v = -1, 0; nubar at 0, +1
+    assert not any(e.any() for e in empty)
+    recs = solver.run()
+    empty = solver.field[:, 0, :, :2], solver.field[:, 1, :, 1:]
+    assert not any(e.any() for e in empty)
+    solver.destroy()
+    measured = growth_slope([r.time for r in recs], [r.offdiag_amplitude.sum() for r in recs],
+                            1e3 * SEED, 1e5 * SEED)
+    assert measured == pytest.approx(gamma, rel=0.02), (measured, gamma)
+    assert dispersion.growth_rate(s, k) == pytest.approx(gamma, rel=1e-12)

@@ -215,3 +215,30 @@ def test_numerics_table_defaults_and_errors():
         with pytest.raises(ConfigError) as info:
             load_kinetics_text(base + f"[kinetics.numerics]\n{key} = {value}\n")
         assert info.value.key == f"kinetics.numerics.{key}"
+
+
+def test_beam_config_needs_a_node_at_its_direction():
+    """A beam along v = +1 loads with Gauss-Lobatto directions (its g is 1/w on that node, 0
+    elsewhere) and is refused, naming the key, where no node lies (Gauss-Legendre) or
+    |u| > 1; Gauss-Lobatto with one node is refused naming n_dir."""
+    from nmbhpc.config import ConfigError
+    from nmbhpc.kinetics.config import load_kinetics_text
+    from nmbhpc.kinetics.grid import background, polar_nodes
+
+    base = ("[kinetics.time]\nt_end = 1.0\noutput_interval = 0.5\n"
+            '[kinetics.nu]\nn_e = 1.0\nshape = "beam"\nparameter = 1.0\n')
+    s = load_kinetics_text(base + '[kinetics.grid]\nn_dir = 4\nquadrature = "gauss-lobatto"\n')
+    v, w = polar_nodes(s.grid)
+    assert v[0] == -1.0 and v[-1] == 1.0 and np.sum(w) == pytest.approx(1.0, abs=1e-15)
+    assert np.dot(w, v ** 4) == pytest.approx(0.2, abs=1e-15)   # exact to degree 2 n_dir - 3 = 5
+    p0 = background(s)[0, 0, :, 0]
+    assert np.array_equal(p0, np.array([0.0, 0.0, 0.0, 1.0 / w[-1]]))
+    bad = (('[kinetics.grid]\nn_dir = 4\n', "kinetics.nu.parameter"),
+           ('[kinetics.grid]\nn_dir = 1\nquadrature = "gauss-lobatto"\n', "kinetics.grid.n_dir"))
+    for extra, key in bad:
+        with pytest.raises(ConfigError) as info:
+            load_kinetics_text(base + extra)
+        assert info.value.key == key
+    with pytest.raises(ConfigError) as info:
+        load_kinetics_text(base.replace("parameter = 1.0", "parameter = 1.5"))
+    assert info.value.key == "kinetics.nu.parameter"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import ConfigError
+from .grid import axis_cosines, beam_mask
 from .settings import (ADVECTIONS, LIMITERS, PERTURBATIONS, QUADRATURES, SHAPES, CollisionSettings,
                        GridSettings, KineticSettings, NumericsSettings, PerturbationSettings,
                        PhysicsSettings, SpeciesInit, TimeSettings)
@@ -126,6 +127,8 @@ def _species(t: _Table, n_phi: int) -> SpeciesInit:
         raise ConfigError(f"{t.path}.parameter", f"|a| <= 1 keeps g = 1 + a v >= 0, got {param!r}")
     if shape == "gaussian" and param <= 0.0:
         raise ConfigError(f"{t.path}.parameter", f"the gaussian width must be > 0, got {param!r}")
+    if shape == "beam" and abs(param) > 1.0:
+        raise ConfigError(f"{t.path}.parameter", f"a beam's cosine must be in [-1, 1], got {param!r}")
     return SpeciesInit(n_e=t.get("n_e", _nonneg, 0.0), n_x=t.get("n_x", _nonneg, 0.0),
                        shape=shape, parameter=param, axis=axis)
 
@@ -255,6 +258,13 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
     species_keys = ("n_e", "n_x", "shape", "parameter", "axis")
     nu = _species(k.sub("nu", species_keys), grid.n_phi)
     nubar = _species(k.sub("nubar", species_keys), grid.n_phi)
+    if grid.quadrature == "gauss-lobatto" and grid.n_dir < 2:
+        raise ConfigError("kinetics.grid.n_dir", f"gauss-lobatto needs n_dir >= 2, got {grid.n_dir}")
+    for name, init in (("nu", nu), ("nubar", nubar)):
+        if init.shape == "beam" and not beam_mask(init, axis_cosines(init, grid)).any():
+            raise ConfigError(f"kinetics.{name}.parameter",
+                              f"no direction of the grid has cosine {init.parameter!r} to the axis "
+                              "(v = +-1 needs kinetics.grid.quadrature = \"gauss-lobatto\")")
     q = k.sub("perturbation", ("kind", "amplitude", "mode", "seed"))
     pert = PerturbationSettings(kind=q.get("kind", _choice(PERTURBATIONS), "random"),
                                 amplitude=q.get("amplitude", _nonneg, 1e-6),

@@ -21,8 +21,8 @@ SPECIES = ("nu", "nubar")
 FLAVORS = ("e", "x")
 # real components of one 2x2 Hermitian matrix rho = (P0 + P.sigma)/2
 COMPONENTS = ("P0", "Px", "Py", "Pz")
-SHAPES = ("isotropic", "linear", "gaussian")
-QUADRATURES = ("gauss-legendre", "uniform")
+SHAPES = ("isotropic", "linear", "gaussian", "beam")
+QUADRATURES = ("gauss-legendre", "gauss-lobatto", "uniform")
 PERTURBATIONS = ("none", "random", "mode")
 ADVECTIONS = ("weno5", "upwind5")
 LIMITERS = ("conservative", "norm", "none")
@@ -42,7 +42,8 @@ class GridSettings:
     along z exactly as before.
 
     Directions: n_dir polar nodes v_z = cos(theta) on [-1, 1] (Gauss-Legendre
-    nodes or cell centres of a uniform grid) times n_phi azimuths
+    nodes, Gauss-Lobatto nodes, which include v_z = +-1, or cell centres of a
+    uniform grid) times n_phi azimuths
     phi_j = 2 pi j / n_phi, v_x = sin(theta) cos(phi), v_y = sin(theta) sin(phi).
     ``n_phi = 1`` is the axisymmetric grid: each node stands for the whole ring
     of its theta, whose transverse velocity averages to zero (so it cannot
@@ -144,8 +145,12 @@ class SpeciesInit:
     so that the angular average sum_i w_i g = 1 on the discrete grid:
     ``isotropic`` g = 1; ``linear`` g = 1 + a u (|a| <= 1, flux factor a/3
     along ``axis``); ``gaussian`` g ~ exp(-(1 - u)^2 / (2 sigma^2)) (peaked
-    along ``axis``, width sigma). ``parameter`` is a (linear) or sigma
-    (gaussian). An axis off the z axis needs an azimuth grid (n_phi > 1).
+    along ``axis``, width sigma); ``beam``: all particles on the directions whose
+    cosine u to ``axis`` equals ``parameter`` (a direction node must lie there, to
+    1e-9: u = +-1 needs ``quadrature = "gauss-lobatto"``; with an azimuth grid
+    and u != +-1 it is the ring of those directions). ``parameter`` is a
+    (linear), sigma (gaussian) or the beam's u. An axis off the z axis needs an
+    azimuth grid (n_phi > 1).
     """
     n_e: float = 1.0
     n_x: float = 0.0
