@@ -242,3 +242,33 @@ def test_beam_config_needs_a_node_at_its_direction():
     with pytest.raises(ConfigError) as info:
         load_kinetics_text(base.replace("parameter = 1.0", "parameter = 1.5"))
     assert info.value.key == "kinetics.nu.parameter"
+
+
+@pytest.mark.parametrize("n_phi", [1, 4])
+def test_compiled_rhs_matches_numpy_h_and_local_terms(n_phi):
+    """The compiled sweep against the numpy form of h (KineticRHS.hamiltonian) on random
+    cells with vacuum, matter, two energies and both collision terms: with advection
+    off, F = h x P + C exactly as written out here; and max|h| equal."""
+    from nmbhpc.kinetics.rhs import KineticRHS
+    col = CollisionSettings(gamma=((0.3, 0.1), (0.2, 0.05)), equilibrium=((1.0, 0.2), (0.8, 0.1)),
+                            scattering=0.4)
+    s = KineticSettings(grid=GridSettings(nx=10, n_dir=5, n_phi=n_phi),
+                        physics=PhysicsSettings(omega=(0.3, -0.7), weights=(0.4, 0.6), theta=0.2,
+                                                lam=0.5, mu=1.3, collisions=col))
+    rhs = KineticRHS(s)
+    rhs.advect = False
+    u = np.random.default_rng(3).standard_normal((16, 2, 2, 5 * n_phi, 4))
+    p = u[3:-3]
+    h = rhs.hamiltonian(p)
+    want = np.zeros_like(p)
+    want[..., 1:] = np.cross(h, p[..., 1:])
+    gam, eq = np.array(col.gamma), np.array(col.equilibrium)
+    for sp in range(2):
+        gb, gd = gam[sp].mean(), 0.5 * (gam[sp, 0] - gam[sp, 1])
+        a0, az = eq[sp].sum() - p[:, sp, ..., 0], eq[sp, 0] - eq[sp, 1] - p[:, sp, ..., 3]
+        want[:, sp, ..., 0] += gb * a0 + gd * az
+        want[:, sp, ..., 1:3] -= gb * p[:, sp, ..., 1:3]
+        want[:, sp, ..., 3] += gb * az + gd * a0
+    want += col.scattering * (np.einsum("xsedc,d->xsec", p, rhs.w)[:, :, :, None] - p)
+    assert np.abs(rhs(u) - want).max() < 1e-13
+    assert rhs.max_frequency(p) == pytest.approx(np.linalg.norm(h, axis=-1).max(), rel=1e-14)

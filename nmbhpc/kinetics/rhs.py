@@ -1,4 +1,4 @@
-"""Right-hand side of the quantum kinetic equations on one rank's cells (pure numpy).
+"""Right-hand side of the quantum kinetic equations on one rank's cells (numba-compiled).
 
 For every species s (nu, nubar), energy bin e and direction v_i (a unit
 vector; the box axis x is its z component v_z), in polarisation form
@@ -28,6 +28,12 @@ Advection (``NumericsSettings.advection``), stencil width 3 for both:
   Pz) together, so the scheme commutes with global flavor rotations (a
   componentwise WENO would not) and keeps the flux a linear map of the
   stencil's density matrices.
+
+Cost: a 1D block is one compiled sweep over its cells (:func:`_fused_1d_kernel`):
+each face value is computed once, in flux form, and used by both cells, then the
+local terms of the cell (self-interaction moments, h x P, collisions) follow
+while its data are in cache. :meth:`KineticRHS.hamiltonian` is the numpy form of
+h, kept for analysis and tests.
 
 In a 2D/3D box (:attr:`GridSettings.axes`) the advection is dimension by
 dimension: v_a d_a P for each resolved axis a with the velocity component v_a
