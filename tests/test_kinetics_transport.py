@@ -272,3 +272,32 @@ def test_compiled_rhs_matches_numpy_h_and_local_terms(n_phi):
     want += col.scattering * (np.einsum("xsedc,d->xsec", p, rhs.w)[:, :, :, None] - p)
     assert np.abs(rhs(u) - want).max() < 1e-13
     assert rhs.max_frequency(p) == pytest.approx(np.linalg.norm(h, axis=-1).max(), rel=1e-14)
+
+
+def test_tabulated_angular_distribution_from_a_file(tmp_path):
+    """shape = "table": g(u) from a two-column file (relative to the config file), linearly
+    interpolated; a linear table reproduces the `linear` shape to round-off; bad files and a
+    stray `file` key are refused naming the key."""
+    from nmbhpc.config import ConfigError
+    from nmbhpc.kinetics.config import load_kinetics, load_kinetics_text
+    from nmbhpc.kinetics.grid import background
+
+    (tmp_path / "nubar.txt").write_text("# u g\n-1.0 0.5\n0.0 1.0\n1.0 1.5\n")
+    text = ("[kinetics.time]\nt_end = 1.0\noutput_interval = 0.5\n[kinetics.grid]\nn_dir = 6\n"
+            '[kinetics.nu]\nn_e = 1.0\n[kinetics.nubar]\nn_e = 0.8\nshape = "table"\n'
+            'file = "nubar.txt"\n')
+    (tmp_path / "run.toml").write_text(text)
+    got = load_kinetics(str(tmp_path / "run.toml"))
+    assert got.nubar.table == ((-1.0, 0.5), (0.0, 1.0), (1.0, 1.5))
+    want = replace(got, nubar=SpeciesInit(n_e=0.8, shape="linear", parameter=0.5))
+    assert np.abs(background(got) - background(want)).max() < 1e-15
+    for content in ("1.0\n2.0\n", "0.5 1.0\n0.0 1.0\n", "-1.0 1.0\n1.0 -0.1\n"):
+        (tmp_path / "bad.txt").write_text(content)
+        with pytest.raises(ConfigError) as info:
+            load_kinetics_text(text.replace("nubar.txt", str(tmp_path / "bad.txt")))
+        assert info.value.key == "kinetics.nubar.file"
+    for bad in (text.replace("nubar.txt", str(tmp_path / "missing.txt")),
+                text.replace('shape = "table"', 'shape = "isotropic"')):
+        with pytest.raises(ConfigError) as info:
+            load_kinetics_text(bad)
+        assert info.value.key == "kinetics.nubar.file"

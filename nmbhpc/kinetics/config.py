@@ -19,6 +19,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from ..config import ConfigError
 from .grid import axis_cosines, beam_mask
 from .settings import (ADVECTIONS, LIMITERS, PERTURBATIONS, QUADRATURES, SHAPES, CollisionSettings,
@@ -115,8 +117,33 @@ def _unit_vector(key: str, v: Any) -> tuple:
     return tuple(x / norm for x in vec)
 
 
-def _species(t: _Table, n_phi: int) -> SpeciesInit:
+def _angular_table(key: str, v: Any, base: Path) -> tuple:
+    """((u, g), ...) from the two-column text file ``v`` (relative to ``base``)."""
+    if not isinstance(v, str):
+        raise ConfigError(key, f"must be a file name (string), got {v!r}")
+    path = base / v
+    try:
+        data = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(key, f"cannot read the angular table {str(path)!r}: {exc}") from exc
+    if data.shape[1] != 2 or data.shape[0] < 2:
+        raise ConfigError(key, f"{str(path)!r}: need >= 2 rows of two columns 'u g', got shape "
+                          f"{list(data.shape)}")
+    u, g = data[:, 0], data[:, 1]
+    if not (np.isfinite(data).all() and np.all(np.diff(u) > 0) and u[0] >= -1.0 and u[-1] <= 1.0
+            and np.all(g >= 0) and np.any(g > 0)):
+        raise ConfigError(key, f"{str(path)!r}: u must increase within [-1, 1] and g be >= 0 "
+                          "(not all 0), all finite")
+    return tuple((float(a), float(b)) for a, b in data)
+
+
+def _species(t: _Table, n_phi: int, base: Path = Path(".")) -> SpeciesInit:
     shape = t.get("shape", _choice(SHAPES), "isotropic")
+    table = ()
+    if shape == "table":
+        table = t.get("file", lambda key, v: _angular_table(key, v, base))
+    elif "file" in t.data:
+        raise ConfigError(f"{t.path}.file", f"is only read for shape = \"table\", not {shape!r}")
     axis = t.get("axis", _unit_vector, (0.0, 0.0, 1.0))
     if n_phi == 1 and (axis[0] != 0.0 or axis[1] != 0.0):
         raise ConfigError(f"{t.path}.axis", f"{list(axis)} is not along the box axis z: an "
@@ -130,7 +157,7 @@ def _species(t: _Table, n_phi: int) -> SpeciesInit:
     if shape == "beam" and abs(param) > 1.0:
         raise ConfigError(f"{t.path}.parameter", f"a beam's cosine must be in [-1, 1], got {param!r}")
     return SpeciesInit(n_e=t.get("n_e", _nonneg, 0.0), n_x=t.get("n_x", _nonneg, 0.0),
-                       shape=shape, parameter=param, axis=axis)
+                       shape=shape, parameter=param, axis=axis, table=table)
 
 
 AXIS_NAMES = ("x", "y", "z")
@@ -255,9 +282,11 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
     physics = PhysicsSettings(omega=omega, weights=weights, theta=p.get("theta", _number, 0.0),
                               lam=p.get("lambda", _number, 0.0), mu=p.get("mu", _number, 1.0),
                               collisions=collisions)
-    species_keys = ("n_e", "n_x", "shape", "parameter", "axis")
-    nu = _species(k.sub("nu", species_keys), grid.n_phi)
-    nubar = _species(k.sub("nubar", species_keys), grid.n_phi)
+    species_keys = ("n_e", "n_x", "shape", "parameter", "axis", "file")
+    # a table file is found relative to the config file
+    base = Path(source_path).parent if source_path != "<string>" else Path(".")
+    nu = _species(k.sub("nu", species_keys), grid.n_phi, base)
+    nubar = _species(k.sub("nubar", species_keys), grid.n_phi, base)
     if grid.quadrature == "gauss-lobatto" and grid.n_dir < 2:
         raise ConfigError("kinetics.grid.n_dir", f"gauss-lobatto needs n_dir >= 2, got {grid.n_dir}")
     for name, init in (("nu", nu), ("nubar", nubar)):

@@ -116,6 +116,9 @@ def angular_shape(init: SpeciesInit, u: np.ndarray, w: np.ndarray) -> np.ndarray
             raise ValueError(f"no direction has cosine {init.parameter!r} to the axis "
                              f"{list(init.axis)} (a beam needs a node there; v = +-1: "
                              "kinetics.grid.quadrature = \"gauss-lobatto\")")
+    elif init.shape == "table":
+        ug = np.asarray(init.table, dtype=float)
+        g = np.interp(u, ug[:, 0], ug[:, 1])
     else:  # gaussian, peaked at u = 1
         g = np.exp(-(1.0 - u) ** 2 / (2.0 * init.parameter ** 2))
     return g / np.dot(w, g)

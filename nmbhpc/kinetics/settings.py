@@ -21,7 +21,7 @@ SPECIES = ("nu", "nubar")
 FLAVORS = ("e", "x")
 # real components of one 2x2 Hermitian matrix rho = (P0 + P.sigma)/2
 COMPONENTS = ("P0", "Px", "Py", "Pz")
-SHAPES = ("isotropic", "linear", "gaussian", "beam")
+SHAPES = ("isotropic", "linear", "gaussian", "beam", "table")
 QUADRATURES = ("gauss-legendre", "gauss-lobatto", "uniform")
 PERTURBATIONS = ("none", "random", "mode")
 ADVECTIONS = ("weno5", "upwind5")
@@ -149,7 +149,10 @@ class SpeciesInit:
     cosine u to ``axis`` equals ``parameter`` (a direction node must lie there, to
     1e-9: u = +-1 needs ``quadrature = "gauss-lobatto"``; with an azimuth grid
     and u != +-1 it is the ring of those directions). ``parameter`` is a
-    (linear), sigma (gaussian) or the beam's u. An axis off the z axis needs an
+    (linear), sigma (gaussian) or the beam's u; ``table``: g(u) linearly
+    interpolated in ``table`` = ((u_0, g_0), (u_1, g_1), ...) (u increasing in
+    [-1, 1], g >= 0; outside the tabulated range the end values; read by the
+    config from a two-column text file). An axis off the z axis needs an
     azimuth grid (n_phi > 1).
     """
     n_e: float = 1.0
@@ -157,6 +160,7 @@ class SpeciesInit:
     shape: str = "isotropic"
     parameter: float = 0.0
     axis: tuple = (0.0, 0.0, 1.0)
+    table: tuple = ()
 
 
 @dataclass(frozen=True)
