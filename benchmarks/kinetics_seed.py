@@ -11,26 +11,14 @@ difference for both seeds.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+import os
+import sys
 
 import numpy as np
 from mpi4py import MPI
 
-from nmbhpc.kinetics import presets
-from nmbhpc.kinetics.settings import NumericsSettings, PerturbationSettings
-from nmbhpc.kinetics.solver import KineticSolver
-
-
-def offdiagonal(advection, amplitude, t_end, comm):
-    """Collective. Px, Py of the whole box at t_end (rank 0; None elsewhere)."""
-    s = presets.richers2022_fiducial(nx=64, n_dir=8, length=50.0, t_end=t_end, output_interval=t_end,
-                                     perturbation=PerturbationSettings(kind="random",
-                                                                       amplitude=amplitude, seed=1))
-    solver = KineticSolver(replace(s, numerics=NumericsSettings(advection, "none")), comm)
-    solver.run()
-    full = solver.gather_field()
-    solver.destroy()
-    return None if full is None else full[..., 1:3]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from kinetics_cases import fiducial_offdiagonal  # noqa: E402
 
 
 def main():
@@ -41,7 +29,7 @@ def main():
     rows = []
     for amplitude in (1e-6, 1e-9):
         for t in a.times:
-            weno, linear = (offdiagonal(adv, amplitude, t, comm) for adv in ("weno5", "upwind5"))
+            weno, linear = (fiducial_offdiagonal(comm, adv, amplitude, t) for adv in ("weno5", "upwind5"))
             if comm.Get_rank() == 0:
                 scale = np.abs(linear).max()
                 rel = np.abs(weno - linear).max() / scale

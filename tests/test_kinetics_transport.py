@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from kinetics_cases import homogeneous
+from kinetics_cases import fiducial_offdiagonal, homogeneous
 from nmbhpc.kinetics.grid import cell_centres
 from nmbhpc.kinetics.settings import (CollisionSettings, GridSettings, KineticSettings,
                                       NumericsSettings, PerturbationSettings, PhysicsSettings,
@@ -119,26 +119,12 @@ def _ffi_settings(**kw) -> KineticSettings:
     return replace(s, **kw)
 
 
-def _fiducial_offdiagonal(comm, advection, amplitude, t_end):
-    """Px, Py of the whole Fiducial box (nx = 64, 50/mu, white-noise seed) at t_end."""
-    from nmbhpc.kinetics import presets
-    s = presets.richers2022_fiducial(nx=64, n_dir=8, length=50.0, t_end=t_end,
-                                     output_interval=t_end,
-                                     perturbation=PerturbationSettings(kind="random",
-                                                                       amplitude=amplitude, seed=1))
-    solver = KineticSolver(replace(s, numerics=NumericsSettings(advection, "none")), comm)
-    solver.run()
-    full = solver.gather_field()
-    solver.destroy()
-    return comm.bcast(None if full is None else full[..., 1:3])
-
-
 def test_weno5_weights_ignore_a_seed_far_below_the_background(comm):
     """The WENO smoothness floor scales with the local P0^2 (1e-6 P0^2), so a 1e-6
     white-noise seed (grid-scale, the hardest case) is advected by the linear weights:
     through the linear phase (t = 10/mu, amplitude 7e-4) weno5 and upwind5 agree to
     ~5e-6 of the field (a floor of 1e-12 P0^2, the square of the seed, gave 0.15)."""
-    weno, linear = (_fiducial_offdiagonal(comm, a, 1e-6, 10.0) for a in ("weno5", "upwind5"))
+    weno, linear = (fiducial_offdiagonal(comm, a, 1e-6, 10.0) for a in ("weno5", "upwind5"))
     scale = np.abs(linear).max()
     assert 1e-4 < scale < 1e-2   # grown by 10^2..10^4, still linear
     assert np.abs(weno - linear).max() < 2e-5 * scale
