@@ -261,5 +261,5 @@ def test_two_beams_at_v_pm1_grow_at_the_closed_form_rate(comm):
     solver.destroy()
     measured = growth_slope([r.time for r in recs], [r.offdiag_amplitude.sum() for r in recs],
                             1e3 * SEED, 1e5 * SEED)
-    assert measured == pytest.approx(gamma, rel=0.02), (measured, gamma)
+    assert measured == pytest.approx(gamma, rel=1e-3), (measured, gamma)   # measured: 2.1e-5
     assert dispersion.growth_rate(s, k) == pytest.approx(gamma, rel=1e-12)
