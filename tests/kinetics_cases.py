@@ -41,3 +41,21 @@ def growth_slope(times, amp, lo: float, hi: float) -> float:
 
 def with_time(s: KineticSettings, **kw) -> KineticSettings:
     return replace(s, time=replace(s.time, **kw))
+
+
+def fiducial_offdiagonal(comm, advection: str, amplitude: float, t_end: float):
+    """Collective. (Px, Py) of the whole Fiducial box (nx = 64, n_dir = 8, 50/mu, white-noise
+    seed of ``amplitude``, no limiter) at ``t_end``, on every rank (also used by
+    benchmarks/kinetics_seed.py)."""
+    from nmbhpc.kinetics import presets
+    from nmbhpc.kinetics.settings import NumericsSettings
+    from nmbhpc.kinetics.solver import KineticSolver
+    s = presets.richers2022_fiducial(nx=64, n_dir=8, length=50.0, t_end=t_end,
+                                     output_interval=t_end,
+                                     perturbation=PerturbationSettings(kind="random",
+                                                                       amplitude=amplitude, seed=1))
+    solver = KineticSolver(replace(s, numerics=NumericsSettings(advection, "none")), comm)
+    solver.run()
+    full = solver.gather_field()
+    solver.destroy()
+    return comm.bcast(None if full is None else full[..., 1:3])

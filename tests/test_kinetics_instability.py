@@ -180,25 +180,86 @@ def _fiducial_small(limiter):
     return replace(s, numerics=NumericsSettings(limiter=limiter))
 
 
+def test_conservative_limiter_keeps_cone_p0_and_cell_lepton_moments():
+    """positivity.limit_conservative on random cells: every matrix inside the cone afterwards,
+    P0 untouched bit for bit, each cell's sum W w (Pz_nu - Pz_nubar) kept to round-off, and
+    cells without an overshoot left bit for bit."""
+    rng = np.random.default_rng(11)
+    p = rng.standard_normal((40, 2, 2, 6, 4))
+    p[..., 0] = np.abs(p[..., 0]) + 1.5          # most matrices have a margin, some overshoot
+    p[:5] *= np.array([1.0, 0.1, 0.1, 0.1])     # a few cells without any overshoot
+    ww = rng.uniform(0.1, 1.0, (2, 6))
+    before = p.copy()
+    over = np.linalg.norm(before[..., 1:], axis=-1) > before[..., 0]
+    assert over[5:].any() and not over[:5].any()
+    moment = lambda q: np.einsum("ed,xed->x", ww, q[:, 0, ..., 3] - q[:, 1, ..., 3])
+    n, overshoot, left = positivity.limit_conservative(p, ww)
+    assert n == over.sum() and overshoot > 0 and abs(left) < 1e-14
+    assert np.array_equal(p[..., 0], before[..., 0]) and np.array_equal(p[:5], before[:5])
+    assert (p[..., 0] - np.linalg.norm(p[..., 1:], axis=-1)).min() > -1e-14
+    assert np.abs(moment(p) - moment(before)).max() < 1e-13
+    assert np.abs(p[5:] - before[5:]).max() > 1e-3  # the limiter did act
+
+
 def test_fiducial_nonlinear_phase_stays_positive(comm):
     """The pure states of the Fiducial set-up lose positivity at O(0.1) through the
-    advection once the flavor cascade reaches the grid (limiter off); with the default
-    norm limiter min(P0 - |P|) stays at round-off, the total lepton number (P0) is
-    untouched, and the limiter's flavor change is what the record reports."""
+    advection once the flavor cascade reaches the grid (limiter off, which conserves
+    ELN and XLN); the norm limiter keeps min(P0 - |P|) at round-off but moves ELN/XLN;
+    the default conservative limiter does both in the same run: min(P0 - |P|) >= -1e-13
+    and ELN, XLN constant to 1e-13 (theta = 0, no collisions: both are invariants)."""
     runs = {}
-    for limiter in ("none", "norm"):
+    for limiter in ("none", "norm", "conservative"):
         solver = KineticSolver(_fiducial_small(limiter), comm)
         runs[limiter] = solver.run()
         solver.destroy()
-    free, limited = runs["none"], runs["norm"]
+    free, limited, cons = runs["none"], runs["norm"], runs["conservative"]
     assert max(r.offdiag_amplitude[0] for r in free) > 0.3   # really nonlinear
     assert min(r.trace_margin for r in free) < -1e-2
+    lepton = {k: np.array([r.lepton_number for r in v]) for k, v in runs.items()}
+    assert np.abs(lepton["none"] - lepton["none"][0]).max() < 1e-13
     assert min(r.trace_margin for r in limited) > -1e-14
+    assert np.abs(lepton["norm"] - lepton["norm"][0]).max() > 1e-6
     total = np.array([r.total_lepton_number for r in limited])
     assert np.ptp(total) < 1e-13
     assert limited[-1].limiter[0] > 0 and limited[-1].limiter[1] > 0
     assert all(r.limiter[0] == 0 for r in free)
-    # the domain-averaged flavor state is the same physics with and without the limiter
-    late_free = np.mean([r.number_density[0, 0] for r in free[-10:]])
-    late_lim = np.mean([r.number_density[0, 0] for r in limited[-10:]])
-    assert late_lim == pytest.approx(late_free, abs=0.02)
+    # positivity and conservation together
+    assert max(r.offdiag_amplitude[0] for r in cons) > 0.3
+    assert min(r.trace_margin for r in cons) >= -1e-13
+    assert np.abs(lepton["conservative"] - lepton["conservative"][0]).max() <= 1e-13
+    # what the margin could not give back: round-off overshoots of cells of pure states
+    assert cons[-1].limiter[0] > 0 and abs(cons[-1].limiter[2]) < 1e-11
+    # the domain-averaged flavor state is the same physics with and without the limiters
+    late = {k: np.mean([r.number_density[0, 0] for r in v[-10:]]) for k, v in runs.items()}
+    assert late["norm"] == pytest.approx(late["none"], abs=0.02)
+    assert late["conservative"] == pytest.approx(late["none"], abs=0.02)
+
+
+def test_two_beams_at_v_pm1_grow_at_the_closed_form_rate(comm):
+    """nu_e beam along v = +1 (density n), nubar_e beam along v = -1 (nbar), Gauss-Lobatto
+    directions (-1, 0, +1). Linearising the two beams' off-diagonals psi, phi ~ exp(ikx + lt)
+    by hand: l = i (mu (n - nbar) +- sqrt(mu^2 (n - nbar)^2 + k^2 + 2 mu k (n + nbar))), fastest
+    at k = -mu (n + nbar) with Re l = 2 mu sqrt(n nbar). The empty directions (v = 0 for both
+    species, the other beam's direction) get no seed and stay exactly empty."""
+    n, nbar, mu = 1.0, 0.5, 1.0
+    k = -mu * (n + nbar)
+    gamma = 2.0 * mu * np.sqrt(n * nbar)
+    t_end = np.log(1e5) / gamma
+    s = KineticSettings(grid=GridSettings(nx=24, length=2 * np.pi / abs(k), n_dir=3,
+                                          quadrature="gauss-lobatto"),
+                        physics=PhysicsSettings(omega=(0.0,), mu=mu),
+                        nu=SpeciesInit(n_e=n, shape="beam", parameter=1.0),
+                        nubar=SpeciesInit(n_e=nbar, shape="beam", parameter=-1.0),
+                        perturbation=PerturbationSettings(kind="mode", amplitude=SEED, mode=-1, seed=3),
+                        time=TimeSettings(t_end=t_end, output_interval=t_end / 40))
+    solver = KineticSolver(s, comm)
+    empty = solver.field[:, 0, :, :2], solver.field[:, 1, :, 1:]   # nu at v = -1, 0; nubar at 0, +1
+    assert not any(e.any() for e in empty)
+    recs = solver.run()
+    empty = solver.field[:, 0, :, :2], solver.field[:, 1, :, 1:]
+    assert not any(e.any() for e in empty)
+    solver.destroy()
+    measured = growth_slope([r.time for r in recs], [r.offdiag_amplitude.sum() for r in recs],
+                            1e3 * SEED, 1e5 * SEED)
+    assert measured == pytest.approx(gamma, rel=1e-3), (measured, gamma)   # measured: 2.1e-5
+    assert dispersion.growth_rate(s, k) == pytest.approx(gamma, rel=1e-12)

@@ -19,10 +19,14 @@ Not collective: every rank may parse the same text.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..schema import (MAX_RECORDS, MAX_STEPS, ConfigError, Key, Table, build, did_you_mean, fail,
                       human_bytes, keys_of, petsc_int_max, show, to_dict, unit_vector)
+from .grid import axis_cosines, beam_mask
 from .settings import (COLLISION_KEYS, GRID_KEYS, KINETICS_KEYS, MIN_CELLS, PHYSICS_KEYS,
                        SPECIES_KEYS, TIME_KEYS, CollisionSettings, GridSettings, KineticSettings,
                        NumericsSettings, PerturbationSettings, PhysicsSettings, SpeciesInit,
@@ -64,10 +68,52 @@ def _pair(key: str, v: Any) -> tuple:
     return tuple(_NONNEG.parse(f"{key}[{i}]", x) for i, x in enumerate(v))
 
 
-def _species(t: Table, n_phi: int) -> SpeciesInit:
+def _angular_table(key: str, v: Any, base: Path) -> tuple:
+    """((u, g), ...) from the two-column text file ``v`` (relative to ``base``)."""
+    if not isinstance(v, str):
+        raise fail(key, "must be a file name (string)", v)
+    path = base / v
+    try:
+        data = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(key, f"cannot read the angular table {str(path)!r}: {exc}") from None
+    return _table_pairs(key, data, repr(str(path)))
+
+
+def _inline_table(key: str, v: Any) -> tuple:
+    """((u, g), ...) from an inline ``[[u, g], ...]`` array."""
+    if not (isinstance(v, list) and all(isinstance(r, list) and len(r) == 2 for r in v)):
+        raise fail(key, "must be an array of [u, g] pairs", v)
+    return _table_pairs(key, np.array([[_NUMBER.parse(key, x) for x in r] for r in v]), "the table")
+
+
+def _table_pairs(key: str, data, what: str) -> tuple:
+    if data.ndim != 2 or data.shape[1] != 2 or data.shape[0] < 2:
+        raise ConfigError(key, f"{what}: need >= 2 rows of two columns 'u g', got shape "
+                          f"{list(data.shape)}")
+    u, g = data[:, 0], data[:, 1]
+    if not (np.isfinite(data).all() and np.all(np.diff(u) > 0) and u[0] >= -1.0 and u[-1] <= 1.0
+            and np.all(g >= 0) and np.any(g > 0)):
+        raise ConfigError(key, f"{what}: u must increase within [-1, 1] and g be >= 0 "
+                          "(not all 0), all finite")
+    return tuple((float(a), float(b)) for a, b in data)
+
+
+def _species(t: Table, n_phi: int, base: Path) -> SpeciesInit:
     t.check_keys(SPECIES_KEYS)
     s = _spec(SPECIES_KEYS)
     shape = t.read(s["shape"])
+    table = ()
+    if shape == "table":
+        if ("file" in t) == ("table" in t):
+            raise ConfigError(t.key("file"), "shape = \"table\" needs exactly one of file = "
+                              "\"u_g.txt\" and table = [[u, g], ...]")
+        table = (t.get("file", lambda key, v: _angular_table(key, v, base)) if "file" in t
+                 else t.get("table", _inline_table))
+    else:
+        for name in ("file", "table"):
+            if name in t:
+                raise ConfigError(t.key(name), f"is only read for shape = \"table\", not {shape!r}")
     axis = t.get("axis", unit_vector, s["axis"].default)
     if n_phi == 1 and (axis[0] != 0.0 or axis[1] != 0.0):
         raise ConfigError(t.key("axis"), f"{list(axis)} is not along the box axis z: an "
@@ -79,8 +125,10 @@ def _species(t: Table, n_phi: int) -> SpeciesInit:
         raise ConfigError(t.key("parameter"), f"|a| <= 1 keeps g = 1 + a v >= 0, got {param!r}")
     if shape == "gaussian" and param <= 0.0:
         raise ConfigError(t.key("parameter"), f"the gaussian width must be > 0, got {param!r}")
+    if shape == "beam" and abs(param) > 1.0:
+        raise ConfigError(t.key("parameter"), f"a beam's cosine must be in [-1, 1], got {param!r}")
     return SpeciesInit(n_e=t.read(s["n_e"]), n_x=t.read(s["n_x"]), shape=shape, parameter=param,
-                       axis=axis)
+                       axis=axis, table=table)
 
 
 def _cells(key: str, v: Any) -> tuple:
@@ -217,8 +265,17 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
     grid = _grid(k.table("grid", empty=True))
     collisions = _collisions(k.table("collisions", empty=True))
     physics = _physics(k.table("physics", empty=True), collisions)
-    nu = _species(k.table("nu", empty=True), grid.n_phi)
-    nubar = _species(k.table("nubar", empty=True), grid.n_phi)
+    # a table file is found relative to the config file
+    base = Path(source_path).parent if source_path != "<string>" else Path(".")
+    nu = _species(k.table("nu", empty=True), grid.n_phi, base)
+    nubar = _species(k.table("nubar", empty=True), grid.n_phi, base)
+    if grid.quadrature == "gauss-lobatto" and grid.n_dir < 2:
+        raise ConfigError("kinetics.grid.n_dir", f"gauss-lobatto needs n_dir >= 2, got {grid.n_dir}")
+    for name, init in (("nu", nu), ("nubar", nubar)):
+        if init.shape == "beam" and not beam_mask(init, axis_cosines(init, grid)).any():
+            raise ConfigError(f"kinetics.{name}.parameter",
+                              f"no direction of the grid has cosine {init.parameter!r} to the axis "
+                              "(v = +-1 needs kinetics.grid.quadrature = \"gauss-lobatto\")")
     q = k.table("perturbation", empty=True)
     q.check_keys(_PERTURBATION_KEYS)
     kind = q.read(_spec(_PERTURBATION_KEYS)["kind"])
@@ -271,7 +328,7 @@ def settings_to_dict(s: KineticSettings) -> dict:
 
     def species(sp: SpeciesInit) -> dict:
         return {"n_e": sp.n_e, "n_x": sp.n_x, "shape": sp.shape, "parameter": sp.parameter,
-                "axis": list(sp.axis)}
+                "axis": list(sp.axis), **({"table": [list(r) for r in sp.table]} if sp.table else {})}
 
     pert = to_dict(s.perturbation)
     if isinstance(s.perturbation.mode, tuple):

@@ -28,12 +28,21 @@ N_SPECIES = 2
 def polar_nodes(grid: GridSettings) -> tuple[np.ndarray, np.ndarray]:
     """Polar nodes v_i = cos(theta_i), increasing, and weights with sum 1 (n_dir of each).
 
-    Gauss-Legendre integrates polynomials in v of degree 2 n_dir - 1 exactly;
+    Gauss-Legendre integrates polynomials in v of degree 2 n_dir - 1 exactly,
+    Gauss-Lobatto (nodes include v = +-1, for beams there) degree 2 n_dir - 3;
     ``uniform`` uses cell centres of n_dir equal cells (second order).
     """
     n = grid.n_dir
     if grid.quadrature == "gauss-legendre":
         v, w = np.polynomial.legendre.leggauss(n)
+        return v, w / 2.0
+    if grid.quadrature == "gauss-lobatto":
+        # -1, +1 and the roots of P'_{n-1}; w = 2 / (n (n - 1) P_{n-1}(v)^2), exact to degree 2n - 3
+        if n < 2:
+            raise ValueError(f"kinetics.grid.n_dir = {n}: gauss-lobatto needs n_dir >= 2")
+        p = np.polynomial.legendre.Legendre.basis(n - 1)
+        v = np.concatenate([[-1.0], np.sort(p.deriv().roots().real), [1.0]])
+        w = 2.0 / (n * (n - 1) * p(v) ** 2)
         return v, w / 2.0
     v = -1.0 + (np.arange(n) + 0.5) * (2.0 / n)
     return v, np.full(n, 1.0 / n)
@@ -101,9 +110,26 @@ def angular_shape(init: SpeciesInit, u: np.ndarray, w: np.ndarray) -> np.ndarray
         g = np.ones_like(u)
     elif init.shape == "linear":
         g = 1.0 + init.parameter * u
+    elif init.shape == "beam":
+        g = beam_mask(init, u).astype(float)
+        if not g.any():
+            raise ValueError(f"no direction has cosine {init.parameter!r} to the axis "
+                             f"{list(init.axis)} (a beam needs a node there; v = +-1: "
+                             "kinetics.grid.quadrature = \"gauss-lobatto\")")
+    elif init.shape == "table":
+        ug = np.asarray(init.table, dtype=float)
+        g = np.interp(u, ug[:, 0], ug[:, 1])
     else:  # gaussian, peaked at u = 1
         g = np.exp(-(1.0 - u) ** 2 / (2.0 * init.parameter ** 2))
     return g / np.dot(w, g)
+
+
+BEAM_TOLERANCE = 1e-9
+
+
+def beam_mask(init: SpeciesInit, u: np.ndarray) -> np.ndarray:
+    """Directions of a ``beam`` (cosine u to its axis within 1e-9 of ``parameter``)."""
+    return np.abs(u - init.parameter) <= BEAM_TOLERANCE
 
 
 def axis_cosines(init: SpeciesInit, grid: GridSettings) -> np.ndarray:
@@ -182,12 +208,14 @@ def initial_block(settings: KineticSettings, lo: tuple, hi: tuple) -> np.ndarray
     (Pz -> sign(Pz) sqrt(Pz^2 - |p|^2)). A pure background (one flavor empty,
     |P| = P0) thus stays exactly on the positivity boundary instead of crossing
     it by |p|^2 / 2 P0, which the positivity limiter would otherwise remove by
-    wiping the seed. (Only where |p| > |Pz| does the seed lengthen P.)
+    wiping the seed. (Only where |p| > |Pz| does the seed lengthen P.) Directions
+    where a species is empty (P0 = 0, e.g. off a beam) get no seed.
     """
     block = tuple(b - a for a, b in zip(lo, hi))
     bg = background(settings)
     field = np.broadcast_to(bg, block + bg.shape).copy()
-    seed = seed_block(settings, lo, hi)
+    # only occupied matrices get a seed: an empty one (P0 = 0) has no room for |P| > 0
+    seed = seed_block(settings, lo, hi) * (bg[..., 0] > 0.0)
     pz = field[..., 3]
     field[..., 3] = np.sign(pz) * np.sqrt(np.maximum(pz * pz - np.abs(seed) ** 2, 0.0))
     field[..., 1] += seed.real

@@ -1,4 +1,4 @@
-"""Right-hand side of the quantum kinetic equations on one rank's cells (pure numpy).
+"""Right-hand side of the quantum kinetic equations on one rank's cells (numba-compiled).
 
 For every species s (nu, nubar), energy bin e and direction v_i (a unit
 vector; the box axis x is its z component v_z), in polarisation form
@@ -28,6 +28,12 @@ Advection (``NumericsSettings.advection``), stencil width 3 for both:
   Pz) together, so the scheme commutes with global flavor rotations (a
   componentwise WENO would not) and keeps the flux a linear map of the
   stencil's density matrices.
+
+Cost: a 1D block is one compiled sweep over its cells (:func:`_fused_1d_kernel`):
+each face value is computed once, in flux form, and used by both cells, then the
+local terms of the cell (self-interaction moments, h x P, collisions) follow
+while its data are in cache. :meth:`KineticRHS.hamiltonian` is the numpy form of
+h, kept for analysis and tests.
 
 In a 2D/3D box (:attr:`GridSettings.axes`) the advection is dimension by
 dimension: v_a d_a P for each resolved axis a with the velocity component v_a
@@ -61,64 +67,83 @@ def upwind5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
 
 # WENO5: optimal (linear) weights of the three 3-point candidate stencils, smoothness floor
 _D0, _D1, _D2 = 0.1, 0.6, 0.3
-_WENO_EPS = 1e-12
+_WENO_EPS = 1e-6
 
 
-@njit(cache=True)
-def _weno5_face(u, rows, s, e, d, face):
-    """WENO-Z value at one face into ``face[4]``; ``rows`` = 5 x-indices, upwind side first.
+@njit(cache=True, error_model="numpy")
+def _faces(u, i, s, e, vel, nonlinear, face):
+    """Face values between rows i + 3 and i + 4 of ``u`` (n + 6, S, E, D, 4) for every
+    direction d of (s, e), upwind by the sign of vel[d], into ``face`` (D, 4).
 
-    The nonlinear weights are shared by the 4 components of the density matrix.
+    ``nonlinear``: WENO-Z weights, shared by the 4 components of the density matrix
+    (so the scheme commutes with flavor rotations); else the optimal (linear) weights,
+    i.e. the fifth-order upwind-biased scheme.
     """
-    b0 = b1 = b2 = 0.0
-    for c in range(4):
-        a, b, m = u[rows[0], s, e, d, c], u[rows[1], s, e, d, c], u[rows[2], s, e, d, c]
-        p, q = u[rows[3], s, e, d, c], u[rows[4], s, e, d, c]
-        b0 += 13.0 / 12.0 * (a - 2.0 * b + m) ** 2 + 0.25 * (a - 4.0 * b + 3.0 * m) ** 2
-        b1 += 13.0 / 12.0 * (b - 2.0 * m + p) ** 2 + 0.25 * (b - p) ** 2
-        b2 += 13.0 / 12.0 * (m - 2.0 * p + q) ** 2 + 0.25 * (3.0 * m - 4.0 * p + q) ** 2
-    # floor relative to the local occupation (P0 bounds |P|): the switch does not
-    # depend on the units of n_ref; 1e-100 keeps an empty region finite
-    eps = _WENO_EPS * (u[rows[2], s, e, d, 0] ** 2 + u[rows[3], s, e, d, 0] ** 2) + 1e-100
-    tau = abs(b0 - b2)
-    a0 = _D0 * (1.0 + tau / (b0 + eps)) ** 2
-    a1 = _D1 * (1.0 + tau / (b1 + eps)) ** 2
-    a2 = _D2 * (1.0 + tau / (b2 + eps)) ** 2
-    w0, w1, w2 = a0 / (a0 + a1 + a2), a1 / (a0 + a1 + a2), a2 / (a0 + a1 + a2)
-    for c in range(4):
-        a, b, m = u[rows[0], s, e, d, c], u[rows[1], s, e, d, c], u[rows[2], s, e, d, c]
-        p, q = u[rows[3], s, e, d, c], u[rows[4], s, e, d, c]
-        face[c] = (w0 * (2.0 * a - 7.0 * b + 11.0 * m) + w1 * (-b + 5.0 * m + 2.0 * p)
-                   + w2 * (2.0 * m + 5.0 * p - q)) / 6.0
+    for d in range(u.shape[3]):
+        v = vel[d]
+        if v == 0.0:
+            continue
+        if v > 0.0:
+            r0, r1, r2, r3, r4 = i + 1, i + 2, i + 3, i + 4, i + 5
+        else:
+            r0, r1, r2, r3, r4 = i + 6, i + 5, i + 4, i + 3, i + 2
+        if nonlinear:
+            b0 = b1 = b2 = 0.0
+            for c in range(4):
+                a, b, m = u[r0, s, e, d, c], u[r1, s, e, d, c], u[r2, s, e, d, c]
+                p, q = u[r3, s, e, d, c], u[r4, s, e, d, c]
+                b0 += 13.0 / 12.0 * (a - 2.0 * b + m) ** 2 + 0.25 * (a - 4.0 * b + 3.0 * m) ** 2
+                b1 += 13.0 / 12.0 * (b - 2.0 * m + p) ** 2 + 0.25 * (b - p) ** 2
+                b2 += 13.0 / 12.0 * (m - 2.0 * p + q) ** 2 + 0.25 * (3.0 * m - 4.0 * p + q) ** 2
+            # floor relative to the local occupation (P0 bounds |P|), so the switch does
+            # not depend on the units of n_ref, and large: the weights stay linear (to
+            # ~tau/eps) for structure below ~1e-3 P0, e.g. a seed of 1e-6 that is to grow
+            # through the linear phase (a floor of 1e-12 P0^2, the square of such a seed,
+            # let WENO act on the seed itself); 1e-100 keeps an empty region finite
+            eps = _WENO_EPS * (u[r2, s, e, d, 0] ** 2 + u[r3, s, e, d, 0] ** 2) + 1e-100
+            tau = abs(b0 - b2)
+            a0 = _D0 * (1.0 + tau / (b0 + eps)) ** 2
+            a1 = _D1 * (1.0 + tau / (b1 + eps)) ** 2
+            a2 = _D2 * (1.0 + tau / (b2 + eps)) ** 2
+            w0, w1, w2 = a0 / (a0 + a1 + a2), a1 / (a0 + a1 + a2), a2 / (a0 + a1 + a2)
+        else:
+            w0, w1, w2 = _D0, _D1, _D2
+        for c in range(4):
+            a, b, m = u[r0, s, e, d, c], u[r1, s, e, d, c], u[r2, s, e, d, c]
+            p, q = u[r3, s, e, d, c], u[r4, s, e, d, c]
+            face[d, c] = (w0 * (2.0 * a - 7.0 * b + 11.0 * m) + w1 * (-b + 5.0 * m + 2.0 * p)
+                          + w2 * (2.0 * m + 5.0 * p - q)) / 6.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _flux_difference(u, i, inv_dx, vel, nonlinear, left, right, out):
+    """Faces right of row i + 3 into ``right``; for i >= 0 also
+    out[i] -= v (right - left) / dx. ``left``, ``right``: (S, E, D, 4)."""
+    for s in range(u.shape[1]):
+        for e in range(u.shape[2]):
+            _faces(u, i, s, e, vel, nonlinear, right[s, e])
+    if i >= 0:
+        for s in range(u.shape[1]):
+            for e in range(u.shape[2]):
+                for d in range(u.shape[3]):
+                    v = vel[d]
+                    for c in range(4):
+                        out[i, s, e, d, c] -= v * ((right[s, e, d, c] - left[s, e, d, c]) * inv_dx)
+
+
+@njit(cache=True, error_model="numpy")
 def _weno5_accumulate_kernel(u, n, inv_dx, vel, out):
     """out[i, a, s, e, d, :] -= vel[d] * (WENO5 d/dx along axis 0 of ``u``), upwind by sign(vel[d]).
 
     ``u`` (n + 6, A, S, E, D, 4) and ``out`` (n, A, S, E, D, 4) may be strided views
     (the other spatial axes of a 2D/3D block folded into A): no copies are made.
     """
-    rows = np.empty(5, dtype=np.int64)
-    left = np.empty(4)
-    right = np.empty(4)
+    shape = (u.shape[2], u.shape[3], u.shape[4], 4)
     for a in range(u.shape[1]):
-        ua = u[:, a]
-        for s in range(u.shape[2]):
-            for e in range(u.shape[3]):
-                for d in range(u.shape[4]):
-                    v = vel[d]
-                    if v == 0.0:
-                        continue
-                    positive = v > 0.0
-                    for i in range(-1, n):
-                        for k in range(5):
-                            rows[k] = i + 1 + k if positive else i + 6 - k
-                        _weno5_face(ua, rows, s, e, d, right)
-                        if i >= 0:
-                            for c in range(4):
-                                out[i, a, s, e, d, c] -= v * ((right[c] - left[c]) * inv_dx)
-                        left[:] = right
+        left, right = np.zeros(shape), np.zeros(shape)
+        for i in range(-1, n):
+            _flux_difference(u[:, a], i, inv_dx, vel, True, left, right, out[:, a])
+            left, right = right, left
 
 
 def weno5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
@@ -137,6 +162,121 @@ def weno5(u: np.ndarray, n: int, dx: float, positive: bool) -> np.ndarray:
     if positive:
         np.negative(out, out=out)
     return out
+
+
+
+@njit(cache=True, error_model="numpy")
+def _self_moments(p, ww, wwvec):
+    """Moments of P_nu - P_nubar of one cell ``p`` (2, E, D, 4): d0[c] = sum W w d_c,
+    d1[c, a] = sum W w v^a d_c."""
+    d0 = np.zeros(3)
+    d1 = np.zeros((3, 3))
+    for e in range(p.shape[1]):
+        for d in range(p.shape[2]):
+            for c in range(3):
+                diff = p[0, e, d, c + 1] - p[1, e, d, c + 1]
+                d0[c] += ww[e, d] * diff
+                for a in range(3):
+                    d1[c, a] += wwvec[e, d, a] * diff
+    return d0, d1
+
+
+@njit(cache=True, error_model="numpy")
+def _self_field(d0, d1, v, mu, hs):
+    """hs = mu D(v), D_c(v) = d0_c - v . d1_c: the (1 - v.v') kernel."""
+    for c in range(3):
+        hs[c] = mu * (d0[c] - (v[0] * d1[c, 0] + v[1] * d1[c, 1] + v[2] * d1[c, 2]))
+
+
+@njit(cache=True, error_model="numpy")
+def _max_frequency_kernel(p, vec, ww, wwvec, h_fixed, mu):
+    """max |h| over the cells ``p`` (n, 2, E, D, 4)."""
+    best = 0.0
+    hs = np.empty(3)
+    for i in range(p.shape[0]):
+        d0, d1 = _self_moments(p[i], ww, wwvec)
+        for d in range(p.shape[3]):
+            _self_field(d0, d1, vec[d], mu, hs)
+            for s in range(2):
+                for e in range(p.shape[2]):
+                    hx = hs[0] + h_fixed[s, e, 0]
+                    hy = hs[1] + h_fixed[s, e, 1]
+                    hz = hs[2] + h_fixed[s, e, 2]
+                    best = max(best, hx * hx + hy * hy + hz * hz)
+    return np.sqrt(best)
+
+
+@njit(cache=True, error_model="numpy")
+def _local_terms(p, out, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta, eq0, eqz, kappa,
+                 emission):
+    """Add h x P, emission/absorption and scattering of one cell ``p`` (2, E, D, 4) to ``out``."""
+    n_e, n_d = p.shape[1], p.shape[2]
+    d0, d1 = _self_moments(p, ww, wwvec)
+    hs = np.empty(3)
+    for d in range(n_d):
+        _self_field(d0, d1, vec[d], mu, hs)
+        for s in range(2):
+            for e in range(n_e):
+                hx = hs[0] + h_fixed[s, e, 0]
+                hy = hs[1] + h_fixed[s, e, 1]
+                hz = hs[2] + h_fixed[s, e, 2]
+                px, py, pz = p[s, e, d, 1], p[s, e, d, 2], p[s, e, d, 3]
+                out[s, e, d, 1] += hy * pz - hz * py
+                out[s, e, d, 2] += hz * px - hx * pz
+                out[s, e, d, 3] += hx * py - hy * px
+    if emission:
+        for s in range(2):
+            gb, gd = gbar[s], gdelta[s]
+            for e in range(n_e):
+                for d in range(n_d):
+                    a0 = eq0[s] - p[s, e, d, 0]
+                    az = eqz[s] - p[s, e, d, 3]
+                    out[s, e, d, 0] += gb * a0 + gd * az
+                    out[s, e, d, 1] -= gb * p[s, e, d, 1]
+                    out[s, e, d, 2] -= gb * p[s, e, d, 2]
+                    out[s, e, d, 3] += gb * az + gd * a0
+    if kappa != 0.0:
+        for s in range(2):
+            for e in range(n_e):
+                for c in range(4):
+                    avg = 0.0
+                    for d in range(n_d):
+                        avg += w[d] * p[s, e, d, c]
+                    for d in range(n_d):
+                        out[s, e, d, c] += kappa * (avg - p[s, e, d, c])
+
+
+@njit(cache=True, error_model="numpy")
+def _fused_1d_kernel(u, inv_dx, vel, nonlinear, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta,
+                     eq0, eqz, kappa, emission, advect, out):
+    """The whole right-hand side of a 1D block in one sweep over the cells.
+
+    ``u`` (n + 6, 2, E, D, 4) ghosted, ``out`` (n, 2, E, D, 4) overwritten. Advection in
+    flux form: the face value between cells i and i + 1 (WENO-Z if ``nonlinear``, else
+    the linear fifth-order one; upwind by the sign of v) is computed once and used by
+    both cells; then the local terms of cell i.
+    """
+    n = out.shape[0]
+    shape = (u.shape[1], u.shape[2], u.shape[3], 4)
+    left, right = np.zeros(shape), np.zeros(shape)
+    for i in range(-1 if advect else 0, n):
+        if i >= 0:
+            out[i] = 0.0
+        if advect:
+            _flux_difference(u, i, inv_dx, vel, nonlinear, left, right, out)
+            left, right = right, left
+        if i >= 0:
+            _local_terms(u[i + 3], out[i], vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta, eq0, eqz,
+                         kappa, emission)
+
+
+@njit(cache=True, error_model="numpy")
+def _local_block_kernel(p, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta, eq0, eqz, kappa,
+                        emission, out):
+    """The local terms (everything but advection) of every cell of ``p`` (n, 2, E, D, 4)."""
+    for i in range(p.shape[0]):
+        _local_terms(p[i], out[i], vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta, eq0, eqz, kappa,
+                     emission)
 
 
 ADVECTION_SCHEMES = {"upwind5": upwind5, "weno5": weno5}
@@ -175,6 +315,8 @@ class KineticRHS:
         self.mu = ph.mu
         # angular-energy quadrature weights W_e w_i and W_e w_i v_i of the (1 - v.v') moments
         self._ww = np.outer(self.energy_weights, self.w)
+        #: W_e w_i (nE, n_dir): weights of the per-cell angular-energy moments (densities)
+        self.moment_weights = self._ww
         self._wwv = self._ww * self.v[None, :]
         if self.vectors is not None:
             self._wwvec = self._ww[:, :, None] * self.vectors[None, :, :]
@@ -195,6 +337,13 @@ class KineticRHS:
         self.gdelta = 0.5 * (gam[:, 0] - gam[:, 1])
         self.eq0 = eq[:, 0] + eq[:, 1]
         self.eqz = eq[:, 0] - eq[:, 1]
+        # arguments of the compiled kernels (contiguous float arrays)
+        self._nonlinear = settings.numerics.advection == "weno5"
+        self._local_args = (np.ascontiguousarray(vec), np.ascontiguousarray(self._ww),
+                            np.ascontiguousarray(self._ww[:, :, None] * vec[None, :, :]),
+                            np.ascontiguousarray(self.h_fixed[:, :, 0, :]), float(self.mu),
+                            np.ascontiguousarray(self.w, dtype=float), self.gbar, self.gdelta,
+                            self.eq0, self.eqz, float(self.scattering), bool(self.emission))
 
     def hamiltonian(self, p: np.ndarray) -> np.ndarray:
         """h(x, s, e, i, 3) for the owned cells ``p`` (n, 2, nE, n_dir, 4)."""
@@ -214,32 +363,17 @@ class KineticRHS:
         gw = STENCIL_WIDTH
         nd = len(self.axes)
         if self.axes == (2,):
-            n = u.shape[0] - 2 * gw
-            p = u[gw:gw + n]
-            out = np.zeros_like(p)
-            if self.advect:
-                k = self.n_neg
-                if k:
-                    out[..., :k, :] = -self.v[:k, None] * self.derivative(u[..., :k, :], n, self.dx, False)
-                if k < self.v.size:
-                    out[..., k:, :] = -self.v[k:, None] * self.derivative(u[..., k:, :], n, self.dx, True)
-        else:
-            block = tuple(m - 2 * gw for m in u.shape[:nd])
-            p = u[(slice(gw, -gw),) * nd].reshape((-1,) + u.shape[nd:])
-            out = np.zeros_like(p)
-            if self.advect:
-                self._advect_nd(u, out.reshape(block + u.shape[nd:]))
-        h = self.hamiltonian(p)
-        hx, hy, hz = h[..., 0], h[..., 1], h[..., 2]
-        px, py, pz = p[..., 1], p[..., 2], p[..., 3]
-        out[..., 1] += hy * pz - hz * py
-        out[..., 2] += hz * px - hx * pz
-        out[..., 3] += hx * py - hy * px
-        if self.emission:
-            self._emission_absorption(p, out)
-        if self.scattering:
-            avg = np.tensordot(p, self.w, axes=([3], [0]))
-            out += self.scattering * (avg[:, :, :, None, :] - p)
+            # one compiled sweep: advection fluxes and local terms, cell by cell
+            out = np.empty((u.shape[0] - 2 * gw,) + u.shape[1:])
+            _fused_1d_kernel(np.ascontiguousarray(u), 1.0 / self.dx, self.v, self._nonlinear,
+                             *self._local_args, self.advect, out)
+            return out
+        block = tuple(m - 2 * gw for m in u.shape[:nd])
+        p = np.ascontiguousarray(u[(slice(gw, -gw),) * nd]).reshape((-1,) + u.shape[nd:])
+        out = np.zeros_like(p)
+        if self.advect:
+            self._advect_nd(u, out.reshape(block + u.shape[nd:]))
+        _local_block_kernel(p, *self._local_args, out)
         return out
 
     def _advect_nd(self, u: np.ndarray, out: np.ndarray) -> None:
@@ -275,19 +409,9 @@ class KineticRHS:
                 d = np.moveaxis(d.reshape((n,) + part.shape[1:]), 0, i)
                 out[..., sel, :] -= va[:, None] * d
 
-    def _emission_absorption(self, p: np.ndarray, out: np.ndarray) -> None:
-        """C = {Gamma, rho_eq - rho}/2 with Gamma = diag(gamma_e, gamma_x), per species."""
-        for s in range(2):
-            a0 = self.eq0[s] - p[:, s, ..., 0]
-            az = self.eqz[s] - p[:, s, ..., 3]
-            gb, gd = self.gbar[s], self.gdelta[s]
-            out[:, s, ..., 0] += gb * a0 + gd * az
-            out[:, s, ..., 1] -= gb * p[:, s, ..., 1]
-            out[:, s, ..., 2] -= gb * p[:, s, ..., 2]
-            out[:, s, ..., 3] += gb * az + gd * a0
-
     def max_frequency(self, p: np.ndarray) -> float:
         """max |h| over the given cells (local; the caller reduces)."""
         if p.shape[0] == 0:
             return 0.0
-        return float(np.sqrt((self.hamiltonian(p) ** 2).sum(axis=-1)).max())
+        return float(_max_frequency_kernel(np.ascontiguousarray(p), *self._local_args[:4],
+                                           self._local_args[4]))

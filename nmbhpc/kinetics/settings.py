@@ -26,11 +26,11 @@ SPECIES = ("nu", "nubar")
 FLAVORS = ("e", "x")
 # real components of one 2x2 Hermitian matrix rho = (P0 + P.sigma)/2
 COMPONENTS = ("P0", "Px", "Py", "Pz")
-SHAPES = ("isotropic", "linear", "gaussian")
-QUADRATURES = ("gauss-legendre", "uniform")
+SHAPES = ("isotropic", "linear", "gaussian", "beam", "table")
+QUADRATURES = ("gauss-legendre", "gauss-lobatto", "uniform")
 PERTURBATIONS = ("none", "random", "mode")
 ADVECTIONS = ("weno5", "upwind5")
-LIMITERS = ("norm", "none")
+LIMITERS = ("conservative", "norm", "none")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class GridSettings:
     along z exactly as before.
 
     Directions: n_dir polar nodes v_z = cos(theta) on [-1, 1] (Gauss-Legendre
-    nodes or cell centres of a uniform grid) times n_phi azimuths
+    nodes, Gauss-Lobatto nodes, which include v_z = +-1, or cell centres of a
+    uniform grid) times n_phi azimuths
     phi_j = 2 pi j / n_phi, v_x = sin(theta) cos(phi), v_y = sin(theta) sin(phi).
     ``n_phi = 1`` is the axisymmetric grid: each node stands for the whole ring
     of its theta, whose transverse velocity averages to zero (so it cannot
@@ -149,14 +150,22 @@ class SpeciesInit:
     so that the angular average sum_i w_i g = 1 on the discrete grid:
     ``isotropic`` g = 1; ``linear`` g = 1 + a u (|a| <= 1, flux factor a/3
     along ``axis``); ``gaussian`` g ~ exp(-(1 - u)^2 / (2 sigma^2)) (peaked
-    along ``axis``, width sigma). ``parameter`` is a (linear) or sigma
-    (gaussian). An axis off the z axis needs an azimuth grid (n_phi > 1).
+    along ``axis``, width sigma); ``beam``: all particles on the directions whose
+    cosine u to ``axis`` equals ``parameter`` (a direction node must lie there, to
+    1e-9: u = +-1 needs ``quadrature = "gauss-lobatto"``; with an azimuth grid
+    and u != +-1 it is the ring of those directions). ``parameter`` is a
+    (linear), sigma (gaussian) or the beam's u; ``table``: g(u) linearly
+    interpolated in ``table`` = ((u_0, g_0), (u_1, g_1), ...) (u increasing in
+    [-1, 1], g >= 0; outside the tabulated range the end values; read by the
+    config from a two-column text file). An axis off the z axis needs an
+    azimuth grid (n_phi > 1).
     """
     n_e: float = 1.0
     n_x: float = 0.0
     shape: str = "isotropic"
     parameter: float = 0.0
     axis: tuple = (0.0, 0.0, 1.0)
+    table: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -216,13 +225,16 @@ class NumericsSettings:
     """Discretisation choices (docs/kinetics.md, "Discretisation" and "Positivity").
 
     advection: ``weno5`` (WENO-Z fluxes, non-oscillatory) or ``upwind5`` (its
-    linear fifth-order scheme); limiter: ``norm`` (after every step, project
-    matrices with |P| > P0 radially back to |P| = P0, :mod:`nmbhpc.kinetics.positivity`)
-    or ``none``.
+    linear fifth-order scheme); limiter, applied after every step
+    (:mod:`nmbhpc.kinetics.positivity`): ``conservative`` (default: |P| <= P0 with
+    P0 and the ELN and XLN densities of every cell unchanged), ``norm`` (project
+    matrices with |P| > P0 radially back to |P| = P0; changes ELN/XLN by the Pz part
+    of the overshoot) or ``none``.
     """
     advection: str = setting("weno5", "choice", "WENO-Z fluxes, or their linear fifth-order scheme",
                              choices=ADVECTIONS)
-    limiter: str = setting("norm", "choice", "project |P| > P0 back after every step, or not",
+    limiter: str = setting("conservative", "choice", "after every step: |P| <= P0 keeping P0, "
+                           "ELN and XLN (conservative), radial projection (norm), or nothing",
                            choices=LIMITERS)
 
 
@@ -286,8 +298,13 @@ SPECIES_KEYS = (
     Key("n_e", "real", 0.0, "nu_e (or nubar_e) density", low=0.0),
     Key("n_x", "real", 0.0, "nu_x (or nubar_x) density", low=0.0),
     Key("shape", "choice", "isotropic", "angular shape g(u), u = axis . v", choices=SHAPES),
-    Key("parameter", "real", 0.0, "linear: a, |a| <= 1; gaussian: width sigma > 0 (required)"),
+    Key("parameter", "real", 0.0, "linear: a, |a| <= 1; gaussian: width sigma > 0 (required); "
+        "beam: its cosine u to the axis"),
     Key("axis", "vector3", (0.0, 0.0, 1.0), "axis of the shape, normalised (off z needs n_phi > 1)"),
+    Key("file", "any", None, "table: two-column text file 'u g' (relative to the config file)",
+        default_doc="none"),
+    Key("table", "any", None, "table: the same pairs inline, [[u, g], ...] (instead of file)",
+        default_doc="none"),
 )
 TIME_KEYS = (
     Key("t_end", "real", doc="end time", unit="1/omega0", low=0.0, open_low=True, high=MAX_TIME),

@@ -259,9 +259,14 @@ class KineticSolver:
 
     def _post_step(self, ts) -> None:
         """TS post-step (collective): positivity limiter, then the next step from the new state."""
-        if self.settings.numerics.limiter != "none":
+        limiter = self.settings.numerics.limiter
+        if limiter != "none":
             # enforce P0 >= |P| (:mod:`nmbhpc.kinetics.positivity`)
-            self.limited += positivity.limit(self._view(ts.getSolution(), self.n_local))
+            p = self._view(ts.getSolution(), self.n_local)
+            if limiter == "conservative":
+                self.limited += positivity.limit_conservative(p, self.rhs.moment_weights)
+            else:
+                self.limited += positivity.limit(p)
             # the step's last stage no longer matches the state (FSAL methods); unconditional,
             # because a restart evaluates the RHS, which is collective
             ts.restartStep()
