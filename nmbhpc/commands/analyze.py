@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ..cli import UsageError
+from ..cli import UsageError, on_rank0
 
 
 def register(subparsers) -> None:
@@ -43,17 +43,7 @@ def run(args) -> int:
     """Collective: rank 0 reads every file and writes the outputs; every rank exits alike."""
     from mpi4py import MPI
 
-    comm = MPI.COMM_WORLD
-    error = None
-    if comm.Get_rank() == 0:
-        try:
-            _analyze(args)
-        except UsageError as exc:
-            error = str(exc)
-    error = comm.bcast(error, root=0)
-    if error:
-        raise UsageError(error)
-    return 0
+    return on_rank0(MPI.COMM_WORLD, lambda: _analyze(args))
 
 
 def _analyze(args) -> None:
@@ -84,7 +74,7 @@ def _analyze(args) -> None:
         except (RunFileError, KineticFileError) as exc:
             errors.append(str(exc))
     if not runs and not kinetic:
-        raise UsageError("no readable run files:\n  " + "\n  ".join(errors))
+        raise UsageError(_listing("no readable run files", errors))
     written = []
     os.makedirs(out_dir, exist_ok=True)
     if kinetic:
@@ -93,7 +83,14 @@ def _analyze(args) -> None:
         written += _analyze_runs(args, runs, out_dir, ss)
     print(f"wrote {', '.join(written)} to {out_dir}")
     if errors:
-        raise UsageError("some inputs could not be read:\n  " + "\n  ".join(errors))
+        raise UsageError(_listing("some inputs could not be read", errors))
+
+
+def _listing(head: str, errors: list[str]) -> str:
+    """One line for one error; else one line per error below ``head``."""
+    if len(errors) == 1:
+        return f"{head}: {errors[0]}"
+    return head + ":\n  " + "\n  ".join(errors)
 
 
 def _analyze_kinetics(runs, out_dir: str, no_plots: bool) -> list[str]:

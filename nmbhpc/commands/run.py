@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from ..cli import UsageError
+from ..cli import UsageError, nonnegative_float, nonnegative_int, output_file
 
 log = logging.getLogger("nmbhpc.run")
 
@@ -50,7 +50,7 @@ def register(subparsers) -> None:
                     "PETSc/SLEPc options (-mfn_tol, -mfn_ncv, -kin_ts_type, -log_view, ...) "
                     "pass through.")
     p.add_argument("config", help="TOML run configuration (docs/config.md, docs/kinetics.md)")
-    p.add_argument("-o", "--output", required=True, help="HDF5 file to create")
+    p.add_argument("-o", "--output", required=True, type=output_file, help="HDF5 file to create")
     p.add_argument("--resume", "--restart", action="store_true", dest="resume",
                    help="continue OUT.h5 from its last checkpoint (start it if it does not exist)")
     p.add_argument("--from-snapshot", metavar="FILE.h5", default=None,
@@ -62,13 +62,13 @@ def register(subparsers) -> None:
 def add_run_options(p) -> None:
     """The options ``run`` shares with its alias ``kinetics``."""
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=0, metavar="N",
                    help="checkpoint the solver state every N outputs (default: never by count)")
-    p.add_argument("--checkpoint-interval", type=float, default=1800.0, metavar="SECONDS",
+    p.add_argument("--checkpoint-interval", type=nonnegative_float, default=1800.0, metavar="SECONDS",
                    help="checkpoint when this much wall time passed since the last one "
                         "(default 1800; 0: never by time)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--progress-interval", type=nonnegative_float, default=None, metavar="SECONDS",
                    help="minimum wall time between progress lines (default 10 on a terminal, "
                         "300 in batch logs)")
 
