@@ -9,7 +9,10 @@ the commands that use PETSc (:data:`PETSC_COMMANDS`); the others refuse them.
 Exit statuses: 0 success; 2 bad input (one line on stderr naming the
 argument, value or file; never a traceback); 141 (128 + SIGPIPE, as for any
 Unix filter) when the reader of stdout went away (``nmbhpc info f.h5 | head``);
-other statuses are the command's own (``run``: 1 failed, 75 interrupted).
+130 after SIGINT and 143 after SIGTERM (one line on stderr; a run closes its
+file first, with the outputs written so far); 75 after SIGUSR1/SIGUSR2 (a
+run checkpoints and stops; before its file exists, nothing is written);
+other statuses are the command's own (``run``: 1 failed).
 PETSc options that no PETSc object read by the end of the command (a typo
 such as ``-mf_ts_rtl``) are reported as a warning on rank 0.
 """
@@ -20,6 +23,7 @@ import importlib
 import logging
 import math
 import os
+import signal
 import sys
 
 from . import __version__
@@ -52,8 +56,45 @@ class UsageError(Exception):
     """Bad command-line input; printed without a traceback, exit status 2."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, or SIGUSR1/SIGUSR2 before a run handles them itself).
+
+    A KeyboardInterrupt, so that a run reports it as an interruption and closes
+    its file like after Ctrl-C.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+#: signals that end a command with one line instead of the default death by signal
+#: (``nmbhpc run`` replaces the SIGUSR handlers with its checkpoint-and-stop ones)
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (no usage block), printed by rank 0 only."""
+    """argparse with a one-line error (no usage block), printed by rank 0 only.
+
+    No abbreviations and no values glued to short options: argparse would read
+    PETSc's ``-options_left`` as ``-o ptions_left`` and ``-hostile_x`` as
+    ``-h``, and a misspelt long option could silently match another. Write
+    ``-o FILE`` or ``-o=FILE``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def _get_option_tuples(self, option_string):
+        if len(option_string) > 2 and option_string[0] in self.prefix_chars \
+                and option_string[1] not in self.prefix_chars:
+            return []  # a PETSc option, not a short option with its value attached
+        return super()._get_option_tuples(option_string)
 
     def error(self, message):
         if _rank() == 0:
@@ -193,6 +234,7 @@ def _main(argv) -> int:
     from .config import ConfigError
     from .stack import PetscOptionError
 
+    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _STOP_SIGNALS}
     try:
         args.petsc_args = split_petsc_args(extra, args.command)
         status = int(args.func(args) or 0)
@@ -200,7 +242,26 @@ def _main(argv) -> int:
         if _rank() == 0:
             print(f"nmbhpc {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        return _interrupted(args.command, getattr(exc, "signum", signal.SIGINT))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _warn_unused_petsc_options(args.petsc_args)
+    return status
+
+
+def _interrupted(command: str, signum: int) -> int:
+    """One line for a stop signal; the exit status of the module docstring."""
+    from .run_control import EXIT_INTERRUPTED
+
+    name = signal.Signals(signum).name
+    if signum in (signal.SIGUSR1, signal.SIGUSR2):
+        status = EXIT_INTERRUPTED
+    else:
+        status = 128 + int(signum)
+    if _rank() == 0:
+        print(f"nmbhpc {command}: interrupted by {name} (exit status {status})", file=sys.stderr)
     return status
 
 

@@ -168,7 +168,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 # manual pages of the options nmbhpc's solvers read: MFN, EPS, TS, KSP). A bad
 # value is otherwise only found by setFromOptions, after the run file and the
 # operator exist.
-_REAL_ENDINGS = ("tol", "ts_dt", "max_time", "dt_min", "dt_max", "adapt_safety",
+_REAL_ENDINGS = ("ts_dt", "max_time", "dt_min", "dt_max", "adapt_safety",
                  "adapt_reject_safety", "eps_target")
 _INT_ENDINGS = ("max_it", "ncv", "mpd", "nev", "max_steps", "max_reject",
                 "max_snes_failures", "gmres_restart")
@@ -246,7 +246,7 @@ def check_petsc_values(pairs, PETSc, SLEPc) -> None:
             scratch.setValue(name, val)
             try:
                 got = scratch.getReal(name) if kind == "real" else scratch.getInt(name)
-            except PETSc.Error:
+            except (PETSc.Error, KeyError):  # KeyError: an empty value
                 raise PetscOptionError(f"PETSc option -{name}: {val!r} is not "
                                        f"{'a real number' if kind == 'real' else 'an integer'}"
                                        ) from None
@@ -263,6 +263,8 @@ def _value_kind(name: str):
     for ending, kind in _TYPE_ENDINGS.items():
         if name == ending or name.endswith("_" + ending):
             return kind
+    if name.endswith("tol"):  # tol, rtol, atol, abstol, stol, divtol
+        return "real"
     for endings, kind in ((_REAL_ENDINGS, "real"), (_INT_ENDINGS, "int")):
         if any(name == e or name.endswith("_" + e) for e in endings):
             return kind

@@ -48,8 +48,9 @@ def run(args) -> int:
 
 def _analyze(args) -> None:
     from ..analysis import scan_summary as ss
-    from ..io import RunFileError, read_run
-    from ..kinetics.output import KineticFileError, is_kinetics_file, read_kinetics
+    from ..analysis.reading import read_any, read_flavor_run
+    from ..io import RunFileError
+    from ..kinetics.output import KineticFileError
 
     files, errors = [], []
     for p in args.paths:
@@ -67,20 +68,24 @@ def _analyze(args) -> None:
         if os.path.abspath(f).startswith(out_abs + os.sep):
             continue
         try:
-            if is_kinetics_file(f):
-                kinetic.append(read_kinetics(f))
-            else:
-                runs.append(read_run(f))
+            is_kinetic, data = read_any(f)
+            (kinetic if is_kinetic else runs).append(data)
         except (RunFileError, KineticFileError) as exc:
             errors.append(str(exc))
     if not runs and not kinetic:
         raise UsageError(_listing("no readable run files", errors))
+    reference = None
+    if args.reference and runs:  # refused before anything is written
+        try:
+            reference = read_flavor_run(args.reference)
+        except RunFileError as exc:
+            raise UsageError(f"--reference: {exc}") from None
     written = []
     os.makedirs(out_dir, exist_ok=True)
     if kinetic:
         written += _analyze_kinetics(kinetic, out_dir, args.no_plots)
     if runs:
-        written += _analyze_runs(args, runs, out_dir, ss)
+        written += _analyze_runs(args, runs, out_dir, ss, reference)
     print(f"wrote {', '.join(written)} to {out_dir}")
     if errors:
         raise UsageError(_listing("some inputs could not be read", errors))
@@ -106,16 +111,8 @@ def _analyze_kinetics(runs, out_dir: str, no_plots: bool) -> list[str]:
     return written
 
 
-def _analyze_runs(args, runs, out_dir: str, ss) -> list[str]:
-    from ..io import RunFileError, read_run
-
-    reference = None
-    if args.reference:
-        try:
-            reference = read_run(args.reference)
-        except RunFileError as exc:
-            raise UsageError(f"--reference: {exc}") from None
-    else:
+def _analyze_runs(args, runs, out_dir: str, ss, reference) -> list[str]:
+    if reference is None:
         done = [r for r in runs if r.status == "completed"]
         mb = [r for r in done if r.attrs.get("solver") == "manybody"]
         reference = (mb or done or runs)[0]

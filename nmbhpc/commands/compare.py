@@ -27,22 +27,20 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mpi4py import MPI
 
-    from ..analysis.compare import compare_runs, plot_comparison
-    from ..io.run_reader import RunFileError, read_run
-
     if len(args.files) < 2:
         raise UsageError("need at least two run files")
-    if not args.fraction > 0:
-        raise UsageError(f"--fraction must be positive, got {args.fraction}")
     # every rank exits with rank 0's verdict
-    return on_rank0(MPI.COMM_WORLD, lambda: _report(args, read_run, RunFileError, compare_runs,
-                                                    plot_comparison))
+    return on_rank0(MPI.COMM_WORLD, lambda: _report(args))
 
 
-def _report(args, read_run, RunFileError, compare_runs, plot_comparison) -> None:
+def _report(args) -> None:
     """Read, compare, print (and plot) on this process."""
+    from ..analysis.compare import compare_runs, plot_comparison
+    from ..analysis.reading import read_flavor_run
+    from ..io.run_reader import RunFileError
+
     try:
-        runs = [read_run(path) for path in args.files]
+        runs = [read_flavor_run(path) for path in args.files]
     except RunFileError as exc:
         raise UsageError(str(exc)) from None
     try:

@@ -26,19 +26,21 @@ def run(args) -> int:
     """Print describe() of each file on rank 0; raise UsageError listing the bad ones."""
     from mpi4py import MPI
 
+    from ..analysis.reading import checked, is_kinetics
     from ..io import RunFileError, describe
     from ..kinetics.analysis import describe as describe_kinetics
-    from ..kinetics.output import KineticFileError, is_kinetics_file, read_kinetics
+    from ..kinetics.output import KineticFileError, read_kinetics
 
     if MPI.COMM_WORLD.Get_rank() != 0:
         return 0
     errors = []
     for path in args.files:
         try:
-            if is_kinetics_file(path):
-                print(describe_kinetics(read_kinetics(path)), flush=True)
+            if is_kinetics(path):
+                text = describe_kinetics(checked(path, read_kinetics, path))
             else:
-                print(describe(path), flush=True)
+                text = checked(path, describe, path)
+            print(text, flush=True)
         except (RunFileError, KineticFileError) as exc:
             errors.append(str(exc))
     if errors:
