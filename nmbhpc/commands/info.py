@@ -1,12 +1,12 @@
 """``nmbhpc info FILE [FILE...]``: summarise run files (docs/file-format.md).
 
-Reads serially on rank 0 (launching it under mpirun is harmless); every file
+Reads serially on rank 0 (under mpirun every rank exits with its status); every file
 that is missing, not HDF5 or not an nmbhpc run file is reported by name and
 makes the command exit with status 2, after the good files are printed.
 """
 from __future__ import annotations
 
-from ..cli import UsageError
+from ..cli import UsageError, on_rank0
 
 
 def register(subparsers) -> None:
@@ -23,18 +23,21 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    """Print describe() of each file on rank 0; raise UsageError listing the bad ones."""
+    """Collective: print describe() of each file on rank 0; every rank raises the
+    UsageError listing the bad ones."""
     from mpi4py import MPI
 
+    return on_rank0(MPI.COMM_WORLD, lambda: _describe_all(args.files))
+
+
+def _describe_all(paths) -> None:
     from ..analysis.reading import checked, is_kinetics
     from ..io import RunFileError, describe
     from ..kinetics.analysis import describe as describe_kinetics
     from ..kinetics.output import KineticFileError, read_kinetics
 
-    if MPI.COMM_WORLD.Get_rank() != 0:
-        return 0
     errors = []
-    for path in args.files:
+    for path in paths:
         try:
             if is_kinetics(path):
                 text = describe_kinetics(checked(path, read_kinetics, path))
@@ -45,4 +48,3 @@ def run(args) -> int:
             errors.append(str(exc))
     if errors:
         raise UsageError("\n  ".join(errors))
-    return 0
