@@ -25,6 +25,7 @@ import math
 import os
 import signal
 import sys
+import threading
 
 from . import __version__
 
@@ -234,7 +235,9 @@ def _main(argv) -> int:
     from .config import ConfigError
     from .stack import PetscOptionError
 
-    previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _STOP_SIGNALS}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signal.signal's condition
+        previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _STOP_SIGNALS}
     try:
         args.petsc_args = split_petsc_args(extra, args.command)
         status = int(args.func(args) or 0)
@@ -247,7 +250,8 @@ def _main(argv) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    _warn_unused_petsc_options(args.petsc_args)
+    if args.command != "slurm":  # slurm puts them into job scripts
+        _warn_unused_petsc_options(args.petsc_args)
     return status
 
 

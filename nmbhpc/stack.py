@@ -287,9 +287,12 @@ def unused_petsc_options(pairs) -> list[str]:
         used_fn = ctypes.CDLL(PETSc.__file__).PetscOptionsUsed
     except (OSError, AttributeError):  # pragma: no cover - a static PETSc build
         return []
+    present = {k.lower() for k in PETSc.Options().getAll()}  # getAll marks nothing used
     used = ctypes.c_int(0)
     left = []
     for name, _ in pairs:
+        if name.lower() not in present:
+            continue  # never reached PETSc's database (the command kept it)
         if used_fn(None, name.encode(), ctypes.byref(used)) == 0 and not used.value:
             left.append("-" + name)
     return left
