@@ -43,15 +43,18 @@ export OPENBLAS_NUM_THREADS ?= 1
 APT_PACKAGES := \
     openmpi-bin python3-mpi4py \
     python3-petsc4py-complex python3-slepc4py-complex \
+    python3-petsc4py-64-complex python3-slepc4py-64-complex \
     python3-h5py-mpi \
     python3-numpy python3-scipy python3-matplotlib \
+    python3-xarray python3-h5netcdf \
     python3-venv python3-pip
 
-.PHONY: help setup system-deps run test doctor bench bench-all clean distclean
+.PHONY: help setup system-deps run test test-int64 doctor bench bench-all clean distclean
 
 help:
 	@echo "make run        set up, then run examples/default.toml on $(NP) ranks -> output/default.h5"
-	@echo "make test       set up, then pytest serially and under $(MPIEXEC) -n 2 and -n 3"
+	@echo "make test       set up, then pytest serially and under $(MPIEXEC) -n 2 and -n 3,"
+	@echo "                then the many-body tests on the 64-bit-index PETSc (make test-int64)"
 	@echo "make setup      install what is missing (apt on Debian, .venv, pip install -e .[test])"
 	@echo "make doctor     report the numerical stack, serially and on 2 ranks"
 	@echo "make bench      run the many-body benchmark (benchmarks/, see docs/performance.md)"
@@ -118,10 +121,25 @@ define pytest_pass
 	    exit $$rc; }
 endef
 
+# The 64-bit-index leg: the many-body engine (basis indices, operator and
+# PETSc index arithmetic) on Debian's 64-bit PetscInt build, serial and 2 ranks.
+INT64_TESTS = tests/test_manybody_*.py tests/test_exit.py
+INT64_ENV = env NMBHPC_PETSC_INDEX_BITS=64 PETSC_DIR= SLEPC_DIR=
+HAVE_INT64 := $(wildcard /usr/lib/petscdir/petsc64-3.*/*-linux-gnu-complex)
+
 test: setup
 	$(call pytest_pass,serial,$(PYTEST))
 	$(call pytest_pass,$(MPIEXEC) -n 2,$(MPIEXEC) -n 2 $(PYTEST))
 	$(call pytest_pass,$(MPIEXEC) -n 3,$(MPIEXEC) -n 3 $(PYTEST))
+	$(MAKE) test-int64
+
+test-int64: setup
+ifeq ($(HAVE_INT64),)
+	@echo "make test-int64: no Debian 64-bit-index PETSc (python3-petsc4py-64-complex): skipped"
+else
+	$(call pytest_pass,64-bit PetscInt serial,$(INT64_ENV) $(VPY) -m pytest -q --color=no $(INT64_TESTS))
+	$(call pytest_pass,64-bit PetscInt $(MPIEXEC) -n 2,$(INT64_ENV) $(MPIEXEC) -n 2 $(VPY) -m pytest -q --color=no $(INT64_TESTS))
+endif
 
 doctor: setup
 	$(NMBHPC) doctor

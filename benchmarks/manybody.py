@@ -1,4 +1,4 @@
-"""`make bench` entry (the first benchmarks/*.py): the issue-2 benchmark, nmbhpc vs scipy.
+"""`make bench` entry (the first benchmarks/*.py): nmbhpc vs scipy.sparse.linalg.expm_multiply.
 
 Runs benchmarks/manybody_vs_scipy.py with its defaults (N = 20, t = 1,
 -mfn_tol 1e-10); the other benchmarks and their commands are listed in

@@ -4,7 +4,7 @@ Runs ``benchmarks/manybody_scaling.py`` alternately on 1 and on 2 ranks
 (``--repeat`` pairs, the order of each pair flipped every time, so slow
 phases of the machine hit both rank counts alike) for each operator, and
 prints per operator the median time per product on each rank count, their
-ratio (the speed-up; target of issue 4: >= 1.7) and the ratio of the best
+ratio (the speed-up) and the ratio of the best
 runs. Each run is a separate ``mpirun``: a single run's seconds mean
 little on a machine whose load changes by the minute, the medians and
 their ratio do.

@@ -161,8 +161,10 @@ def two_beam(n_nu: int, n_nubar: int, omega: float = 1.0, hierarchy: str = "inve
     up = _state_vector(flavor)
     down = tuple(-x for x in up)
     nubar_dir = _unit_rows([[np.sin(beam_angle), 0.0, np.cos(beam_angle)]], 1)[0]
-    return (Mode(n=int(n_nu), omega=w, direction=(0.0, 0.0, 1.0), polarization=up),
-            Mode(n=int(n_nubar), omega=-w, direction=nubar_dir, polarization=down))
+    return (Mode(n=int(n_nu), omega=w, direction=(0.0, 0.0, 1.0), polarization=up,
+                 species="nu"),
+            Mode(n=int(n_nubar), omega=-w, direction=nubar_dir, polarization=down,
+                 species="nubar"))
 
 
 def multi_angle(n_modes: int, n_per_mode: int = 1, omega: float = 1.0,

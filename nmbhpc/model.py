@@ -9,8 +9,8 @@ Conventions (docs/conventions.md pins them; tests check them):
 * ``H = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q`` with
   ``N = sum_p n_p`` the total neutrino number, ``c_pq = 1 - p_hat.q_hat``
   (multi-angle) or a constant (single-angle, 1 by default).
-* Negative ``omega_p`` represents antineutrino-like modes (the bipolar
-  pendulum of docs/conventions.md).
+* Antineutrino modes use the flipped isospin doublet (docs/conventions.md);
+  ``Mode.species`` says which modes they are (by default: negative omega).
 
 The solvers work in the *computational frame* whose z axis is ``-B``
 (``B.J = -J^z_comp``), so that total ``B.J`` is the conserved magnetisation of
@@ -43,22 +43,36 @@ class Mode:
     polarization : tuple of 3 floats
         Initial polarisation ``P = <J>/j`` in the flavor frame, a unit vector
         (the initial state is the spin-coherent state along it; ``(0, 0, 1)``
-        is pure nu_e, ``(0, 0, -1)`` pure nu_x).
+        is pure nu_e, ``(0, 0, -1)`` pure nu_x; for an antineutrino mode
+        ``(0, 0, -1)`` is pure nubar_e).
+    species : "nu", "nubar" or None
+        Neutrinos or antineutrinos (flipped isospin). ``None``: from the sign of
+        omega (negative: antineutrinos). The inverted-hierarchy bipolar model
+        has neutrinos at negative omega, so generators set it explicitly.
+        It only labels output (flavor fractions by species); H does not use it.
     """
 
     n: int
     omega: float
     direction: tuple = (0.0, 0.0, 1.0)
     polarization: tuple = (0.0, 0.0, 1.0)
+    species: Optional[str] = None
 
     @property
     def j(self) -> float:
         return 0.5 * self.n
 
+    @property
+    def is_antineutrino(self) -> bool:
+        return self.species == "nubar" if self.species is not None else self.omega < 0
+
 
 @dataclass(frozen=True)
 class Model:
-    """The flavor Hamiltonian H_MB of DESIGN.md and its initial product state.
+    """The flavor Hamiltonian H_MB (Eq. (1) of Johns, arXiv:2305.04916) and its initial product state.
+
+    ``H = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q`` with ``mu/N = 2 sqrt(2) G_F/V``
+    (docs/conventions.md relates the normalisation to Eq. (1)).
 
     Attributes
     ----------

@@ -15,8 +15,27 @@ import os
 import re
 import sys
 
-_DEBIAN_PETSC = "/usr/lib/petscdir/petsc3.*/*-linux-gnu-complex"
-_DEBIAN_SLEPC = "/usr/lib/slepcdir/slepc3.*/*-linux-gnu-complex"
+#: Debian's complex-scalar builds by PetscInt size (python3-petsc4py-complex,
+#: python3-petsc4py-64-complex and the matching slepc4py packages)
+_DEBIAN_PETSC = {32: "/usr/lib/petscdir/petsc3.*/*-linux-gnu-complex",
+                 64: "/usr/lib/petscdir/petsc64-3.*/*-linux-gnu-complex"}
+_DEBIAN_SLEPC = {32: "/usr/lib/slepcdir/slepc3.*/*-linux-gnu-complex",
+                 64: "/usr/lib/slepcdir/slepc64-3.*/*-linux-gnu-complex"}
+#: environment variable choosing Debian's 32- or 64-bit-index build when PETSC_DIR is unset
+INDEX_BITS_ENV = "NMBHPC_PETSC_INDEX_BITS"
+
+
+def _index_bits() -> int:
+    """PetscInt size of the build to load: PETSC_DIR's if set (Debian's petsc64-* dirs are
+    64-bit), else ``$NMBHPC_PETSC_INDEX_BITS`` (32 or 64), else 32."""
+    petsc_dir = os.environ.get("PETSC_DIR", "")
+    if petsc_dir:
+        return 64 if "/petsc64-" in petsc_dir else 32
+    value = os.environ.get(INDEX_BITS_ENV, "32").strip()
+    if value not in ("32", "64"):
+        sys.stderr.write(f"nmbhpc: {INDEX_BITS_ENV}={value!r}: must be 32 or 64\n")
+        raise SystemExit(2)
+    return int(value)
 
 
 def _default_dir(var: str, pattern: str) -> None:
@@ -36,8 +55,9 @@ def _default_dir(var: str, pattern: str) -> None:
         sys.path.insert(0, pydir)
 
 
-_default_dir("PETSC_DIR", _DEBIAN_PETSC)
-_default_dir("SLEPC_DIR", _DEBIAN_SLEPC)
+_bits = _index_bits()
+_default_dir("PETSC_DIR", _DEBIAN_PETSC[_bits])
+_default_dir("SLEPC_DIR", _DEBIAN_SLEPC[_bits])
 # Debian's h5py dispatches to its MPI build only under mpirun; nmbhpc always
 # writes through the mpio driver, also for a single process.
 os.environ.setdefault("H5PY_ALWAYS_USE_MPI", "1")

@@ -154,3 +154,10 @@ def test_tiny_perturbative_end_to_end(comm, shared_tmp_path):
     assert fits[("stable", 5.0)] == pytest.approx(-1.0, abs=0.1)
     assert fits[("stable", 20.0)] == pytest.approx(-1.0, abs=0.1)
     assert fits[("unstable", 20.0)] > -0.5
+
+
+def test_make_configs_without_base_says_how_to_give_one(tmp_path):
+    (tmp_path / "tiny.csv").write_text("run,model.theta\na,1e-3\n")
+    with pytest.raises(ValueError, match=r"config error at .*no base config: put base\.toml next to"):
+        make_configs(str(tmp_path / "tiny.csv"), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

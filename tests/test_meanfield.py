@@ -135,3 +135,22 @@ def test_deviation_from_exact_shrinks_like_one_over_n(comm):
     assert errs[0] > 1e-3  # a real, not round-off, deviation
     ratios = errs[:-1] / errs[1:]  # N doubles each time
     assert np.all((ratios > 1.7) & (ratios < 2.3)), ratios
+
+
+def test_drift_log_uses_natural_scales_when_b_dot_j_starts_at_zero(comm, caplog):
+    """Bipolar beams with opposite polarisations: B.J = 0 at t = 0. The drift line must
+    stay a drift (round-off), not a division by the vanishing initial value."""
+    import logging
+    import re
+
+    from meanfield_cases import bipolar, config, run
+    from nmbhpc.meanfield.solver import MeanFieldSolver
+
+    cfg = config(bipolar(3, theta=0.1), np.linspace(0.0, 2.0, 5))
+    with caplog.at_level(logging.INFO, logger="nmbhpc.meanfield.solver"):
+        solver, records = run(MeanFieldSolver, cfg, comm)
+        solver.destroy()
+    assert abs(records[0].b_dot_j) < 1e-12
+    line = next(r.getMessage() for r in caplog.records if "drift" in r.getMessage())
+    drifts = [float(x) for x in re.findall(r"(?:energy|B\.J) ([0-9.e+-]+) \(relative", line)]
+    assert len(drifts) == 2 and max(drifts) < 1e-4, line

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One scale-hierarchy experiment (issue 7) on a workstation: parameter table, every row
+# One scale-hierarchy experiment (A, B or C) on a workstation: parameter table, every row
 # under its own mpirun (the loop), then the analysis (CSV/markdown tables, PNG plots).
 #
 #   jobs/hierarchy/run_experiment.sh EXPERIMENT DIR [RANKS] [SIZE] [PETSc options...]

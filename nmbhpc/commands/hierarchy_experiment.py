@@ -1,4 +1,4 @@
-"""``nmbhpc hierarchy-experiment``: issue 7's experiments A, B, C (docs/experiments-hierarchy.md).
+"""``nmbhpc hierarchy-experiment``: the scale-hierarchy experiments A, B, C (docs/experiments-hierarchy.md).
 
     nmbhpc hierarchy-experiment params  A DIR [--size tiny|default|large]
     nmbhpc hierarchy-experiment run     A DIR [--index I ...] [--force]
@@ -21,7 +21,7 @@ ACTIONS = ("params", "run", "analyse", "all")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "hierarchy-experiment",
-        help="scale-hierarchy experiments (issue 7): A correlations, B instabilities, C localised",
+        help="scale-hierarchy experiments (Eq. (17)): A correlations, B instabilities, C localised",
         description="Parameter table -> runs -> analysis for experiment A (exact vs mean field vs "
         "cumulant), B (kinetic growth rates vs dispersion relation) or C (localised vs "
         "homogeneous kinetic initial states).")

@@ -69,8 +69,8 @@ def add_run_options(p) -> None:
                         "(default 1800; 0: never by time)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--progress-interval", type=nonnegative_float, default=None, metavar="SECONDS",
-                   help="minimum wall time between progress lines (default 10 on a terminal, "
-                        "300 in batch logs)")
+                   help="wall time between progress lines (default: 10 s on a terminal; in "
+                        "batch logs every 5%% of the run or 30 s)")
 
 
 def _read_text(path: str, comm) -> str:
@@ -125,10 +125,9 @@ def main(args, require_kinetics: bool = False) -> int:
         control.close()
 
 
-def _progress_interval(args) -> float:
-    if args.progress_interval is not None:
-        return args.progress_interval
-    return 10.0 if sys.stderr.isatty() else 300.0
+def _progress_interval(args) -> float | None:
+    """``--progress-interval``, or None for the cadence of :mod:`nmbhpc.progress`."""
+    return args.progress_interval
 
 
 def _main_kinetics(args, settings, comm, control) -> int:

@@ -1,4 +1,4 @@
-"""Finite-N experiments of Sec. IV of the paper (docs/experiments.md).
+"""Finite-N experiments of Sec. IV of Johns, arXiv:2305.04916 (docs/experiments.md).
 
 * :mod:`.table`        parameter tables (CSV of dotted config keys) -> per-run TOML configs
 * :mod:`.fits`         least-squares line and power-law fits with covariances

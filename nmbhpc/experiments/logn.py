@@ -21,7 +21,8 @@ MEASURES = ("tau_dep", "tau_conv")
 
 
 def run_table(runs, f_dep: float, f_conv: float) -> list[dict]:
-    """One row per run: solver, N, tau_dep, tau_conv (None: not reached in the run)."""
+    """One row per run: solver, N, tau_dep, tau_conv (None: not reached in the run); the
+    tau of Eqs. (23)-(25) with the fractions f_dep, f_conv."""
     rows = []
     for r in sorted(runs, key=lambda r: (r.solver, r.n_total)):
         rows.append({"run": r.name, "solver": r.solver, "N": r.n_total,
@@ -32,7 +33,10 @@ def run_table(runs, f_dep: float, f_conv: float) -> list[dict]:
 
 
 def fit_table(rows: list[dict], omega: float, fit_min_n: int) -> list[dict]:
-    """Fits ``tau = a + b ln N`` per solver and measure (solvers with >= 3 usable points)."""
+    """Fits ``tau = a + b ln N`` per solver and measure (solvers with >= 3 usable points).
+
+    Eq. (25) predicts ``b = 1/(2 Omega)`` (Omega of Eq. (22)); the ratio ``b * 2 Omega``
+    is reported."""
     out = []
     for solver in sorted({r["solver"] for r in rows}):
         for m in MEASURES:

@@ -115,7 +115,7 @@ def deviation(run: RunInfo, reference: Optional[RunInfo] = None) -> np.ndarray:
 
 
 def conversion(run: RunInfo) -> np.ndarray:
-    """``C(t) = max_p (1 - P_p(t).P_p(0)) / 2``."""
+    """``C(t) = max_p (1 - P_p(t).P_p(0)) / 2``; its first crossing of f is the tau of Eq. (23)."""
     p0 = run.polarization[0]
     return (0.5 * (1.0 - np.einsum("tpa,pa->tp", run.polarization, p0))).max(axis=1)
 

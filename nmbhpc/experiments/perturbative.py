@@ -21,7 +21,9 @@ from .fits import fit_power_law
 
 def analyze(runs, outdir: str, g_values=(1.0, 5.0, 10.0, 20.0), fit_min_n: int = 10,
             floor: float = 1e-13) -> dict:
-    """Write ``perturbative_*.csv``, ``perturbative.md``, ``perturbative.png``."""
+    """Fit ``D = A N^p`` at each fixed ``g = mu t`` (Eq. (19)'s expansion parameter per pair is
+    ``mu t/(2N)``, docs/hierarchy.md); write ``perturbative_*.csv``, ``perturbative.md``,
+    ``perturbative.png``."""
     exact = [r for r in runs if r.solver == "manybody"]
     if not exact:
         raise ValueError("no manybody runs")

@@ -26,7 +26,9 @@ from .fits import fit_line, fit_power_law
 
 def analyze(runs, outdir: str, f_conv: float = 0.1, fit_min_n: int = 100,
             fit_max_theta: float = 1e-2) -> dict:
-    """Write ``seeding_*.csv``, ``seeding.md``, ``seeding.png``; return the tables."""
+    """Fit ``tau = A + B ln theta0`` against Eq. (29) (``B = -1/Omega``) and match the
+    quantum runs to equivalent angles ``theta0* = c/sqrt(N)`` (the ``c sqrt(N)`` fluctuation
+    of Eq. (21)); write ``seeding_*.csv``, ``seeding.md``, ``seeding.png``; return the tables."""
     classical = [r for r in runs if r.solver == "meanfield" and r.theta > 0]
     # the same exact run may be found in two directories (e.g. the logN runs): one per N
     quantum = list({r.n_total: r for r in runs if r.solver == "manybody" and r.theta == 0}.values())

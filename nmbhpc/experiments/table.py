@@ -88,7 +88,10 @@ def read_table(path: str, base_path: str | None = None) -> list[TableRow]:
         try:
             config_from_dict(data, source_path=f"{where} ({run})")
         except ConfigError as exc:
-            raise ValueError(f"{where} ({run}): {exc}") from None
+            hint = "" if base_path is not None else (
+                f" (no base config: put base.toml next to {path} or pass --base FILE; "
+                "the table's columns override its keys)")
+            raise ValueError(f"{where} ({run}): {exc}{hint}") from None
         rows.append(TableRow(run, data))
     if not rows:
         raise ValueError(f"{path}: no rows")

@@ -1,4 +1,5 @@
-"""Experiments of issue 7 on the scale hierarchy (docs/experiments-hierarchy.md).
+"""Experiments on the scale hierarchy tau_int << t << tau_mfp^fs << tau_mfp^c of Eq. (17)
+of Johns, arXiv:2305.04916 (docs/experiments-hierarchy.md).
 
 * :mod:`.correlations` — A: exact many-body vs mean field vs second-order cumulant.
 * :mod:`.instabilities` — B: kinetic collisional/fast growth rates vs the dispersion relation.

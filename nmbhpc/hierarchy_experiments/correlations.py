@@ -7,7 +7,7 @@ Models (single-angle coupling, the same :class:`~nmbhpc.model.Model` for all thr
   isospin +z) and +1 (nubar_e, flipped isospin -z), inverted ordering,
   mixing angle ``theta``. With theta = 0 the mean-field state is an unstable
   equilibrium; the exact state moves by quantum fluctuations after
-  ~ ln(N)/(2 Omega) with Omega = sqrt(-w (w + mu/2)) at w = -1 (bipolar
+  ~ ln(N)/(2 Omega) (Eq. (25)) with Omega = sqrt(-w (w + mu/2)) at w = -1 (bipolar
   growth rate of docs/meanfield.md, single-angle c = 1).
 * ``spectrum``: ``modes`` collective modes with omega_p = p (p = 1..modes) of
   N/modes neutrinos each, the lower half nu_e and the upper half nu_x
@@ -60,7 +60,8 @@ def build_model(row: dict) -> Model:
     mu = MuSchedule(kind="constant", mu0=float(row["mu"]))
     up, down = (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)
     if row["model"] == "bipolar":
-        modes = (Mode(n // 2, -1.0, polarization=up), Mode(n // 2, 1.0, polarization=down))
+        modes = (Mode(n // 2, -1.0, polarization=up, species="nu"),
+                 Mode(n // 2, 1.0, polarization=down, species="nubar"))
     elif row["model"] == "spectrum":
         modes = tuple(Mode(n // m, float(p + 1), polarization=up if p < (m + 1) // 2 else down)
                       for p in range(m))
@@ -120,7 +121,7 @@ def failure_time(mut: np.ndarray, dev: np.ndarray, tol: float = FAIL_TOL) -> flo
 
 
 def bipolar_rate(mu: float) -> float:
-    """Omega = sqrt(-w (w + mu/2)) at w = -1 (docs/meanfield.md, single angle c = 1)."""
+    """Omega of Eq. (22), sqrt(-w (w + mu/2)) at w = -1 (docs/meanfield.md, single angle c = 1)."""
     return math.sqrt(max(0.0, 1.0 * (-1.0 + mu / 2.0)))
 
 

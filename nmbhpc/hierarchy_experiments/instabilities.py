@@ -10,7 +10,7 @@ log of the rms off-diagonal amplitude, summed over species) with predictions:
   Predictions: the full linear dispersion relation at k = 0
   (:func:`nmbhpc.kinetics.dispersion.growth_rate`, = the closed form
   ``collisional_isotropic``), and its leading order in Gamma/mu, the formula one
-  derives *under* the hierarchy tau_mfp^fs << tau_mfp^c:
+  derives *under* the hierarchy tau_mfp^fs << tau_mfp^c of Eq. (17):
   ``Re lambda ~ sqrt(A a) - g`` with A = mu (n + nbar)/2, a = (gamma -
   gammabar)/4, g = (gamma + gammabar)/4 (expand ``sqrt(a^2 + 2 i A a)`` for a << A).
 * ``fast``: the fast instability of isotropic nu_e (n = 1) against a

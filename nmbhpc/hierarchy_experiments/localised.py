@@ -1,6 +1,8 @@
 """Experiment C: localised vs homogeneous initial states in the kinetic solver.
 
-The many-body literature evolves x-independent states; physical neutrinos are
+The many-body literature evolves x-independent states (Sec. III of Johns,
+arXiv:2305.04916: their Wigner function has no x dependence, so there are no
+localised excitations for quantum kinetics to describe); physical neutrinos are
 wave packets. Here the *same mean densities* are prepared two ways in a
 periodic box of length L (:mod:`nmbhpc.kinetics`, public API):
 

@@ -97,7 +97,7 @@ class KineticRun:
             solver.destroy()
             raise
 
-    def execute(self, control=None, progress_interval: float = 300.0) -> tuple[str, int]:
+    def execute(self, control=None, progress_interval: float | None = None) -> tuple[str, int]:
         """Collective. Integrate to t_end, appending records and snapshots; return (summary, status).
 
         ``control`` (:class:`nmbhpc.run_control.RunControl`, optional) decides
@@ -205,7 +205,7 @@ def _start_from_snapshot(solver, settings, path) -> None:
 
 def run_kinetics(config, output_path, comm=MPI.COMM_WORLD, force: bool = False,
                  petsc_args=None, restart_from=None, *, resume: bool = False, control=None,
-                 progress_interval: float = 300.0) -> KineticRunResult:
+                 progress_interval: float | None = None) -> KineticRunResult:
     """Collective on ``comm``. Run a kinetics config into ``output_path`` (see the module docstring).
 
     ``config``: KineticSettings, a TOML file path, or TOML text. On an

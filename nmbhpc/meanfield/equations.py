@@ -1,16 +1,20 @@
-"""Classical (mean-field) spin equations of H_MB: fields, energy, Jacobian.
+"""Mean-field equations: Eq. (5) of Johns, arXiv:2305.04916 applied to H_MB of Eq. (1).
 
-Conventions (DESIGN.md): flavor frame, hbar = c = 1, frequencies in omega0,
+This module is where the mean-field approximation of the paper is implemented;
+the mean-field (PETSc TS), truncated-Wigner and cumulant solvers and the linear
+stability analysis all call it.
+
+Conventions (docs/conventions.md): flavor frame, hbar = c = 1, frequencies in omega0,
 times in 1/omega0, ``B = (sin 2theta, 0, -cos 2theta)``,
 
-    H = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q .
+    H = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q       (Eq. (1)).
 
 Heisenberg's ``dJ/dt = i[H, J]`` with ``[J^a, J^b] = i eps_abc J^c`` gives
 ``dJ_p/dt = h_p x J_p`` with the operator field
 ``h_p = omega_p B + (mu/N) sum_{q != p} c_pq J_q`` (J_q commutes with J_p, so
-the order does not matter). Replacing operators by their expectation values
-(Eq. (5) of the paper) gives the mean-field equations for ``S_p = <J_p>``
-(length ``j_p = n_p/2``):
+the order does not matter). The mean-field replacement of Eq. (5),
+``J_p.J_q -> J_p.<J_q> + <J_p>.J_q - <J_p>.<J_q>``, turns this into the
+mean-field equations for ``S_p = <J_p>`` (length ``j_p = n_p/2``):
 
     dS_p/dt = (omega_p B + (mu/N) sum_q c_pq S_q) x S_p ,   P_p = S_p / j_p .
 
@@ -29,7 +33,8 @@ LEVI_CIVITA[0, 2, 1] = LEVI_CIVITA[2, 1, 0] = LEVI_CIVITA[1, 0, 2] = -1.0
 
 
 class SeparableCoupling:
-    """``sum_q c_pq S_q`` as a sum of separable terms (no M x M matrix).
+    """``sum_q c_pq S_q``, the mean field of Eq. (5) felt by mode p, as a sum of
+    separable terms (no M x M matrix).
 
     Multi-angle: ``c_pq = 1 - p.q = 1 - sum_a p^a q^a``, so
     ``sum_q c_pq S_q = T0 - sum_a p^a T_a - c_pp S_p`` with the four global
@@ -65,7 +70,8 @@ class SeparableCoupling:
 
 
 class SpinEquations:
-    """Mean-field right-hand side and monitors for the local block of modes.
+    """Mean-field right-hand side (Eq. (5) applied to Eq. (1)) and monitors for the
+    local block of modes.
 
     Parameters
     ----------
@@ -93,15 +99,16 @@ class SpinEquations:
         return self.spin[:, None] * pol
 
     def fields(self, t: float, s: np.ndarray, moments: np.ndarray) -> np.ndarray:
-        """Precession vectors ``h_p = omega_p B + (mu/N) sum_q c_pq S_q``, [..., m, 3]."""
+        """Precession vectors ``h_p = omega_p B + (mu/N) sum_q c_pq S_q`` (Eq. (5)), [..., m, 3]."""
         return self.omega[:, None] * self.b + self.kappa(t) * self.coupling.apply(moments, s)
 
     def rhs(self, t: float, s: np.ndarray, moments: np.ndarray) -> np.ndarray:
-        """``dS_p/dt = h_p x S_p`` given the global coupling moments."""
+        """``dS_p/dt = h_p x S_p`` (Eq. (5) applied to Eq. (1)) given the global coupling moments."""
         return np.cross(self.fields(t, s, moments), s)
 
     def local_energy(self, t: float, s: np.ndarray, moments: np.ndarray) -> np.ndarray:
-        """This block's share of ``E = sum_p omega_p B.S_p + (mu/2N) sum_{p!=q} c_pq S_p.S_q``."""
+        """This block's share of ``E = sum_p omega_p B.S_p + (mu/2N) sum_{p!=q} c_pq S_p.S_q``,
+        the expectation of Eq. (1) in the mean-field (product) state of Eq. (5)."""
         vac = np.einsum("p,...pa,a->...", self.omega, s, self.b)
         pair = 0.5 * self.kappa(t) * np.einsum("...pa,...pa->...", s, self.coupling.apply(moments, s))
         return vac + pair
@@ -117,7 +124,9 @@ def cross_matrix(v: np.ndarray) -> np.ndarray:
 
 
 def jacobian(model, s: np.ndarray, t: float = 0.0) -> np.ndarray:
-    """Dense Jacobian of the mean-field flow at spins ``s[M, 3]``: float64[3M, 3M].
+    """Dense Jacobian of the mean-field flow (Eq. (5)) at spins ``s[M, 3]``: float64[3M, 3M].
+
+    Its eigenvalues give the growth rate Omega of Eq. (22) (``nmbhpc.meanfield.stability``).
 
     ``d(dS_p)/dt = [h_p]_x dS_p - (mu/N) [S_p]_x sum_q c_pq dS_q``; row/column
     index ``3 p + a``. Not distributed (stability analysis, cumulant solver).

@@ -51,6 +51,7 @@ class MeanFieldSolver:
         self.x.assemble()
         self.n_rhs = 0
         omega_max = comm.allreduce(float(np.max(np.abs(self.eq.omega), initial=0.0)), op=_max_op())
+        self._omega_max = omega_max
         rate = omega_max + np.max(np.abs(self.model.mu(self.times))) * \
             max(1.0, abs(self.model.single_angle_factor)) * 2.0
         dt0 = min(0.01 / max(rate, 1e-300), max(np.diff(self.times), default=1.0))
@@ -114,10 +115,15 @@ class MeanFieldSolver:
                       self.ts.getStepNumber())
             yield rec
         if first is not None and self.model.mu.is_constant:
-            scale = max(abs(first.energy), 1e-300)
-            log.info("mean field: %d RHS evaluations; relative drift energy %.2e, B.J %.2e",
-                     self.n_rhs, abs(rec.energy - first.energy) / scale,
-                     abs(rec.b_dot_j - first.b_dot_j) / max(abs(first.b_dot_j), 1e-300))
+            # Drifts relative to the natural scales, not to the initial values,
+            # which vanish for split spectra (B.J = 0) and near energy zero.
+            j_total = 0.5 * float(np.sum(self.model.counts))
+            e_scale = max(abs(first.energy), j_total * self._omega_max)
+            log.info("mean field: %d RHS evaluations; drift of the conserved quantities: "
+                     "energy %.2e (relative to %.3g), B.J %.2e (relative to the total spin "
+                     "length %.3g)", self.n_rhs,
+                     abs(rec.energy - first.energy) / e_scale if e_scale > 0 else 0.0, e_scale,
+                     abs(rec.b_dot_j - first.b_dot_j) / j_total, j_total)
 
     @property
     def steps(self) -> int:

@@ -1,0 +1,1 @@
+"""The physics every solver shares: what follows from the model alone."""
