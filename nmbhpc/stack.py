@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
+import math
 import os
+import re
 import sys
 
 #: Debian's complex-scalar builds by PetscInt size (python3-petsc4py-complex,
@@ -72,7 +74,9 @@ def init_petsc(petsc_args: list[str] | None = None):
 
     ``petsc_args`` are command-line options such as ``["-mfn_tol", "1e-12"]``;
     they are added to the PETSc options database. Later calls add options but
-    cannot re-initialise. Returns ``(PETSc, SLEPc)``. Collective on
+    cannot re-initialise. Raises :class:`PetscOptionError` (before any PETSc
+    object exists) for arguments that are not PETSc options and for values
+    PETSc would reject (see :func:`check_petsc_values`). Returns ``(PETSc, SLEPc)``. Collective on
     MPI.COMM_WORLD the first time it is called (PetscInitialize).
     """
     global _initialised
@@ -85,6 +89,7 @@ def init_petsc(petsc_args: list[str] | None = None):
             "and python3-slepc4py-complex (make setup) or see docs/install.md "
             f"(PETSC_DIR={os.environ.get('PETSC_DIR')!r}): {exc}"
         ) from exc
+    pairs = parse_petsc_args(petsc_args or [])  # before PetscInitialize sees them
     args = [sys.argv[0] if sys.argv else "nmbhpc"] + list(petsc_args or [])
     first = not _initialised
     if first:
@@ -97,19 +102,11 @@ def init_petsc(petsc_args: list[str] | None = None):
     if first:
         _hold_petsc_comm(PETSc, PETSc.COMM_WORLD)
 
-    if not _initialised or petsc_args:
+    if pairs:
+        check_petsc_values(pairs, PETSc, SLEPc)
         opts = PETSc.Options()
-        key = None
-        for a in petsc_args or []:
-            if a.startswith("-") and not _is_number(a):
-                if key is not None:
-                    opts.setValue(key, "")
-                key = a.lstrip("-")
-            elif key is not None:
-                opts.setValue(key, a)
-                key = None
-        if key is not None:
-            opts.setValue(key, "")
+        for name, val in pairs:
+            opts.setValue(name, "" if val is None else val)
     if PETSc.ScalarType is not __import__("numpy").complex128:
         raise StackError(
             f"PETSc at PETSC_DIR={os.environ.get('PETSC_DIR')!r} has scalar type "
@@ -181,12 +178,144 @@ def petsc_comm_scope(comm):
         holder.destroy()
 
 
+class PetscOptionError(ValueError):
+    """A PETSc option on the command line that PETSc would reject or cannot parse."""
+
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+# Option values whose type PETSc fixes by the name's ending (PETSc/SLEPc 3.18
+# manual pages of the options nmbhpc's solvers read: MFN, EPS, TS, KSP). A bad
+# value is otherwise only found by setFromOptions, after the run file and the
+# operator exist.
+_REAL_ENDINGS = ("ts_dt", "max_time", "dt_min", "dt_max", "adapt_safety",
+                 "adapt_reject_safety", "eps_target")
+_INT_ENDINGS = ("max_it", "ncv", "mpd", "nev", "max_steps", "max_reject",
+                "max_snes_failures", "gmres_restart")
+# ``<prefix>mfn_type`` etc.: the implementations petsc4py/slepc4py name
+_TYPE_ENDINGS = {"mfn_type": ("SLEPc", "MFN"), "eps_type": ("SLEPc", "EPS"),
+                 "st_type": ("SLEPc", "ST"), "bv_type": ("SLEPc", "BV"),
+                 "fn_type": ("SLEPc", "FN"), "ts_type": ("PETSc", "TS"),
+                 "ksp_type": ("PETSc", "KSP"), "pc_type": ("PETSc", "PC")}
+
+
 def _is_number(s: str) -> bool:
     try:
         float(s)
         return True
     except ValueError:
         return False
+
+
+def parse_petsc_args(petsc_args: list[str]) -> list[tuple[str, str | None]]:
+    """``["-mfn_tol", "1e-12", "-log_view"]`` -> ``[("mfn_tol", "1e-12"), ("log_view", None)]``.
+
+    A token starting with ``-`` that is not a number starts an option; the
+    token after it, if any and not itself an option, is its value. Raises
+    :class:`PetscOptionError` for a token that is neither an option nor
+    follows one, and for an option name PETSc cannot have (``-``,
+    ``-mfn_tol=1e-8``, ``--checkpoint-every``). Not collective.
+    """
+    pairs: list[tuple[str, str | None]] = []
+    for tok in petsc_args:
+        if tok.startswith("-") and not _is_number(tok):
+            name = tok[1:]
+            if not _NAME.match(name):
+                hint = " (nmbhpc's own options are listed by --help)" if tok.startswith("--") \
+                    else " (PETSc option names are letters, digits and '_'; the value is the " \
+                    "next argument)"
+                raise PetscOptionError(f"unrecognized argument {tok!r}{hint}")
+            pairs.append((name, None))
+        elif pairs and pairs[-1][1] is None:
+            pairs[-1] = (pairs[-1][0], tok)
+        else:
+            raise PetscOptionError(f"unexpected argument {tok!r} (PETSc options start with '-')")
+    return pairs
+
+
+def _type_names(module, cls: str) -> set[str]:
+    kind = getattr(getattr(module, cls), "Type")
+    return {v for k, v in vars(kind).items() if not k.startswith("_") and isinstance(v, str)}
+
+
+def check_petsc_values(pairs, PETSc, SLEPc) -> None:
+    """Refuse option values that PETSc would reject in setFromOptions.
+
+    Reals and integers are parsed by PETSc itself, in a scratch options
+    database (so the global one's record of used options is untouched);
+    ``*_type`` values must name an implementation of that class. Raises
+    :class:`PetscOptionError` naming the option and the value. Options whose
+    type is not known here pass unchecked. Not collective (same argv, same
+    verdict on every rank).
+    """
+    scratch = PETSc.Options()
+    scratch.create()
+    try:
+        for name, val in pairs:
+            kind = _value_kind(name)
+            if kind is None:
+                continue
+            if val is None:
+                raise PetscOptionError(f"PETSc option -{name} needs a value")
+            if isinstance(kind, tuple):
+                allowed = _type_names(SLEPc if kind[0] == "SLEPc" else PETSc, kind[1])
+                if val not in allowed:
+                    raise PetscOptionError(f"PETSc option -{name}: {val!r} is not a "
+                                           f"{kind[1]} type (one of {', '.join(sorted(allowed))})")
+                continue
+            scratch.setValue(name, val)
+            try:
+                got = scratch.getReal(name) if kind == "real" else scratch.getInt(name)
+            except (PETSc.Error, KeyError):  # KeyError: an empty value
+                raise PetscOptionError(f"PETSc option -{name}: {val!r} is not "
+                                       f"{'a real number' if kind == 'real' else 'an integer'}"
+                                       ) from None
+            if kind == "real" and not math.isfinite(got) and val.strip().lower() not in \
+                    ("default", "petsc_default", "decide", "petsc_decide", "determine",
+                     "petsc_determine"):
+                raise PetscOptionError(f"PETSc option -{name}: {val!r} is not a finite number")
+    finally:
+        scratch.destroy()
+
+
+def _value_kind(name: str):
+    """"real", "int", ("PETSc"|"SLEPc", class name) or None for option ``name``."""
+    for ending, kind in _TYPE_ENDINGS.items():
+        if name == ending or name.endswith("_" + ending):
+            return kind
+    if name.endswith("tol"):  # tol, rtol, atol, abstol, stol, divtol
+        return "real"
+    for endings, kind in ((_REAL_ENDINGS, "real"), (_INT_ENDINGS, "int")):
+        if any(name == e or name.endswith("_" + e) for e in endings):
+            return kind
+    return None
+
+
+def unused_petsc_options(pairs) -> list[str]:
+    """Names (``-name``) among ``pairs`` that no PETSc object has read so far.
+
+    Uses PETSc's own record (PetscOptionsUsed, the ``-options_left``
+    mechanism). Empty if PETSc was not initialised. Not collective.
+    """
+    if not _initialised or not pairs:
+        return []
+    import ctypes
+
+    from petsc4py import PETSc
+
+    try:
+        used_fn = ctypes.CDLL(PETSc.__file__).PetscOptionsUsed
+    except (OSError, AttributeError):  # pragma: no cover - a static PETSc build
+        return []
+    present = {k.lower() for k in PETSc.Options().getAll()}  # getAll marks nothing used
+    used = ctypes.c_int(0)
+    left = []
+    for name, _ in pairs:
+        if name.lower() not in present:
+            continue  # never reached PETSc's database (the command kept it)
+        if used_fn(None, name.encode(), ctypes.byref(used)) == 0 and not used.value:
+            left.append("-" + name)
+    return left
 
 
 def import_h5py():

@@ -3,6 +3,7 @@ including interrupted runs and unreadable files in a scan directory."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import subprocess
 
@@ -95,3 +96,51 @@ def test_analyze_files_written_with_different_rank_counts(tmp_path):
     assert rows["three.h5"]["mpi_size"] == "3" and rows["serial.h5"]["mpi_size"] == "1"
     # only the order of floating-point reductions differs
     assert float(rows["three.h5"]["deviation_from_reference"]) < 1e-9
+
+
+def test_nan_in_a_run_is_reported_not_hidden(comm, shared_tmp_path, capsys, caplog):
+    """A NaN in one output of a run: analyze's deviation is nan (it was 0 when NaN
+    was skipped), the warning names the file and the series, compare prints nan."""
+    import shutil
+
+    from mpi4py import MPI
+
+    from nmbhpc.stack import import_h5py
+
+    mb = write_config(shared_tmp_path, "manybody", comm, n_out=5)
+    a, b = shared_tmp_path / "a.h5", shared_tmp_path / "b.h5"
+    assert cli_main(["run", mb, "-o", str(a), "--log-level", "WARNING"]) == 0
+    if comm.Get_rank() == 0:
+        shutil.copy(a, b)
+        with import_h5py().File(b, "r+", driver="mpio", comm=MPI.COMM_SELF) as f:
+            pol = f["modes/polarization"]
+            row = pol[2]
+            row[0, 2] = np.nan
+            pol[2] = row
+    comm.Barrier()
+    capsys.readouterr()
+    logger = logging.getLogger("nmbhpc")  # does not propagate to caplog's root handler
+    logger.addHandler(caplog.handler)
+    try:
+        status = cli_main(["analyze", str(a), str(b), "--no-plots",
+                           "-o", str(shared_tmp_path / "out")])
+    finally:
+        logger.removeHandler(caplog.handler)
+    out = capsys.readouterr().out
+    assert status == 0
+    status = cli_main(["compare", str(a), str(b)])
+    cmp_out = capsys.readouterr().out
+    assert status == 0
+    if comm.Get_rank() != 0:
+        return
+    rows = {os.path.basename(r["file"]): r for r in _rows(shared_tmp_path / "out" / "summary.csv")}
+    assert rows["b.h5"]["deviation_from_reference"] == "nan"
+    assert rows["a.h5"]["deviation_from_reference"] == ""  # the reference itself: not applicable
+    series = [r for r in _rows(shared_tmp_path / "out" / "timeseries.csv") if r["file"] == str(b)]
+    assert [r["deviation_from_reference"] for r in series][2] == "nan"
+    assert float(series[1]["deviation_from_reference"]) == 0.0
+    b_line = [line for line in out.splitlines() if line.startswith("b.h5")][0]
+    assert b_line.split()[-1] == "nan", out
+    assert any("b.h5: non-finite values in polarization (first at t = " in r.getMessage()
+               for r in caplog.records), caplog.text
+    assert "nan" in [line for line in cmp_out.splitlines() if "b.h5" in line][0].split()

@@ -239,6 +239,57 @@ def test_multi_angle_coupling_factor():
     assert v["c_eff"] == pytest.approx(1.0)        # (1 - p.q) n_q / N = 2 * 1/2
 
 
+@pytest.mark.parametrize("single_angle", [True, False])
+def test_coupling_factor_without_the_matrix_equals_the_dense_sum(single_angle):
+    """c_eff in O(M) equals max_p (C n)_p / N with the dense coupling matrix."""
+    rng = np.random.default_rng(7)
+    dirs = rng.normal(size=(9, 3))
+    dirs[3] = dirs[2]                      # two parallel beams: c_pq = 0 exactly
+    dirs /= np.linalg.norm(dirs, axis=1)[:, None]
+    modes = [Mode(int(n), float(w), direction=tuple(d))
+             for n, w, d in zip(rng.integers(1, 6, 9), rng.normal(size=9), dirs)]
+    model = Model(modes=tuple(modes), mu=MuSchedule(mu0=1.0), single_angle=single_angle,
+                  single_angle_factor=0.7)
+    dense = float(np.max(model.couplings() @ model.counts) / model.n_total)
+    from nmbhpc.hierarchy.runs import effective_angular_factor
+
+    assert effective_angular_factor(model) == pytest.approx(dense, rel=1e-13, abs=1e-14)
+
+
+def test_hierarchy_of_many_modes_builds_no_mode_by_mode_matrix(monkeypatch):
+    """A million-mode model once asked the coupling matrix for 7 TiB in the hierarchy."""
+    def refuse(self):
+        raise AssertionError("M x M coupling matrix built")
+
+    monkeypatch.setattr(Model, "couplings", refuse)
+    m = 200_000
+    modes = [Mode(1, 1.0 + (p % 7)) for p in range(m)]
+    v = {r.name: r.value for r in run_hierarchy(_config(modes))}
+    assert v["M"] == m and v["c_eff"] == pytest.approx((m - 1) / m)
+
+
+@pytest.mark.parametrize("mu0, t_end", [(1e308, 10.0), (1e308, 1e300), (1.0, 1e308),
+                                        (1e-308, 1.0), (1e300, 1e-300)])
+def test_extreme_but_valid_values_give_inf_and_a_warning(mu0, t_end):
+    """Overflow ends in inf (or 0) rows and a warning, never an exception or a numpy
+    warning; the table still goes into a run file (table_arrays) and prints."""
+    import warnings
+
+    config = _config(BIPOLAR, mu=MuSchedule(mu0=mu0), t_end=t_end)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = run_hierarchy(config)
+        msgs = check_window(config)
+        run_inequalities(rows)
+        table_arrays(rows)
+        format_table(rows)
+    v = {r.name: r.value for r in rows}
+    overflow = not all(math.isfinite(v[k]) for k in ("max mu", "mu t", "Sigma", "omega t"))
+    assert overflow == any("beyond the float64 range" in w for w in msgs)
+    if mu0 * t_end > 1e308:
+        assert v["mu t"] == math.inf and v["g(t)"] == math.inf and overflow
+
+
 def test_check_window_collisions():
     short = _config(BIPOLAR, t_end=1.0)
     assert not any("collision" in w for w in check_window(short))

@@ -4,16 +4,24 @@ Not collective: everything reads files serially with :func:`nmbhpc.io.read_run`,
 which accepts files written with any rank count and files of interrupted or
 killed runs (cut to their complete records). Times in 1/omega0, energies in
 omega0; entropies in nats; deviations are absolute.
+
+Non-finite numbers are never hidden: a NaN in a run's series makes every
+quantity derived from it NaN (written ``nan`` in the CSVs and the table, and
+logged as a warning); an empty cell (``-`` in the table) means "not
+applicable" (no records, or no reference of the same modes).
 """
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .compare import compare_polarizations
+
+log = logging.getLogger(__name__)
 
 #: columns of summary.csv, in order (also the printed table's data)
 SUMMARY_COLUMNS = ("file", "solver", "status", "mpi_size", "n_modes", "n_total", "records",
@@ -38,11 +46,24 @@ def find_run_files(path) -> list[str]:
 
 @dataclass
 class RunSummary:
-    """One run's table row and its per-time derived series (``deviation`` may be None)."""
+    """One run's table row and its per-time derived series (``deviation`` may be None;
+    where ``covered`` is False the reference has no output time to compare with)."""
 
     run: object  # RunData
     row: dict
     deviation: np.ndarray | None
+    covered: np.ndarray | None = None
+
+
+def _nonfinite_report(r) -> str | None:
+    """"polarization (first at t = 0.5), energy" for the series of ``r`` holding NaN/inf."""
+    bad = []
+    for name in ("polarization", "nue_total", "entropy", "norm", "energy", "b_dot_j"):
+        arr = np.asarray(getattr(r, name, np.zeros(0)), dtype=np.float64)
+        if arr.size and not np.isfinite(arr).all():
+            rows = np.nonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0]
+            bad.append(f"{name} (first at t = {float(r.time[rows[0]]):g})")
+    return ", ".join(bad) or None
 
 
 def _same_model(a, b) -> bool:
@@ -55,40 +76,54 @@ def summarize(runs, reference=None) -> list[RunSummary]:
     interpolated) for runs of the same modes as ``reference`` (a RunData or None)."""
     out = []
     for r in runs:
-        dev = None
+        dev = covered = dev_max = None
         if reference is not None and r is not reference and r.n_records and reference.n_records \
                 and _same_model(r, reference):
             try:
                 c = compare_polarizations(r.time, r.polarization, reference.time,
                                           reference.polarization, 1.0, r.path, reference.path)
                 dev = np.full(r.n_records, np.nan)
-                dev[np.searchsorted(r.time, c.time)] = c.max_deviation
+                covered = np.zeros(r.n_records, dtype=bool)
+                idx = np.searchsorted(r.time, c.time)
+                dev[idx], covered[idx] = c.max_deviation, True
+                dev_max = float(np.max(c.max_deviation))   # NaN stays NaN
             except ValueError:
-                dev = None
+                dev = covered = None
+        for run_ in (r, reference):
+            bad = _nonfinite_report(run_) if run_ is r or dev is not None else None
+            if bad:
+                log.warning("%s: non-finite values in %s; the quantities derived from them "
+                            "are nan", run_.path, bad)
         n = r.n_records
         row = {
             "file": r.path, "solver": r.attrs.get("solver", "?"), "status": r.status,
             "mpi_size": r.attrs.get("mpi_size", ""), "n_modes": len(r.modes.n),
             "n_total": int(np.sum(r.modes.n)), "records": n, "planned": len(r.planned_times),
-            "t_first": r.time[0] if n else np.nan, "t_last": r.time[-1] if n else np.nan,
-            "nue_initial": r.nue_total[0] if n else np.nan,
-            "nue_final": r.nue_total[-1] if n else np.nan,
-            "entropy_max": float(np.max(r.entropy)) if n else np.nan,
-            "norm_dev_max": float(np.max(np.abs(r.norm - 1))) if n else np.nan,
-            "energy_dev_max": float(np.max(np.abs(r.energy - r.energy[0]))) if n else np.nan,
-            "bj_dev_max": float(np.max(np.abs(r.b_dot_j - r.b_dot_j[0]))) if n else np.nan,
-            "deviation_from_reference": float(np.nanmax(dev)) if dev is not None
-            and np.isfinite(dev).any() else np.nan,
+            "t_first": r.time[0] if n else None, "t_last": r.time[-1] if n else None,
+            "nue_initial": r.nue_total[0] if n else None,
+            "nue_final": r.nue_total[-1] if n else None,
+            "entropy_max": float(np.max(r.entropy)) if n else None,
+            "norm_dev_max": float(np.max(np.abs(r.norm - 1))) if n else None,
+            "energy_dev_max": float(np.max(np.abs(r.energy - r.energy[0]))) if n else None,
+            "bj_dev_max": float(np.max(np.abs(r.b_dot_j - r.b_dot_j[0]))) if n else None,
+            "deviation_from_reference": dev_max,
         }
-        out.append(RunSummary(r, row, dev))
+        out.append(RunSummary(r, row, dev, covered))
     return out
 
 
 def csv_cell(v) -> str:
-    """A CSV cell: floats with 10 significant digits, NaN as empty."""
+    """A CSV cell: floats with 10 significant digits (``nan``, ``inf`` as such), None as empty."""
+    if v is None:
+        return ""
     if isinstance(v, (float, np.floating)):
-        return "" if np.isnan(v) else f"{v:.10g}"
+        return f"{v:.10g}"
     return str(v)
+
+
+def _cell(v, spec: str) -> str:
+    """Table cell: ``format(v, spec)``, ``-`` for None (not applicable)."""
+    return "-" if v is None else format(v, spec)
 
 
 def write_summary_csv(summaries, path: str) -> None:
@@ -109,8 +144,9 @@ def write_timeseries_csv(summaries, path: str) -> None:
                 w.writerow([r.path] + [csv_cell(float(v)) for v in (
                     r.time[i], r.mu[i], r.nue_total[i], r.entropy[i].max(), r.entropy[i].mean(),
                     abs(r.norm[i] - 1), abs(r.energy[i] - r.energy[0]),
-                    abs(r.b_dot_j[i] - r.b_dot_j[0]),
-                    s.deviation[i] if s.deviation is not None else np.nan)])
+                    abs(r.b_dot_j[i] - r.b_dot_j[0]))] +
+                    [csv_cell(float(s.deviation[i]) if s.covered is not None and s.covered[i]
+                              else None)])
 
 
 def table(summaries, base: str = "") -> str:
@@ -124,9 +160,10 @@ def table(summaries, base: str = "") -> str:
         lines.append(
             f"{name[-32:]:<32} {r['solver']:<9} {r['status']:<11} {str(r['mpi_size']):>5} "
             f"{r['n_modes']:>4} {r['n_total']:>6} {r['records']:>4}/{r['planned']:<4} "
-            f"{csv_cell(round(r['t_last'], 4)) if r['records'] else '-':>8} "
-            f"{r['nue_initial']:>9.6f}->{r['nue_final']:<8.6f} {r['entropy_max']:>8.4f} "
-            f"{csv_cell(r['deviation_from_reference']) and format(r['deviation_from_reference'], '9.2e') or '-':>9}")
+            f"{_cell(r['t_last'], '.4g'):>8} "
+            f"{_cell(r['nue_initial'], '>9.6f')}->{_cell(r['nue_final'], '<8.6f')} "
+            f"{_cell(r['entropy_max'], '>8.4f')} "
+            f"{_cell(r['deviation_from_reference'], '9.2e'):>9}")
     return "\n".join(lines)
 
 

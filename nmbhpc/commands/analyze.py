@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ..cli import UsageError
+from ..cli import UsageError, on_rank0
 
 
 def register(subparsers) -> None:
@@ -43,23 +43,14 @@ def run(args) -> int:
     """Collective: rank 0 reads every file and writes the outputs; every rank exits alike."""
     from mpi4py import MPI
 
-    comm = MPI.COMM_WORLD
-    error = None
-    if comm.Get_rank() == 0:
-        try:
-            _analyze(args)
-        except UsageError as exc:
-            error = str(exc)
-    error = comm.bcast(error, root=0)
-    if error:
-        raise UsageError(error)
-    return 0
+    return on_rank0(MPI.COMM_WORLD, lambda: _analyze(args))
 
 
 def _analyze(args) -> None:
     from ..analysis import scan_summary as ss
-    from ..io import RunFileError, read_run
-    from ..kinetics.output import KineticFileError, is_kinetics_file, read_kinetics
+    from ..analysis.reading import read_any, read_flavor_run
+    from ..io import RunFileError
+    from ..kinetics.output import KineticFileError
 
     files, errors = [], []
     for p in args.paths:
@@ -77,23 +68,34 @@ def _analyze(args) -> None:
         if os.path.abspath(f).startswith(out_abs + os.sep):
             continue
         try:
-            if is_kinetics_file(f):
-                kinetic.append(read_kinetics(f))
-            else:
-                runs.append(read_run(f))
+            is_kinetic, data = read_any(f)
+            (kinetic if is_kinetic else runs).append(data)
         except (RunFileError, KineticFileError) as exc:
             errors.append(str(exc))
     if not runs and not kinetic:
-        raise UsageError("no readable run files:\n  " + "\n  ".join(errors))
+        raise UsageError(_listing("no readable run files", errors))
+    reference = None
+    if args.reference and runs:  # refused before anything is written
+        try:
+            reference = read_flavor_run(args.reference)
+        except RunFileError as exc:
+            raise UsageError(f"--reference: {exc}") from None
     written = []
     os.makedirs(out_dir, exist_ok=True)
     if kinetic:
         written += _analyze_kinetics(kinetic, out_dir, args.no_plots)
     if runs:
-        written += _analyze_runs(args, runs, out_dir, ss)
+        written += _analyze_runs(args, runs, out_dir, ss, reference)
     print(f"wrote {', '.join(written)} to {out_dir}")
     if errors:
-        raise UsageError("some inputs could not be read:\n  " + "\n  ".join(errors))
+        raise UsageError(_listing("some inputs could not be read", errors))
+
+
+def _listing(head: str, errors: list[str]) -> str:
+    """One line for one error; else one line per error below ``head``."""
+    if len(errors) == 1:
+        return f"{head}: {errors[0]}"
+    return head + ":\n  " + "\n  ".join(errors)
 
 
 def _analyze_kinetics(runs, out_dir: str, no_plots: bool) -> list[str]:
@@ -109,16 +111,8 @@ def _analyze_kinetics(runs, out_dir: str, no_plots: bool) -> list[str]:
     return written
 
 
-def _analyze_runs(args, runs, out_dir: str, ss) -> list[str]:
-    from ..io import RunFileError, read_run
-
-    reference = None
-    if args.reference:
-        try:
-            reference = read_run(args.reference)
-        except RunFileError as exc:
-            raise UsageError(f"--reference: {exc}") from None
-    else:
+def _analyze_runs(args, runs, out_dir: str, ss, reference) -> list[str]:
+    if reference is None:
         done = [r for r in runs if r.status == "completed"]
         mb = [r for r in done if r.attrs.get("solver") == "manybody"]
         reference = (mb or done or runs)[0]

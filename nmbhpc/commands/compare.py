@@ -7,7 +7,7 @@ and the departure time tau (first time it exceeds ``--fraction``; Eq. (23));
 """
 from __future__ import annotations
 
-from ..cli import UsageError
+from ..cli import UsageError, on_rank0, positive_float
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "output times (others interpolated linearly), its maximum over modes, and the "
         "departure time tau at which that maximum first exceeds FRACTION.")
     p.add_argument("files", nargs="+", metavar="FILE", help="run files; the first is the reference")
-    p.add_argument("--fraction", "-f", type=float, default=0.1,
+    p.add_argument("--fraction", "-f", type=positive_float, default=0.1,
                    help="deviation threshold f defining tau (default 0.1)")
     p.add_argument("--plot", metavar="PNG", help="write a PNG of trajectories and deviations")
     p.set_defaults(func=run)
@@ -27,31 +27,20 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from mpi4py import MPI
 
-    from ..analysis.compare import compare_runs, plot_comparison
-    from ..io.run_reader import RunFileError, read_run
-
     if len(args.files) < 2:
         raise UsageError("need at least two run files")
-    if not args.fraction > 0:
-        raise UsageError(f"--fraction must be positive, got {args.fraction}")
-    comm = MPI.COMM_WORLD
-    error = None
-    if comm.Get_rank() == 0:
-        try:
-            _report(args, read_run, RunFileError, compare_runs, plot_comparison)
-        except UsageError as exc:
-            error = str(exc)
     # every rank exits with rank 0's verdict
-    error = comm.bcast(error, root=0)
-    if error:
-        raise UsageError(error)
-    return 0
+    return on_rank0(MPI.COMM_WORLD, lambda: _report(args))
 
 
-def _report(args, read_run, RunFileError, compare_runs, plot_comparison) -> None:
+def _report(args) -> None:
     """Read, compare, print (and plot) on this process."""
+    from ..analysis.compare import compare_runs, plot_comparison
+    from ..analysis.reading import read_flavor_run
+    from ..io.run_reader import RunFileError
+
     try:
-        runs = [read_run(path) for path in args.files]
+        runs = [read_flavor_run(path) for path in args.files]
     except RunFileError as exc:
         raise UsageError(str(exc)) from None
     try:

@@ -1,12 +1,12 @@
 """``nmbhpc info FILE [FILE...]``: summarise run files (docs/file-format.md).
 
-Reads serially on rank 0 (launching it under mpirun is harmless); every file
+Reads serially on rank 0 (under mpirun every rank exits with its status); every file
 that is missing, not HDF5 or not an nmbhpc run file is reported by name and
 makes the command exit with status 2, after the good files are printed.
 """
 from __future__ import annotations
 
-from ..cli import UsageError
+from ..cli import UsageError, on_rank0
 
 
 def register(subparsers) -> None:
@@ -23,19 +23,22 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    """Print describe() of each file on rank 0; raise UsageError listing the bad ones."""
+    """Collective: print describe() of each file on rank 0; every rank raises the
+    UsageError listing the bad ones."""
     from mpi4py import MPI
 
+    return on_rank0(MPI.COMM_WORLD, lambda: _describe_all(args.files))
+
+
+def _describe_all(paths) -> None:
+    from ..analysis.reading import checked
     from ..io import RunFileError, describe
 
-    if MPI.COMM_WORLD.Get_rank() != 0:
-        return 0
     errors = []
-    for path in args.files:
+    for path in paths:
         try:
-            print(describe(path), flush=True)  # the summary of the file's own format
+            print(checked(path, describe, path), flush=True)  # the summary of its own format
         except RunFileError as exc:
             errors.append(str(exc))
     if errors:
         raise UsageError("\n  ".join(errors))
-    return 0

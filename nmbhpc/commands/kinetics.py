@@ -10,6 +10,7 @@ from __future__ import annotations
 
 
 def register(subparsers) -> None:
+    from ..cli import output_file
     from .run import add_run_options
 
     p = subparsers.add_parser(
@@ -19,7 +20,7 @@ def register(subparsers) -> None:
         "'nmbhpc run' for a kinetics config. PETSc options use the prefix kin_ "
         "(e.g. -kin_ts_rk_type 5dp -kin_ts_monitor).")
     p.add_argument("config", help="TOML file with a [kinetics] table")
-    p.add_argument("-o", "--output", required=True, help="HDF5 output file")
+    p.add_argument("-o", "--output", required=True, type=output_file, help="HDF5 output file")
     p.add_argument("--resume", action="store_true",
                    help="continue OUT.h5 from its last checkpoint (start it if it does not exist)")
     p.add_argument("--restart", "--from-snapshot", metavar="FILE.h5", dest="from_snapshot",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..cli import UsageError
+from ..cli import UsageError, nonnegative_float, nonnegative_int, output_file
 
 
 def register(subparsers) -> None:
@@ -33,7 +33,7 @@ def register(subparsers) -> None:
                     "PETSc/SLEPc options (-mfn_tol, -mfn_ncv, -kin_ts_type, -log_view, ...) "
                     "pass through.")
     p.add_argument("config", help="TOML run configuration (docs/config.md, docs/kinetics.md)")
-    p.add_argument("-o", "--output", required=True, help="HDF5 file to create")
+    p.add_argument("-o", "--output", required=True, type=output_file, help="HDF5 file to create")
     p.add_argument("--resume", "--restart", action="store_true", dest="resume",
                    help="continue OUT.h5 from its last checkpoint (start it if it does not exist)")
     p.add_argument("--from-snapshot", metavar="FILE.h5", default=None,
@@ -50,13 +50,13 @@ def add_run_options(p) -> None:
     p.add_argument("--takeover", action="store_true",
                    help="break OUT.h5's ownership claim left by a run that cannot be checked "
                         "from here (another host, no SLURM); only when you know it is gone")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=0, metavar="N",
                    help="checkpoint the solver state every N outputs (default: never by count)")
-    p.add_argument("--checkpoint-interval", type=float, default=1800.0, metavar="SECONDS",
+    p.add_argument("--checkpoint-interval", type=nonnegative_float, default=1800.0, metavar="SECONDS",
                    help="checkpoint when this much wall time passed since the last one "
                         "(default 1800; 0: never by time)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--progress-interval", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--progress-interval", type=nonnegative_float, default=None, metavar="SECONDS",
                    help="wall time between progress lines (default: 10 s on a terminal; in "
                         "batch logs every 5%% of the run or 30 s)")
 

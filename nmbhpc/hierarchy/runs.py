@@ -70,16 +70,37 @@ def _mu_over_run(model, t0: float, t1: float) -> tuple[float, float]:
         mu = abs(float(model.mu.mu0))
         return mu, mu * max(t1 - t0, 0.0)
     ts = np.linspace(t0, t1, _MU_SAMPLES)
-    mus = np.abs(np.asarray(model.mu(ts), dtype=np.float64))
-    integral = float(np.sum(0.5 * (mus[1:] + mus[:-1]) * np.diff(ts)))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf: check_window reports it
+        mus = np.abs(np.asarray(model.mu(ts), dtype=np.float64))
+        integral = float(np.sum(0.5 * (mus[1:] + mus[:-1]) * np.diff(ts)))
     return float(mus.max()), integral
 
 
 def effective_angular_factor(model) -> float:
-    """c_eff = max_p sum_q c_pq n_q / N: the largest mean-field weight one mode can feel."""
+    """c_eff = max_p sum_q c_pq n_q / N: the largest mean-field weight one mode can feel.
+
+    In O(M), without the M x M coupling matrix (a million modes would need
+    7 TiB for it): with ``c_pq = 1 - d_p.d_q`` (or the single-angle factor)
+    for q != p, ``sum_q c_pq n_q = (N - n_p) - d_p.(F - n_p d_p)``,
+    ``F = sum_q n_q d_q``.
+    """
     if model.n_total == 0:
         return 0.0
-    return float(np.max(model.couplings() @ model.counts) / model.n_total)
+    counts = model.counts.astype(np.float64)
+    others = counts.sum() - counts                      # sum over q != p of n_q
+    if model.single_angle:
+        weight = float(model.single_angle_factor) * others
+    else:
+        d = model.directions
+        flux = counts @ d
+        weight = others - (d @ flux - counts * np.einsum("ij,ij->i", d, d))
+    return float(np.max(weight) / model.n_total)
+
+
+def _div(a: float, b: float) -> float:
+    """a / b in IEEE arithmetic (inf or nan, never ZeroDivisionError) for extreme runs."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return float(np.float64(a) / np.float64(b))
 
 
 def run_hierarchy(config, conditions: Optional[Conditions] = None,
@@ -116,7 +137,7 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
 
     rate = growth_rate if growth_rate is not None else max(sigma, math.sqrt(omega_max * sigma))
     if n_total >= 2 and rate > 0:
-        t_lnn = math.log(n_total) / (2.0 * rate)
+        t_lnn = _div(math.log(n_total), 2.0 * rate)
     else:
         t_lnn = math.inf
     lam_formula = "given growth rate" if growth_rate is not None else \
@@ -130,17 +151,17 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
         Row("max mu", mu_max, "omega0", "largest mu(t) in the run"),
         Row("c_eff", c_eff, "1", "max_p sum_q c_pq n_q / N"),
         Row("Sigma", sigma, "omega0", "(mu/2) c_eff: mean-field precession rate"),
-        Row("mu/max|omega|", mu_max / omega_max if omega_max else
+        Row("mu/max|omega|", _div(mu_max, omega_max) if omega_max else
             (math.inf if mu_max > 0 else math.nan), "1",
             "self-interaction vs vacuum"),
         Row("omega t", omega_max * t, "1", "vacuum phase"),
         Row("mu t", mu_int, "1", "integral of mu dt"),
         *eq17_rows(cond, t, sigma, omega_max, gamma, "1 / Gamma (the run's collision rate)",
                    fs_phase, "integral of Sigma dt (Eq. 17)", "H_MB"),
-        Row("g(t)", mu_int / (2.0 * n_total) if n_total else math.nan, "1",
+        Row("g(t)", _div(mu_int, 2.0 * n_total) if n_total else math.nan, "1",
             "integral of mu/(2N) dt = sqrt(2) G_F t/V (Eq. 19)"),
         Row("t_lnN", t_lnn, "1/omega0", f"ln(N) / (2 Lambda), {lam_formula}"),
-        Row("t/t_lnN", t / t_lnn, "1", "finite-N deviations possible when >~ 1 (Sec. IV)"),
+        Row("t/t_lnN", _div(t, t_lnn), "1", "finite-N deviations possible when >~ 1 (Sec. IV)"),
     ]
     return rows
 
@@ -155,27 +176,27 @@ def eq17_rows(cond: Conditions, t: float, sigma: float, omega_max: float,
     ``fs_phase`` = t / tau_mfp^fs. The physical ratios Sigma/E and
     tau_mfp^fs / tau_mfp^c of ``cond`` are carried onto the run's clock.
     """
-    tau_fs = math.inf if sigma == 0 else 1.0 / sigma
+    tau_fs = math.inf if sigma == 0 else _div(1.0, sigma)
     sigma_over_e = tau_int(cond) / tau_forward(cond)
     fs_over_c = tau_forward(cond) / tau_collision(cond)
     t_int = sigma_over_e * tau_fs if sigma > 0 else math.nan   # no clock to map onto
     if gamma is not None:
-        tau_c = math.inf if gamma == 0 else 1.0 / gamma
+        tau_c = math.inf if gamma == 0 else _div(1.0, gamma)
         tau_c_formula = gamma_formula
     else:
-        tau_c = tau_fs / fs_over_c if fs_over_c > 0 else math.inf
+        tau_c = _div(tau_fs, fs_over_c) if fs_over_c > 0 else math.inf
         tau_c_formula = f"tau_mfp^fs / {fs_over_c:.3g} (collisionless run; ratio from {cond.label})"
     return [
-        Row("tau_vac", 1.0 / omega_max if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
+        Row("tau_vac", _div(1.0, omega_max) if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
         Row("tau_mfp^fs", tau_fs, "1/omega0", "1 / Sigma"),
         Row("tau_int", t_int, "1/omega0",
             f"(Sigma/E = {sigma_over_e:.3g}, {cond.label}) tau_mfp^fs; absent from {solver_name}"),
         Row("tau_mfp^c", tau_c, "1/omega0", tau_c_formula),
-        Row("Gamma/Sigma", (gamma / sigma if sigma else math.inf) if gamma is not None
+        Row("Gamma/Sigma", (_div(gamma, sigma) if sigma else math.inf) if gamma is not None
             else math.nan, "1", "collision vs forward-scattering rate (runs with collisions)"),
         Row("t/tau_mfp^fs", fs_phase, "1", fs_phase_formula),
-        Row("tau_int/t", t_int / t if t > 0 else math.inf * t_int, "1", "Eq. (17)"),
-        Row("t/tau_mfp^c", t / tau_c, "1", "collisions matter when >~ 1"),
+        Row("tau_int/t", _div(t_int, t) if t > 0 else math.inf * t_int, "1", "Eq. (17)"),
+        Row("t/tau_mfp^c", _div(t, tau_c), "1", "collisions matter when >~ 1"),
     ]
 
 
@@ -220,6 +241,10 @@ def check_window(config, conditions: Optional[Conditions] = None,
     solver = str(config.solver)
     gamma = _collision_rate(config, collision_rate)
     out = []
+    if not all(math.isfinite(v[k]) for k in ("max mu", "mu t", "Sigma", "omega t")):
+        out.append(f"mu = {v['max mu']:.3g}, integral of mu dt = {v['mu t']:.3g}, "
+                   f"max|omega| t = {v['omega t']:.3g}: beyond the float64 range, the scales "
+                   "derived from them are inf or 0")
     if gamma is None and v["t/tau_mfp^c"] > 1.0:
         out.append(f"elapsed time t = {v['t']:.4g}/omega0 exceeds the collision time "
                    f"tau_mfp^c ~ {v['tau_mfp^c']:.3g}/omega0 but the {solver} run has no collisions")
