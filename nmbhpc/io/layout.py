@@ -58,6 +58,8 @@ SERIES = (
     Series("monitors/b_dot_j", "b_dot_j", 0, (), "f8"),
     # an [M, M] row is large: chunks may hold a single time
     Series("correlations/pair", "pair_correlation", 2, (), "f8", optional=True, min_rows=1),
+    # single-angle models with distinct omegas and pair correlations only
+    Series("monitors/pehlivan", "pehlivan", 1, (), "f8", optional=True),
 )
 
 

@@ -40,8 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..physics.flavor import species_fractions
-from ..physics.invariants import applies as pehlivan_applies
-from ..physics.invariants import pehlivan_invariants
+from ..physics import invariants
 from ..solvers import FIELD_SNAPSHOTS, REGISTRY, resumable, spec_of
 from .control import EXIT_INTERRUPTED
 
@@ -279,7 +278,10 @@ class Run:
         snapshots = FIELD_SNAPSHOTS in self.spec.streams
         last = None
         stopped = False
+        monitor = _pehlivan_monitor(config)
         for i, rec in enumerate(solver.records()):
+            if monitor is not None and rec.pair_correlation is not None:
+                rec = dataclasses.replace(rec, pehlivan=monitor(rec))
             if i > 0 or info is None:  # the checkpoint's record is already in the file
                 writer.append(rec)
                 if self._keep:
@@ -352,9 +354,8 @@ class Run:
             f"{abs(last.energy - first.energy):.2e}"
             + f", B.J drift {abs(last.b_dot_j - first.b_dot_j):.2e}",
         ]
-        if model.mu.is_constant and pehlivan_applies(model) and last.pair_correlation is not None:
-            h0, h1 = (pehlivan_invariants(model, r.polarization, r.pair_correlation, r.mu)
-                      for r in (first, last))
+        if model.mu.is_constant and first.pehlivan is not None and last.pehlivan is not None:
+            h0, h1 = first.pehlivan, last.pehlivan
             lines.append(f"  Pehlivan invariants: max drift {float(np.max(np.abs(h1 - h0))):.2e} "
                          f"(max |h_p| {float(np.max(np.abs(h0))):.3g})")
         return "\n".join(lines)
@@ -477,3 +478,12 @@ def _fail(writer, comm, exc: BaseException) -> None:
         comm.Abort(1)  # the other ranks may be blocked in a collective call: never hang
     if diagnosis is None:
         raise exc
+
+
+def _pehlivan_monitor(config):
+    """``record -> <h_p>`` for spin runs of single-angle models with distinct omegas, else None."""
+    model = getattr(config, "model", None)
+    if model is None or not invariants.applies(model):
+        return None
+    return lambda rec: invariants.pehlivan_invariants(model, rec.polarization,
+                                                      rec.pair_correlation, rec.mu)
