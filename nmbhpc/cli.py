@@ -22,6 +22,7 @@ COMMANDS = (
     "hierarchy",
     "compare",
     "analyze",
+    "plot",
     "slurm",
     "hierarchy_experiment",
     "experiment",
