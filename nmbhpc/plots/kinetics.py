@@ -80,10 +80,10 @@ def physical_scale(run) -> Scale:
 
 
 def last_snapshot_profile(run):
-    """``(time, z, n_e[2, nx], offdiag[2, nx])`` of the last snapshot of a 1D run, else None.
+    """``(time, z, offdiag[2, nx])`` of the last snapshot of a 1D run, else None.
 
-    Per cell: n_ee = sum_e W_e sum_i w_i (P0 + Pz)/2 of nu and nubar (n_ref), and
-    the off-diagonal amplitude |sum_e W_e sum_i w_i (Px + i Py)| (= 2 |rho_ex|).
+    Per cell and species (nu, nubar): the off-diagonal amplitude
+    ``|sum_e W_e sum_i w_i (Px + i Py)|`` (= 2 |rho_ex|, n_ref) along z (c/omega0).
     """
     n = len(run.snapshot_times)
     if not n:
@@ -96,67 +96,82 @@ def last_snapshot_profile(run):
         field = d[n - 1]
     we, w = np.asarray(run.grid["energy_weights"]), np.asarray(run.grid["w"])
     ang = np.einsum("e,i,xseic->scx", we, w, field)          # [species, component, x]
-    n_e = 0.5 * (ang[:, 0] + ang[:, 3])
-    off = np.hypot(ang[:, 1], ang[:, 2])
-    return float(run.snapshot_times[-1]), np.asarray(run.grid["x"]), n_e, off
+    return float(run.snapshot_times[-1]), np.asarray(run.grid["x"]), np.hypot(ang[:, 1], ang[:, 2])
+
+
+def _run_marker(k: int) -> dict:
+    """Several kinetic files in one figure: the k-th gets the k-th marker (colour = species)."""
+    marker = style.MARKERS[k % len(style.MARKERS)]
+    return {"marker": marker, "markersize": 3, "markevery": 0.1} if marker else {}
+
+
+def _time_text(t: float, sc: Scale) -> str:
+    return f"{t * sc.time_factor:.4g} ns" if sc.source else f"{t:.4g} " + r"$1/\omega_0$"
 
 
 def evolution(runs):
-    """Kinetic runs: domain-averaged number densities of nu_e, nubar_e, nu_x (and
-    nubar_x) vs time, the off-diagonal amplitudes, and for 1D runs the profile at
-    the last snapshot vs z; physical units if known (:func:`physical_scale`)."""
+    """Kinetic runs: domain-averaged number densities of nu_e, nubar_e, nu_x, nubar_x
+    vs time, the off-diagonal amplitudes, and for 1D runs the off-diagonal profile
+    at the last snapshot vs z; physical units if known (:func:`physical_scale`).
+
+    Colour = flavor (nu_e, nubar_e, nu_x), dashed = antineutrinos; several files
+    are told apart by markers.
+    """
     runs = [r for r in runs if r.n_records]
     if not runs:
         raise ValueError("no kinetic records to plot")
     scales = [physical_scale(r) for r in runs]
     if len({(s.time_label, s.time_factor) for s in scales}) > 1:
         scales = [CODE_UNITS] * len(runs)   # mixed scales: one common axis in code units
+    sc0 = scales[0]
     profiles = [last_snapshot_profile(r) for r in runs]
     with_profile = any(p is not None for p in profiles)
-    lines = style.LINESTYLES
+    single = len(runs) == 1
+
+    def tag(k):
+        return "" if single else f" {os.path.basename(runs[k].path)}"
+
     with style.context() as plt:
         nrows = 3 if with_profile else 2
         fig, axes = plt.subplots(nrows, 1, figsize=(7.5, 2.7 * nrows), constrained_layout=True)
         a, b = axes[0], axes[1]
         for k, (r, sc) in enumerate(zip(runs, scales)):
-            ls = lines[k % len(lines)]
             t = r.time * sc.time_factor
             nd = r.number_density
-            name = os.path.basename(r.path)
             for key, y in (("nu_e", nd[:, 0, 0]), ("nubar_e", nd[:, 1, 0]),
                            ("nu_x", nd[:, 0, 1]), ("nubar_x", nd[:, 1, 1])):
-                dash = (0, (1, 1.5)) if key == "nubar_x" else ls
-                a.plot(t, y, color=style.species_color(key), linestyle=dash,
-                       label=f"{style.SPECIES_LABELS[key]} {name}")
-            for s, key in ((0, "nu_e"), (1, "nubar_e")):
-                b.semilogy(t, np.maximum(r.offdiag_amplitude[:, s], 1e-300),
-                           color=style.species_color(key), linestyle=ls,
-                           label=f"{style.SPECIES_LABELS[key]} {name}")
+                a.plot(t, y, label=style.SPECIES_LABELS[key] + tag(k),
+                       **style.species_style(key), **_run_marker(k))
+            for s, key, name in ((0, "nu_e", r"$\nu$"), (1, "nubar_e", r"$\bar\nu$")):
+                b.semilogy(t, np.maximum(r.offdiag_amplitude[:, s], 1e-300), label=name + tag(k),
+                           **style.species_style(key), **_run_marker(k))
         a.set_ylabel(r"number density [$n_{\rm ref}$]")
-        a.set_title("domain-averaged number densities (dotted: " + r"$\bar\nu_x$)", fontsize="small")
+        a.set_title(r"domain-averaged number densities (dashed: $\bar\nu$)", fontsize="small")
         b.set_ylabel(r"$2|\rho_{ex}|$ rms [$n_{\rm ref}$]")
-        b.set_title(r"off-diagonal amplitude ($\nu$, $\bar\nu$)", fontsize="small")
+        b.set_title("domain-averaged off-diagonal amplitude", fontsize="small")
         for ax in (a, b):
-            ax.set_xlabel(scales[0].time_label)
+            ax.set_xlabel(sc0.time_label)
             style.legend_outside(ax)
         if with_profile:
             c = axes[2]
+            times = set()
             for k, (r, sc, prof) in enumerate(zip(runs, scales, profiles)):
                 if prof is None:
                     continue
-                ts, z, n_e, off = prof
-                ls = lines[k % len(lines)]
-                for s, key in ((0, "nu_e"), (1, "nubar_e")):
-                    c.plot(z * sc.length_factor, n_e[s], color=style.species_color(key),
-                           linestyle=ls,
-                           label=f"{style.SPECIES_LABELS[key]} {os.path.basename(r.path)}, "
-                                 f"t = {ts * sc.time_factor:.4g}"
-                                 + (" ns" if sc.source else r" $1/\omega_0$"))
-            c.set_xlabel(scales[0].length_label)
-            c.set_ylabel(r"$n_{ee}$ [$n_{\rm ref}$]")
-            c.set_title("profile at the last snapshot (angle- and energy-integrated)",
-                        fontsize="small")
+                ts, z, off = prof
+                times.add(_time_text(ts, sc))
+                for s, key, name in ((0, "nu_e", r"$\nu$"), (1, "nubar_e", r"$\bar\nu$")):
+                    c.plot(z * sc.length_factor, off[s], label=name + tag(k),
+                           **style.species_style(key), **_run_marker(k))
+            c.set_xlabel(sc0.length_label)
+            c.set_ylabel(r"$2|\rho_{ex}|$ [$n_{\rm ref}$]")
+            c.set_title(f"off-diagonal amplitude along the box at the last snapshot "
+                        f"(t = {', '.join(sorted(times))})", fontsize="small")
             style.legend_outside(c)
+        if single:
+            fig.suptitle(os.path.basename(runs[0].path)
+                         + ("" if sc0.source else r"  (physical scale unknown: code units)"),
+                         fontsize="medium")
     return fig
 
 

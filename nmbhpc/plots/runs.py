@@ -27,9 +27,15 @@ TWA_STDERR = "twa/polarization_stderr"
 SERIES_KINDS = ("survival", "polarization")
 
 _Y_LABELS = {
-    "survival": r"$P_{e}$ ($\nu_e$; $\bar\nu_e$ if $\omega_p<0$)",
+    "survival": r"$\nu_e$ probability",
     "polarization": r"$P_p^z$ (flavor frame)",
 }
+
+
+def _y_label(kind: str, runs) -> str:
+    if kind == "survival" and any((r.modes.omega < 0).any() for r in runs):
+        return r"$\nu_e$ ($\bar\nu_e$ if $\omega_p<0$) probability"
+    return _Y_LABELS[kind]
 
 
 def parse_modes(text: str) -> list[int]:
@@ -114,8 +120,8 @@ def _series_err(run, kind: str):
 
 def _mode_axes(plt, n_panels: int, extra_row: bool = False):
     """Figure with one panel per mode (shared axes), and optionally a full-width row below."""
-    ncols = min(4, n_panels)
-    nrows = math.ceil(n_panels / ncols)
+    nrows = math.ceil(n_panels / 4)
+    ncols = math.ceil(n_panels / nrows)     # rows as full as possible: 6 panels -> 2 x 3
     height = 2.3 * nrows + (2.6 if extra_row else 0.0)
     fig = plt.figure(figsize=(max(3.4 * ncols, 6.5), height), constrained_layout=True)
     ratios = [1.0] * nrows + ([1.15] if extra_row else [])
@@ -183,10 +189,13 @@ def time_series(runs, kind: str = "survival", modes=None, base: str = ""):
     with style.context() as plt:
         fig, axes, _, ncols = _mode_axes(plt, len(modes))
         handles, keys = _draw_modes(runs, axes, modes, kind, [style.run_label(r, base) for r in runs])
-        _label_grid(axes, ncols, _Y_LABELS[kind], style.TIME_LABEL)
+        _label_grid(axes, ncols, _y_label(kind, runs), style.TIME_LABEL)
         if kind == "survival":
             axes[0].set_ylim(-0.03, 1.03)
-        style.figure_legend(fig, handles, keys).set_title(modes_key(modes, n_modes))
+        title = modes_key(modes, n_modes)
+        if kind == "survival":
+            title += r"; survival probability $P_{ee}$ in panels starting as $\nu_e$"
+        style.figure_legend(fig, handles, keys).set_title(title)
     return fig
 
 
@@ -209,6 +218,7 @@ def spectrum(runs, base: str = ""):
         p0 = electron_probability(ref.modes.initial_polarization[None], ref.modes.omega)[0]
         ax.plot(ref.modes.omega[order], p0[order], color="0.6", ls="--", marker=".",
                 label="initial (t = 0)" if not ref.n_records else f"initial (t = {ref.time[0]:.4g})")
+        t_last = {float(r.time[-1]) for r in runs if r.n_records}
         for run, st in zip(runs, style.run_styles([r.attrs.get("solver") for r in runs])):
             if not run.n_records:
                 continue
@@ -218,15 +228,19 @@ def spectrum(runs, base: str = ""):
             err = _series_err(run, "survival")
             st = dict(st, marker=st.get("marker") or "o", markersize=4)
             st.pop("markevery", None)
-            label = f"{style.run_label(run, base)}, t = {run.time[-1]:.4g}"
+            label = style.run_label(run, base)
+            if len(t_last) > 1:
+                label += f", t = {run.time[-1]:.4g}"
             if err is not None:
                 ax.errorbar(om[order], y[order], yerr=err[-1][order], capsize=2, label=label, **st)
             else:
                 ax.plot(om[order], y[order], label=label, **st)
-        ax.set_xlabel(r"$\omega_p\ [\omega_0]$  ($\omega_p < 0$: antineutrino-like)")
-        ax.set_ylabel(r"$P_e$ at the last record")
+        anti = any((r.modes.omega < 0).any() for r in runs)
+        ax.set_xlabel(r"$\omega_p\ [\omega_0]$" + (r"  ($\omega_p < 0$: antineutrino-like)" if anti else ""))
+        ax.set_ylabel(_y_label("survival", runs))
         ax.set_ylim(-0.03, 1.03)
-        ax.set_title("final spectrum (electron-flavor probability per mode)")
+        when = f" at t = {t_last.pop():.4g} " + r"$1/\omega_0$" if len(t_last) == 1 else " at each run's last record"
+        ax.set_title("final spectrum" + when)
         style.legend_outside(ax)
     return fig
 
@@ -252,7 +266,7 @@ def comparison(runs, comparisons, modes=None, base: str = ""):
             f = comparisons[0].fraction
             handles.append(bottom.axhline(f, color="0.4", lw=0.8, ls="--"))
             keys.append(rf"threshold f = {f:g}; dotted verticals: departure times $\tau$")
-        bottom.set_ylabel(r"$\max_p |P_p - P_p^{\rm ref}|$")
+        bottom.set_ylabel(r"max$_p\,|P_p - P_p^{\rm ref}|$")
         bottom.set_xlabel(style.TIME_LABEL)
         bottom.set_title(f"deviation from the reference {os.path.basename(runs[0].path)} "
                          "(all modes)", fontsize="small")
@@ -299,7 +313,7 @@ def scan_figures(summaries, directory: str, base: str = "", fmt: str = "png",
                 a2.semilogy(s.run.time, s.deviation + tiny, **styles[k])
         a1.set(xlabel=style.TIME_LABEL, ylabel=r"drift [$\omega_0$]",
                title=r"monitors: thick $|E - E_0|$, thin $|B\cdot J - B\cdot J_0|$")
-        a2.set(xlabel=style.TIME_LABEL, ylabel=r"max$_p |P_p - P_p^{\rm ref}|$",
+        a2.set(xlabel=style.TIME_LABEL, ylabel=r"max$_p\,|P_p - P_p^{\rm ref}|$",
                title="deviation from the reference run")
         h, lab = a1.get_legend_handles_labels()
         style.figure_legend(fig, h, lab, ncol=2)

@@ -14,7 +14,7 @@ twa         green
 kinetics    purple
 ==========  =========  ==========================
 
-Several files of the same solver in one figure share its colour and differ
+Antineutrino species are drawn dashed. Several files of the same solver in one figure share its colour and differ
 by line style (then by marker); the key says which is which. Legends go
 outside the data (to the right of, or above, the axes). :func:`save` writes
 PNG, PDF or SVG by the file suffix. Matplotlib runs on the Agg backend (no
@@ -44,11 +44,14 @@ SPECIES_COLORS = {
 }
 
 #: mathtext labels of the species
+#: antineutrino species are dashed, neutrinos solid (colour = flavor)
+ANTI_LINESTYLE = "--"
+
 SPECIES_LABELS = {"nu_e": r"$\nu_e$", "nubar_e": r"$\bar\nu_e$", "nu_x": r"$\nu_x$",
                   "nubar_x": r"$\bar\nu_x$"}
 
 #: solver names as shown in keys
-SOLVER_LABELS = {"manybody": "exact (manybody)", "meanfield": "mean field",
+SOLVER_LABELS = {"manybody": "exact", "meanfield": "mean field",
                  "cumulant": "cumulant", "twa": "TWA", "kinetics": "kinetics"}
 
 #: line styles, then markers, that tell apart several files of one solver
@@ -75,6 +78,7 @@ RC = {
     "lines.linewidth": 1.4,
     "axes.spines.top": False,
     "axes.spines.right": False,
+    "axes.formatter.useoffset": False,   # no "1e-9+9.99e-1" offsets: plain tick values
     "svg.fonttype": "none",   # SVG text stays text
     "pdf.fonttype": 42,       # TrueType in PDF (editable, journal-safe)
 }
@@ -113,6 +117,12 @@ def solver_color(solver) -> str:
 def species_color(species: str) -> str:
     """The colour of ``nu_e``, ``nubar_e``, ``nu_x`` (``nubar_x`` shares nu_x's)."""
     return SPECIES_COLORS["nu_x" if species == "nubar_x" else species]
+
+
+def species_style(species: str) -> dict:
+    """Line keyword arguments of a species: its colour, dashed for antineutrinos."""
+    return {"color": species_color(species),
+            "linestyle": ANTI_LINESTYLE if species.startswith("nubar") else "-"}
 
 
 def run_styles(solvers) -> list[dict]:
