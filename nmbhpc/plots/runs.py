@@ -92,6 +92,18 @@ def initial_flavor(omega: float, pz0: float) -> str:
     return r"$\nu_e$" if up else r"$\nu_x$"
 
 
+def species_fractions(run) -> dict:
+    """``{"nu_e": [T], "nubar_e": [T]}``: the n_p-weighted electron-flavor probability of
+    the neutrino modes and of the antineutrino-like modes (a key only if such modes exist)."""
+    prob = electron_probability(run.polarization, run.modes.omega)
+    n = np.asarray(run.modes.n, dtype=np.float64)
+    out = {}
+    for key, sel in (("nu_e", run.modes.omega >= 0), ("nubar_e", run.modes.omega < 0)):
+        if sel.any():
+            out[key] = prob[:, sel] @ n[sel] / n[sel].sum()
+    return out
+
+
 def read_twa_stderr(run):
     """``[T, M, 3]`` standard errors of a TWA run's polarisations, or None (other solvers)."""
     if run.attrs.get("solver") != "twa":
@@ -283,12 +295,22 @@ def scan_figures(summaries, directory: str, base: str = "", fmt: str = "png",
     labels = [style.run_label(r, base) for r in runs]
     paths = []
     with style.context() as plt:
-        fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+        anti = any((r.modes.omega < 0).any() for r in runs)
+        fig, axes = plt.subplots(1, 2 if anti else 1, figsize=(11 if anti else 7, 4.2),
+                                 constrained_layout=True, squeeze=False)
         for r, st, lab in zip(runs, styles, labels):
-            ax.plot(r.time, r.nue_total, label=lab, **st)
-        ax.set(xlabel=style.TIME_LABEL, ylabel=r"total isospin-up fraction (/nue_fraction)",
-               title="flavor evolution")
-        style.legend_outside(ax)
+            for key, frac in species_fractions(r).items():
+                axes[0, min(("nu_e", "nubar_e").index(key), axes.shape[1] - 1)].plot(
+                    r.time, frac, label=lab, **st)
+        for ax, name in zip(axes[0], (r"$\nu_e$ fraction of the neutrinos",
+                                      r"$\bar\nu_e$ fraction of the antineutrinos")):
+            ax.set(xlabel=style.TIME_LABEL, ylabel=name)
+        axes[0, 0].set_title("flavor evolution (weighted by the mode occupations $n_p$)")
+        if anti:
+            h, lab = axes[0, 0].get_legend_handles_labels()
+            style.figure_legend(fig, h, lab, ncol=2)
+        else:
+            style.legend_outside(axes[0, 0])
         paths.append(style.save(fig, os.path.join(directory, f"flavor_evolution.{fmt}"), dpi))
 
         fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
