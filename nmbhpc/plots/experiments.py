@@ -41,7 +41,7 @@ def logn(runs, rows, fits, omega, f_conv, path, dpi=None) -> str:
         ax0.set_xlabel("N")
         ax0.set_ylabel(r"$\tau\ [1/\omega_0]$")
         ax0.set_title("departure (open) and conversion (filled) times", fontsize="small")
-        style.legend_outside(ax0, fontsize="x-small")
+        ax0.legend(loc="best", fontsize="x-small")
         exact = sorted((r for r in runs if r.solver == "manybody"), key=lambda r: r.n_total)
         shades = np.linspace(0.0, 0.75, max(len(exact), 1))
         for r, g in zip(exact, shades):
@@ -50,7 +50,7 @@ def logn(runs, rows, fits, omega, f_conv, path, dpi=None) -> str:
         ax1.axhline(f_conv, color="0.4", ls="--", lw=0.8, label=f"f_conv = {f_conv:g}")
         ax1.set_xlabel(style.TIME_LABEL)
         ax1.set_ylabel("conversion fraction C(t) (exact)")
-        style.legend_outside(ax1, fontsize="x-small", ncol=2 if len(exact) > 8 else 1)
+        ax1.legend(loc="best", fontsize="x-small", ncol=2 if len(exact) > 8 else 1)
         return style.save(fig, path, dpi)
 
 
@@ -68,7 +68,7 @@ def perturbative(groups, labels, g_values, path, dpi=None) -> str:
                 axes[k].semilogy(r.mu * r.time, np.maximum(d * r.n_total, 1e-16), lw=1,
                                  label=f"N={r.n_total}")
             axes[k].set_xlabel(r"$g = \mu t$ (dimensionless)")
-            axes[k].set_ylabel(r"$N \cdot \max_p |P_p - P_p^{\rm MF}|$")
+            axes[k].set_ylabel(r"$N\,\cdot$ max$_p\,|P_p - P_p^{\rm MF}|$")
             axes[k].set_title(label, fontsize="small")
             axes[k].legend(fontsize="x-small", ncol=2, loc="best")
             for g in g_values:
@@ -82,8 +82,8 @@ def perturbative(groups, labels, g_values, path, dpi=None) -> str:
                          max(r.n_total for rs in groups.values() for r in rs), 20)
         axes[-1].loglog(n, 1.0 / n, ":", color="0.4", label="1/N")
         axes[-1].set_xlabel("N")
-        axes[-1].set_ylabel(r"$\max_p |P_p - P_p^{\rm MF}|$ at fixed g")
-        style.legend_outside(axes[-1], fontsize="x-small")
+        axes[-1].set_ylabel(r"max$_p\,|P_p - P_p^{\rm MF}|$ at fixed g")
+        axes[-1].legend(loc="best", fontsize="x-small")
         return style.save(fig, path, dpi)
 
 
@@ -112,7 +112,7 @@ def seeding(crows, fit, omega, qrows, summary, path, dpi=None) -> str:
         ax0.set_xlabel(r"$\theta_0$ [rad]")
         ax0.set_ylabel(r"$\tau\ [1/\omega_0]$")
         ax0.set_title("conversion time vs seed angle (grey lines: exact tau(N))", fontsize="small")
-        style.legend_outside(ax0, fontsize="x-small")
+        ax0.legend(loc="best", fontsize="x-small")
         q = [q for q in qrows if q["theta0_equiv"] is not None]
         if q:
             n = np.array([x["N"] for x in q], dtype=np.float64)
@@ -123,5 +123,5 @@ def seeding(crows, fit, omega, qrows, summary, path, dpi=None) -> str:
                            label=rf"$c/\sqrt{{N}}$, c = {c:.3g} (small-angle fit, N max)")
             ax1.set_xlabel("N")
             ax1.set_ylabel(r"equivalent $\theta_0$ [rad]")
-            style.legend_outside(ax1, fontsize="x-small")
+            ax1.legend(loc="best", fontsize="x-small")
         return style.save(fig, path, dpi)

@@ -106,7 +106,7 @@ def _run_marker(k: int) -> dict:
 
 
 def _time_text(t: float, sc: Scale) -> str:
-    return f"{t * sc.time_factor:.4g} ns" if sc.source else f"{t:.4g} " + r"$1/\omega_0$"
+    return f"{t * sc.time_factor:.4g} ns" if sc.source else f"{t:.4g}/" + r"$\omega_0$"
 
 
 def evolution(runs):

@@ -251,8 +251,10 @@ def spectrum(runs, base: str = ""):
         ax.set_xlabel(r"$\omega_p\ [\omega_0]$" + (r"  ($\omega_p < 0$: antineutrino-like)" if anti else ""))
         ax.set_ylabel(_y_label("survival", runs))
         ax.set_ylim(-0.03, 1.03)
-        when = f" at t = {t_last.pop():.4g} " + r"$1/\omega_0$" if len(t_last) == 1 else " at each run's last record"
-        ax.set_title("final spectrum" + when)
+        if len(t_last) == 1:
+            ax.set_title(f"final spectrum at t = {t_last.pop():.4g}/" + r"$\omega_0$")
+        else:
+            ax.set_title("final spectrum at each run's last record")
         style.legend_outside(ax)
     return fig
 

@@ -16,7 +16,8 @@ kinetics    purple
 
 Antineutrino species are drawn dashed. Several files of the same solver in one figure share its colour and differ
 by line style (then by marker); the key says which is which. Legends go
-outside the data (to the right of, or above, the axes). :func:`save` writes
+outside the data (to the right of, or above, the axes), or, for panels side by
+side, inside at ``loc="best"`` on a translucent frame. :func:`save` writes
 PNG, PDF or SVG by the file suffix. Matplotlib runs on the Agg backend (no
 display). Not collective: call on one rank.
 """
