@@ -44,7 +44,7 @@ n_out = 16
 OMEGA0 = 9.418e10  # s^-1
 KINETIC = """{comment}
 [kinetics.grid]
-nx = 8
+nx = 12
 length = 10.0
 n_dir = 2
 [kinetics.physics]
