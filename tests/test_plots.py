@@ -40,6 +40,23 @@ t_final = 1.5
 n_out = 16
 """
 
+# the bipolar pendulum, inverted: the nu_e beam (mode 0) has omega = -1, the nubar_e beam +1
+BIPOLAR = """solver = "manybody"
+[model]
+theta = 0.01
+mu = 10.0
+[model.generator]
+kind = "two_beam"
+n_nu = 4
+n_nubar = 4
+omega = 1.0
+hierarchy = "inverted"
+flavor = "e"
+[output]
+t_final = 3.0
+n_out = 16
+"""
+
 # a fast-flavor box; the first line is the comment the Richers presets carry
 OMEGA0 = 9.418e10  # s^-1
 KINETIC = """{comment}
@@ -90,6 +107,13 @@ def study(tmp_path_factory):
         comm.Barrier()
         files[solver] = os.path.join(path, f"{solver}.h5")
         assert cli_main(["run", cfg, "-o", files[solver]] + QUIET) == 0
+    cfg = os.path.join(path, "bipolar.toml")
+    if comm.Get_rank() == 0:
+        with open(cfg, "w") as fh:
+            fh.write(BIPOLAR)
+    comm.Barrier()
+    files["bipolar"] = os.path.join(path, "bipolar.h5")
+    assert cli_main(["run", cfg, "-o", files["bipolar"]] + QUIET) == 0
     for name, comment in (("kin_cgs", SCALE_COMMENT), ("kin_code", "# no physical scale")):
         cfg = os.path.join(path, f"{name}.toml")
         if comm.Get_rank() == 0:
@@ -166,6 +190,27 @@ def test_survival_shows_every_mode_with_a_key_and_twa_band(study):
     assert bottom and all("1/\\omega_0" in ax.get_xlabel() for ax in bottom)
     assert "probability" in panels[0].get_ylabel()
     style.save(fig, os.path.join(study.dir, "survival.png"))
+
+
+def test_antineutrino_modes_show_their_nubar_e_probability(study):
+    """The two-beam inverted model gives its nu_e beam omega < 0: the species comes from
+    the generator, not from the sign; the nubar_e probability is 1 - /modes/nue_fraction."""
+    if not _rank0():
+        return
+    run = read_run(study.files["bipolar"])
+    assert run.modes.omega[0] < 0 < run.modes.omega[1]
+    fig = runs.time_series([run], "survival")
+    p0, p1 = _mode_panels(fig)
+    assert p0.get_title().endswith(r"starts $\nu_e$") and p1.get_title().endswith(r"starts $\bar\nu_e$")
+    np.testing.assert_allclose(p0.lines[0].get_ydata(), run.nue_fraction[:, 0], atol=1e-14)
+    np.testing.assert_allclose(p1.lines[0].get_ydata(), 1 - run.nue_fraction[:, 1], atol=1e-14)
+    assert p0.lines[0].get_ydata()[0] == pytest.approx(1) and p1.lines[0].get_ydata()[0] == pytest.approx(1)
+    assert p0.lines[0].get_ydata().min() < 0.99                 # the pendulum swings
+    fractions = runs.species_fractions(run)
+    np.testing.assert_allclose(fractions["nu_e"], run.nue_fraction[:, 0], atol=1e-14)
+    np.testing.assert_allclose(fractions["nubar_e"], 1 - run.nue_fraction[:, 1], atol=1e-14)
+    style.save(fig, os.path.join(study.dir, "bipolar_survival.png"))
+    style.save(runs.spectrum([run]), os.path.join(study.dir, "bipolar_spectrum.png"))
 
 
 def test_mode_selection_is_drawn_and_named(study):

@@ -5,8 +5,8 @@ Conventions (docs/file-format.md, docs/analysis.md): times in 1/omega0,
 frequencies in omega0, polarisations in the flavor frame. The electron-flavor
 probability of mode p is ``(1 + P_p^z)/2`` for neutrino modes and
 ``(1 - P_p^z)/2`` (nubar_e content, flipped isospin) for antineutrino-like
-modes (``omega_p < 0``); for a mode that starts as nu_e (nubar_e) it is the
-survival probability P_ee(t). TWA runs get a band of one standard error of
+modes; for a mode that starts as nu_e (nubar_e) it is the survival
+probability P_ee(t). Which modes are antineutrinos: :func:`antineutrino_modes`. TWA runs get a band of one standard error of
 the sample mean (``/twa/polarization_stderr``). Figures are returned open;
 write them with :func:`nmbhpc.plots.style.save`. Not collective.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import tomllib
 
 import numpy as np
 
@@ -33,8 +34,8 @@ _Y_LABELS = {
 
 
 def _y_label(kind: str, runs) -> str:
-    if kind == "survival" and any((r.modes.omega < 0).any() for r in runs):
-        return r"$\nu_e$ ($\bar\nu_e$ if $\omega_p<0$) probability"
+    if kind == "survival" and any(antineutrino_modes(r).any() for r in runs):
+        return r"$\nu_e$ ($\bar\nu_e$ for $\bar\nu$ modes) probability"
     return _Y_LABELS[kind]
 
 
@@ -76,18 +77,41 @@ def modes_key(selected, n_modes: int) -> str:
     return f"modes {', '.join(map(str, selected))} of {n_modes} (0-based), one panel per mode"
 
 
-def electron_probability(polarization, omega) -> np.ndarray:
-    """``[T, M]`` electron-flavor probability from ``P[T, M, 3]`` and ``omega[M]`` (module docstring)."""
-    sign = np.where(np.asarray(omega) < 0, -1.0, 1.0)
+def antineutrino_modes(run) -> np.ndarray:
+    """``[M]`` bool: which modes hold antineutrinos (flipped isospin, docs/conventions.md).
+
+    A ``/modes/antineutrino`` dataset of the file if there is one; else, for the
+    ``two_beam`` generator, mode 1 (its inverted hierarchy flips the signs of
+    omega, so the sign does not tell); else the modes with ``omega_p < 0``.
+    """
+    path = getattr(run, "path", None)
+    if path and os.path.exists(path):
+        with import_h5py().File(path, "r") as f:
+            if "modes/antineutrino" in f:
+                return np.asarray(f["modes/antineutrino"][()], dtype=bool)
+    try:
+        kind = tomllib.loads(run.config_toml or "")["model"]["generator"]["kind"]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        kind = None
+    omega = np.asarray(run.modes.omega)
+    if kind == "two_beam" and omega.shape == (2,):
+        return np.array([False, True])
+    return omega < 0
+
+
+def electron_probability(polarization, antineutrino) -> np.ndarray:
+    """``[T, M]`` electron-flavor probability from ``P[T, M, 3]`` and the ``[M]`` bool
+    antineutrino mask (module docstring)."""
+    sign = np.where(np.asarray(antineutrino, dtype=bool), -1.0, 1.0)
     return 0.5 * (1.0 + sign * np.asarray(polarization)[..., 2])
 
 
-def initial_flavor(omega: float, pz0: float) -> str:
+def initial_flavor(antineutrino: bool, pz0: float) -> str:
     """Mathtext name of the flavor state a mode starts in, or "mixed"."""
     if abs(abs(pz0) - 1.0) > 1e-6:
         return "mixed"
     up = pz0 > 0
-    if omega < 0:
+    if antineutrino:
         return r"$\bar\nu_x$" if up else r"$\bar\nu_e$"
     return r"$\nu_e$" if up else r"$\nu_x$"
 
@@ -95,10 +119,11 @@ def initial_flavor(omega: float, pz0: float) -> str:
 def species_fractions(run) -> dict:
     """``{"nu_e": [T], "nubar_e": [T]}``: the n_p-weighted electron-flavor probability of
     the neutrino modes and of the antineutrino-like modes (a key only if such modes exist)."""
-    prob = electron_probability(run.polarization, run.modes.omega)
+    anti = antineutrino_modes(run)
+    prob = electron_probability(run.polarization, anti)
     n = np.asarray(run.modes.n, dtype=np.float64)
     out = {}
-    for key, sel in (("nu_e", run.modes.omega >= 0), ("nubar_e", run.modes.omega < 0)):
+    for key, sel in (("nu_e", ~anti), ("nubar_e", anti)):
         if sel.any():
             out[key] = prob[:, sel] @ n[sel] / n[sel].sum()
     return out
@@ -118,7 +143,7 @@ def read_twa_stderr(run):
 
 def _series(run, kind: str):
     if kind == "survival":
-        return electron_probability(run.polarization, run.modes.omega)
+        return electron_probability(run.polarization, antineutrino_modes(run))
     return run.polarization[..., 2]
 
 
@@ -160,10 +185,10 @@ def _check_same_modes(runs) -> int:
     return n
 
 
-def _mode_title(run, p: int) -> str:
+def _mode_title(run, p: int, anti) -> str:
     om = float(run.modes.omega[p])
     return (rf"p = {p}: $\omega_p$ = {om:.4g} $\omega_0$, starts "
-            f"{initial_flavor(om, float(run.modes.initial_polarization[p, 2]))}")
+            f"{initial_flavor(anti[p], float(run.modes.initial_polarization[p, 2]))}")
 
 
 def _draw_modes(runs, axes, modes, kind: str, labels):
@@ -181,8 +206,9 @@ def _draw_modes(runs, axes, modes, kind: str, labels):
     if band is not None:
         handles.append(band)
         keys.append(r"TWA $\pm$ 1 standard error")
+    anti = antineutrino_modes(runs[0])
     for ax, p in zip(axes, modes):
-        ax.set_title(_mode_title(runs[0], p), fontsize="small")
+        ax.set_title(_mode_title(runs[0], p, anti), fontsize="small")
     return handles, keys
 
 
@@ -206,7 +232,7 @@ def time_series(runs, kind: str = "survival", modes=None, base: str = ""):
             axes[0].set_ylim(-0.03, 1.03)
         title = modes_key(modes, n_modes)
         if kind == "survival":
-            title += r"; survival probability $P_{ee}$ in panels starting as $\nu_e$"
+            title += r"; survival probability where a mode starts as $\nu_e$ or $\bar\nu_e$"
         style.figure_legend(fig, handles, keys).set_title(title)
     return fig
 
@@ -222,41 +248,53 @@ def _label_grid(axes, ncols: int, ylabel: str, xlabel: str | None) -> None:
 
 def spectrum(runs, base: str = ""):
     """Final spectrum (spectral split): electron-flavor probability at each run's last
-    record vs omega_p, one line per run, the initial spectrum dashed grey; TWA error bars."""
+    record vs omega_p, one line per run (neutrino and antineutrino modes as separate
+    segments, antineutrinos with open markers), the initial spectrum dashed grey;
+    TWA error bars of one standard error."""
     with style.context() as plt:
         fig, ax = plt.subplots(figsize=(7.5, 4.2), constrained_layout=True)
         ref = runs[0]
-        order = np.argsort(ref.modes.omega)
-        p0 = electron_probability(ref.modes.initial_polarization[None], ref.modes.omega)[0]
-        ax.plot(ref.modes.omega[order], p0[order], color="0.6", ls="--", marker=".",
-                label="initial (t = 0)" if not ref.n_records else f"initial (t = {ref.time[0]:.4g})")
+        anti_ref = antineutrino_modes(ref)
+        p0 = electron_probability(ref.modes.initial_polarization[None], anti_ref)[0]
+        t0 = f"initial (t = {ref.time[0]:.4g})" if ref.n_records else "initial"
+        for k, sel in enumerate(_species_segments(ref.modes.omega, anti_ref)):
+            ax.plot(ref.modes.omega[sel], p0[sel], color="0.6", ls="--", marker=".",
+                    label=None if k else t0)
         t_last = {float(r.time[-1]) for r in runs if r.n_records}
         for run, st in zip(runs, style.run_styles([r.attrs.get("solver") for r in runs])):
             if not run.n_records:
                 continue
-            om = run.modes.omega
-            order = np.argsort(om)
-            y = electron_probability(run.polarization[-1], om)
+            anti = antineutrino_modes(run)
+            y = electron_probability(run.polarization[-1], anti)
             err = _series_err(run, "survival")
             st = dict(st, marker=st.get("marker") or "o", markersize=4)
             st.pop("markevery", None)
             label = style.run_label(run, base)
             if len(t_last) > 1:
                 label += f", t = {run.time[-1]:.4g}"
-            if err is not None:
-                ax.errorbar(om[order], y[order], yerr=err[-1][order], capsize=2, label=label, **st)
-            else:
-                ax.plot(om[order], y[order], label=label, **st)
-        anti = any((r.modes.omega < 0).any() for r in runs)
-        ax.set_xlabel(r"$\omega_p\ [\omega_0]$" + (r"  ($\omega_p < 0$: antineutrino-like)" if anti else ""))
+            for k, sel in enumerate(_species_segments(run.modes.omega, anti)):
+                kw = dict(st, label=None if k else label)
+                if anti[sel[0]]:
+                    kw["markerfacecolor"] = "white"
+                if err is not None:
+                    ax.errorbar(run.modes.omega[sel], y[sel], yerr=err[-1][sel], capsize=2, **kw)
+                else:
+                    ax.plot(run.modes.omega[sel], y[sel], **kw)
+        ax.set_xlabel(r"$\omega_p\ [\omega_0]$")
         ax.set_ylabel(_y_label("survival", runs))
         ax.set_ylim(-0.03, 1.03)
-        if len(t_last) == 1:
-            ax.set_title(f"final spectrum at t = {t_last.pop():.4g}/" + r"$\omega_0$")
-        else:
-            ax.set_title("final spectrum at each run's last record")
+        when = (f" at t = {t_last.pop():.4g}/" + r"$\omega_0$") if len(t_last) == 1 \
+            else " at each run's last record"
+        note = r" (open markers: $\bar\nu$ modes)" if anti_ref.any() and not anti_ref.all() else ""
+        ax.set_title("final spectrum" + when + note)
         style.legend_outside(ax)
     return fig
+
+
+def _species_segments(omega, anti) -> list:
+    """Index arrays, sorted by omega, of the neutrino and of the antineutrino modes."""
+    order = np.argsort(omega, kind="stable")
+    return [order[m[order]] for m in (~anti, anti) if m.any()]
 
 
 def comparison(runs, comparisons, modes=None, base: str = ""):
@@ -297,7 +335,7 @@ def scan_figures(summaries, directory: str, base: str = "", fmt: str = "png",
     labels = [style.run_label(r, base) for r in runs]
     paths = []
     with style.context() as plt:
-        anti = any((r.modes.omega < 0).any() for r in runs)
+        anti = any(antineutrino_modes(r).any() for r in runs)
         fig, axes = plt.subplots(1, 2 if anti else 1, figsize=(11 if anti else 7, 4.2),
                                  constrained_layout=True, squeeze=False)
         for r, st, lab in zip(runs, styles, labels):
