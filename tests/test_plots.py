@@ -98,30 +98,18 @@ def study(tmp_path_factory):
     comm = MPI.COMM_WORLD
     path = str(tmp_path_factory.mktemp("plots")) if comm.Get_rank() == 0 else None
     path = comm.bcast(path, root=0)
+    jobs = [("run", s, RUN.format(solver=s)) for s in SOLVERS] + [("run", "bipolar", BIPOLAR)]
+    jobs += [("kinetics", "kin_cgs", KINETIC.format(comment=SCALE_COMMENT)),
+             ("kinetics", "kin_code", KINETIC.format(comment="# no physical scale"))]
     files = {}
-    for solver in SOLVERS:
-        cfg = os.path.join(path, f"{solver}.toml")
-        if comm.Get_rank() == 0:
-            with open(cfg, "w") as fh:
-                fh.write(RUN.format(solver=solver))
-        comm.Barrier()
-        files[solver] = os.path.join(path, f"{solver}.h5")
-        assert cli_main(["run", cfg, "-o", files[solver]] + QUIET) == 0
-    cfg = os.path.join(path, "bipolar.toml")
-    if comm.Get_rank() == 0:
-        with open(cfg, "w") as fh:
-            fh.write(BIPOLAR)
-    comm.Barrier()
-    files["bipolar"] = os.path.join(path, "bipolar.h5")
-    assert cli_main(["run", cfg, "-o", files["bipolar"]] + QUIET) == 0
-    for name, comment in (("kin_cgs", SCALE_COMMENT), ("kin_code", "# no physical scale")):
+    for command, name, text in jobs:
         cfg = os.path.join(path, f"{name}.toml")
         if comm.Get_rank() == 0:
             with open(cfg, "w") as fh:
-                fh.write(KINETIC.format(comment=comment))
+                fh.write(text)
         comm.Barrier()
         files[name] = os.path.join(path, f"{name}.h5")
-        assert cli_main(["kinetics", cfg, "-o", files[name]] + QUIET) == 0
+        assert cli_main([command, cfg, "-o", files[name]] + QUIET) == 0
     return SimpleNamespace(dir=path, files=files)
 
 
