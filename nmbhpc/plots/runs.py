@@ -12,9 +12,10 @@ write them with :func:`nmbhpc.plots.style.save`. Not collective.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
-import tomllib
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -80,23 +81,36 @@ def modes_key(selected, n_modes: int) -> str:
 def antineutrino_modes(run) -> np.ndarray:
     """``[M]`` bool: which modes hold antineutrinos (flipped isospin, docs/conventions.md).
 
-    A ``/modes/antineutrino`` dataset of the file if there is one; else, for the
-    ``two_beam`` generator, mode 1 (its inverted hierarchy flips the signs of
-    omega, so the sign does not tell); else the modes with ``omega_p < 0``.
+    A ``/modes/species`` dataset of the file (``"nu"``/``"nubar"``) if there is
+    one; else ``Mode.is_antineutrino`` of the model rebuilt from the config text
+    stored in the file (the inverted two-beam model has its nu_e beam at negative
+    omega); else the modes with ``omega_p < 0``.
     """
+    omega = np.asarray(run.modes.omega)
     path = getattr(run, "path", None)
     if path and os.path.exists(path):
         with import_h5py().File(path, "r") as f:
-            if "modes/antineutrino" in f:
-                return np.asarray(f["modes/antineutrino"][()], dtype=bool)
-    try:
-        kind = tomllib.loads(run.config_toml or "")["model"]["generator"]["kind"]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError):
-        kind = None
-    omega = np.asarray(run.modes.omega)
-    if kind == "two_beam" and omega.shape == (2,):
-        return np.array([False, True])
+            if "modes/species" in f:
+                species = [s.decode() if isinstance(s, bytes) else str(s)
+                           for s in f["modes/species"][()]]
+                return np.array([s == "nubar" for s in species], dtype=bool)
+    from_config = _species_from_config(run.config_toml or "")
+    if from_config is not None and len(from_config) == omega.shape[0]:
+        return np.array(from_config, dtype=bool)
     return omega < 0
+
+
+@functools.lru_cache(maxsize=16)
+def _species_from_config(text: str):
+    """``Mode.is_antineutrino`` of every mode of the config ``text``, None if it does not load."""
+    if not text:
+        return None
+    from ..config import ConfigError, load_config_text
+
+    try:
+        return tuple(m.is_antineutrino for m in load_config_text(text).model.modes)
+    except (ConfigError, ValueError, KeyError, TypeError):
+        return None
 
 
 def electron_probability(polarization, antineutrino) -> np.ndarray:
@@ -117,16 +131,15 @@ def initial_flavor(antineutrino: bool, pz0: float) -> str:
 
 
 def species_fractions(run) -> dict:
-    """``{"nu_e": [T], "nubar_e": [T]}``: the n_p-weighted electron-flavor probability of
-    the neutrino modes and of the antineutrino-like modes (a key only if such modes exist)."""
+    """``{"nu_e": [T], "nubar_e": [T]}``: :func:`nmbhpc.physics.flavor.species_fractions`
+    of every record (keys only for species the run has)."""
+    from ..physics.flavor import species_fractions as fractions
+
     anti = antineutrino_modes(run)
-    prob = electron_probability(run.polarization, anti)
-    n = np.asarray(run.modes.n, dtype=np.float64)
-    out = {}
-    for key, sel in (("nu_e", ~anti), ("nubar_e", anti)):
-        if sel.any():
-            out[key] = prob[:, sel] @ n[sel] / n[sel].sum()
-    return out
+    model = SimpleNamespace(modes=[SimpleNamespace(is_antineutrino=bool(a)) for a in anti],
+                            counts=run.modes.n)
+    rows = [fractions(model, p) for p in run.polarization]
+    return {k: np.array([r[k] for r in rows]) for k in (rows[0] if rows else {})}
 
 
 def read_twa_stderr(run):
