@@ -181,8 +181,9 @@ def test_survival_shows_every_mode_with_a_key_and_twa_band(study):
 
 
 def test_antineutrino_modes_show_their_nubar_e_probability(study):
-    """The two-beam inverted model gives its nu_e beam omega < 0: the species comes from
-    Mode.species of the stored config, not from the sign; the nubar_e probability is 1 - /modes/nue_fraction."""
+    """The inverted two-beam model has its nu_e beam at omega < 0: the species comes from
+    Mode.species of the stored config, not from the sign; the nubar_e probability is
+    1 - /modes/nue_fraction."""
     if not _rank0():
         return
     run = read_run(study.files["bipolar"])
