@@ -13,6 +13,7 @@ write them with :func:`nmbhpc.plots.style.save`. Not collective.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 from types import SimpleNamespace
@@ -21,6 +22,11 @@ import numpy as np
 
 from ..stack import import_h5py
 from . import style
+
+log = logging.getLogger(__name__)
+
+#: above this many panels the figure is still drawn, with a hint to select modes
+MANY_PANELS = 24
 
 #: dataset of the TWA standard errors of P_p [T, M, 3]
 TWA_STDERR = "twa/polarization_stderr"
@@ -170,6 +176,8 @@ def _series_err(run, kind: str):
 
 def _mode_axes(plt, n_panels: int, extra_row: bool = False):
     """Figure with one panel per mode (shared axes), and optionally a full-width row below."""
+    if n_panels > MANY_PANELS:
+        log.warning("drawing %d mode panels; --modes (e.g. 0,5,10) selects fewer", n_panels)
     nrows = math.ceil(n_panels / 4)
     ncols = math.ceil(n_panels / nrows)     # rows as full as possible: 6 panels -> 2 x 3
     height = 2.3 * nrows + (2.6 if extra_row else 0.0)
