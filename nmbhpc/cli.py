@@ -38,6 +38,7 @@ COMMANDS = (
     "hierarchy",
     "compare",
     "analyze",
+    "plot",
     "slurm",
     "hierarchy_experiment",
     "experiment",
