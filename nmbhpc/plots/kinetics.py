@@ -22,7 +22,7 @@ from ..stack import import_h5py
 from . import style
 
 #: attribute / config key names holding omega0 in s^-1
-SCALE_ATTRS = ("omega0_per_s", "omega0_s-1", "omega0_hz")
+SCALE_ATTRS = ("omega0_per_second", "omega0_per_s", "omega0_s-1", "omega0_hz")
 C_LIGHT_CM_PER_S = 2.99792458e10
 
 _COMMENT = re.compile(r"#.*omega0\b.*?=\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)\s*s\^-1")
