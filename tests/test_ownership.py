@@ -273,7 +273,11 @@ def test_simultaneous_claims_have_exactly_one_winner(tmp_path, stale):
 
 # ----------------------------------------------------------- in-process, collective
 def _cli(*args):
-    return cli_main(["run", *map(str, args), *QUIET])
+    """Exit status of ``nmbhpc run ARGS`` in this process (argparse refusals exit)."""
+    try:
+        return cli_main(["run", *map(str, args), *QUIET])
+    except SystemExit as exc:
+        return exc.code
 
 
 def _bcast_sha(path, comm):

@@ -232,15 +232,19 @@ def read_kinetics(path) -> KineticRunData:
     with f:
         present = [(p, a) for p, a in SERIES if p in f]
         missing = [p for p, _ in SERIES if p not in f and p not in OPTIONAL_SERIES] + \
-            [p for p in (SNAPSHOT_TIME, f"{GROUP}/grid/v") if p not in f]
+            [p for p in (SNAPSHOT_TIME,) if p not in f]
+        n = complete_rows(f, [p for p, _ in present]) if not missing else 0
+        # the grid is written once the solver is built: a run killed before has no
+        # records and no grid yet, and is readable (and resumable) as such
+        if f"{GROUP}/grid/v" not in f and n > 0:
+            missing.append(f"{GROUP}/grid/v")
         if missing:
             raise KineticFileError(f"{path}: damaged kinetic run file, missing {missing}")
-        n = complete_rows(f, [p for p, _ in present])
         data = {attr: f[p][:n] for p, attr in present}
         data.setdefault("limiter", np.zeros((n, 3)))
         n_snap = min(int(_py(f[SNAPSHOTS].attrs.get(BlockSeries.COUNT_ATTR, 0))),
                      f[SNAPSHOT_TIME].shape[0])
-        grid = {k: f[f"{GROUP}/grid/{k}"][:] for k in f[f"{GROUP}/grid"]}
+        grid = {k: f[f"{GROUP}/grid/{k}"][:] for k in f.get(f"{GROUP}/grid", {})}
         grid.update({k: _py(v) for k, v in f[GROUP].attrs.items()})
         attrs = {k: _py(v) for k, v in f.attrs.items()}
         return KineticRunData(path=path, snapshot_times=f[SNAPSHOT_TIME][:n_snap], grid=grid,
