@@ -83,7 +83,7 @@ system-deps:
 	        apt-get install -y -q --no-install-recommends $$missing; \
 	    fi; \
 	else \
-	    $(PYTHON) -c 'import nmbhpc.stack, mpi4py, petsc4py, slepc4py, h5py' || { \
+	    $(PYTHON) -c 'import nmbhpc.runtime.stack, mpi4py, petsc4py, slepc4py, h5py' || { \
 	        echo "make setup: $(PYTHON) cannot import mpi4py, petsc4py, slepc4py and h5py;" >&2; \
 	        echo "  load your site's modules or spack environment first: docs/install.md" >&2; \
 	        exit 1; }; \

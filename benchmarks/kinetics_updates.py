@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from nmbhpc.stack import init_petsc  # noqa: E402
+from nmbhpc.runtime.stack import init_petsc  # noqa: E402
 
 init_petsc([])
 from mpi4py import MPI  # noqa: E402

@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nmbhpc.stack import init_petsc  # noqa: E402  (before mpi4py/petsc4py load)
+from nmbhpc.runtime.stack import init_petsc  # noqa: E402  (before mpi4py/petsc4py load)
 
 MODEL_TOML = """
 solver = "manybody"

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 def split_petsc_args(extra: list[str], command: str = "run") -> list[str]:
     """Check that leftover argv items are PETSc options (``-name [value]``) that
     ``command`` accepts; raise UsageError naming the first that is not."""
-    from .stack import PetscOptionError, parse_petsc_args
+    from .runtime.stack import PetscOptionError, parse_petsc_args
 
     if extra and command not in PETSC_COMMANDS:
         raise UsageError(f"unrecognized arguments: {' '.join(extra)} "
@@ -234,7 +234,7 @@ def _main(argv) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     from .config import ConfigError
-    from .stack import PetscOptionError
+    from .runtime.stack import PetscOptionError
 
     previous = {}
     if threading.current_thread() is threading.main_thread():  # signal.signal's condition
@@ -275,7 +275,7 @@ def _warn_unused_petsc_options(petsc_args: list[str]) -> None:
     option of a solver this run did not use. A warning, not an error: which
     options are read depends on the config (``-eps_*`` only with the spectral
     propagator), so it is known only after the run."""
-    from .stack import parse_petsc_args, unused_petsc_options
+    from .runtime.stack import parse_petsc_args, unused_petsc_options
 
     left = unused_petsc_options(parse_petsc_args(petsc_args))
     if left and _rank() == 0:

@@ -24,11 +24,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import generators
+from .physics import generators
 from .kinetics import settings as _kinetic_settings  # noqa: F401  (registers [kinetics])
-from .model import Mode, Model
-from .schedule import MuSchedule
-from .schema import (MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key,
+from .physics.model import Mode, Model
+from .physics.schedule import MuSchedule
+from .schema import (parse_toml, read_config_file, MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key,
                      Section, Table, build, choice, dump_toml, fail, human_bytes, petsc_int_max,
                      register, show, to_dict, unit_vector)
 from .settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
@@ -585,19 +585,8 @@ def _check_manybody_settings(manybody: ManyBodySettings, mu: MuSchedule) -> None
 
 def load_config_text(text: str, source_path: str = "<string>") -> RunConfig:
     """Parse and validate TOML ``text``; TOML syntax errors become ConfigError."""
-    return config_from_dict(_parse_toml(text, source_path), source_text=text,
+    return config_from_dict(parse_toml(text, source_path), source_text=text,
                             source_path=source_path)
-
-
-def _parse_toml(text: str, source_path: str) -> dict:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        if "(at end of document)" in msg:  # tomllib reports no line here; give the last one
-            msg = msg.replace("(at end of document)",
-                              f"(at end of document, line {max(1, len(text.splitlines()))})")
-        raise ConfigError("", f"invalid TOML: {msg}", source_path) from None
 
 
 def load_config(path) -> RunConfig:
@@ -606,20 +595,12 @@ def load_config(path) -> RunConfig:
     return load_config_text(read_config_file(path), source_path=path)
 
 
-def read_config_file(path: str) -> str:
-    """The text of a config file; unreadable files become ConfigError (not collective)."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError("", f"cannot read the config file: {exc}", path) from None
-
-
 def load_any_config_text(text: str, source_path: str = "<string>"):
     """A RunConfig or, for a kinetics document
     (:func:`nmbhpc.kinetics.config.is_kinetics_document`), KineticSettings. Not collective."""
     from .kinetics.config import is_kinetics_document, settings_from_dict
 
-    data = _parse_toml(text, source_path)
+    data = parse_toml(text, source_path)
     if is_kinetics_document(data):
         return settings_from_dict(data, source_text=text, source_path=source_path)
     return config_from_dict(data, source_text=text, source_path=source_path)
@@ -662,3 +643,28 @@ def dump_config(config) -> str:
 
         return dump_toml(settings_to_dict(config))
     return dump_toml(config_to_dict(config))
+
+
+def main(argv=None) -> int:
+    """``python -m nmbhpc.config [--write FILE]``: print the key table of every section, or
+    replace the generated table in FILE (docs/config.md)."""
+    import argparse
+    import sys
+
+    from nmbhpc import schema  # the registry this module filled (not __main__'s copy)
+
+    p = argparse.ArgumentParser(prog="python -m nmbhpc.config", description=main.__doc__)
+    p.add_argument("--write", metavar="FILE", help="replace the generated table in FILE")
+    args = p.parse_args(argv)
+    if args.write:
+        path = Path(args.write)
+        path.write_text(schema.replace_doc_table(path.read_text()))
+    else:
+        sys.stdout.write(schema.doc_table())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import nmbhpc.config  # noqa: F401  (registers the sections in the package's module)
+
+    raise SystemExit(main())

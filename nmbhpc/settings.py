@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .model import Model
+from .physics.model import Model
 from .schema import TS_TYPES, Section, keys_of, register, setting
 
 #: most Krylov vectors a config may ask for (each is one state vector)

@@ -31,7 +31,7 @@ written once. ``records()`` must be iterated on every rank of ``comm``. After
 ``restore`` the first record is the one at the checkpoint time (already in
 the file; the driver skips it). ``destroy()`` must be called on every rank:
 PETSc objects left to Python's collector are freed at different times on
-different ranks (see :func:`nmbhpc.stack.petsc_cleanup`).
+different ranks (see :func:`nmbhpc.runtime.stack.petsc_cleanup`).
 """
 from __future__ import annotations
 

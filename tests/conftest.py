@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from nmbhpc.stack import init_petsc, petsc_cleanup  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
+from nmbhpc.runtime.stack import init_petsc, petsc_cleanup  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
 
 init_petsc([])
 from mpi4py import MPI  # noqa: E402

@@ -83,7 +83,7 @@ def expect(op, psi):
 
 # --- the model --------------------------------------------------------------
 class DenseReference:
-    """H_MB of a ``nmbhpc.model.Model`` on the full dense product space (flavor frame)."""
+    """H_MB of a ``nmbhpc.physics.model.Model`` on the full dense product space (flavor frame)."""
 
     def __init__(self, model):
         self.model = model

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 from mpi4py import MPI
 
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import ManyBodySettings, OutputSettings, RunConfig
 
 MFN_TOL = 1e-12

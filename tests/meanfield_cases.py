@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import MeanFieldSettings, OutputSettings, RunConfig
 
 

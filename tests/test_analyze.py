@@ -105,7 +105,7 @@ def test_nan_in_a_run_is_reported_not_hidden(comm, shared_tmp_path, capsys, capl
 
     from mpi4py import MPI
 
-    from nmbhpc.stack import import_h5py
+    from nmbhpc.runtime.stack import import_h5py
 
     mb = write_config(shared_tmp_path, "manybody", comm, n_out=5)
     a, b = shared_tmp_path / "a.h5", shared_tmp_path / "b.h5"

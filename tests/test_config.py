@@ -574,7 +574,7 @@ def test_round_trip_notices_a_changed_setting():
 def test_ts_types_are_petsc_ts_types():
     """The schema's TS_TYPES is PETSc's list (without 'python', which needs a context object)."""
     from nmbhpc.schema import TS_TYPES
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.stack import init_petsc
 
     PETSc, _ = init_petsc()
     petsc = {v for k, v in vars(PETSc.TS.Type).items() if not k.startswith("_")}
@@ -598,7 +598,7 @@ def test_petsc_int_max_matches_petsc():
     import sys
 
     from nmbhpc.schema import petsc_int_max
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.stack import init_petsc
 
     PETSc, _ = init_petsc()
     assert petsc_int_max() == np.iinfo(PETSc.IntType).max
@@ -612,8 +612,8 @@ def test_petsc_int_max_matches_petsc():
 def test_petsc_option_defaults_command_line_wins(comm):
     """Collective (a TS on comm): a config default applies only where the options
     database has nothing, and is gone afterwards."""
-    from nmbhpc.runtime_options import petsc_option_defaults
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.petsc_options import petsc_option_defaults
+    from nmbhpc.runtime.stack import init_petsc
 
     PETSc, _ = init_petsc()
     opts = PETSc.Options()

@@ -5,7 +5,7 @@ inner communicator is gone calls ``MPI_Comm_dup`` while a rank that still has
 it (an object alive, or freed by the collector into PETSc's garbage) calls
 ``MPI_Allreduce`` on it, and the job hangs. These tests recreate exactly that
 asymmetry under ``mpirun -n 2`` and ``-n 3`` and require a clean exit; without
-the communicator holder of :func:`nmbhpc.stack.init_petsc` the first two hang.
+the communicator holder of :func:`nmbhpc.runtime.stack.init_petsc` the first two hang.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from production_cases import python_env
 
 SCRIPT = """
 import sys
-from nmbhpc.stack import init_petsc, petsc_comm_scope
+from nmbhpc.runtime.stack import init_petsc, petsc_comm_scope
 PETSc, _ = init_petsc([])
 from mpi4py import MPI
 

@@ -11,9 +11,9 @@ import pytest
 
 from nmbhpc.experiments import logn, measures, perturbative, seeding
 from nmbhpc.experiments.fits import fit_line, fit_power_law
-from nmbhpc.generators import two_beam
-from nmbhpc.model import Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.generators import two_beam
+from nmbhpc.physics.model import Model
+from nmbhpc.physics.schedule import MuSchedule
 
 MU = 10.0
 OMEGA = 2.0      # bipolar, omega = 1, mu = 10: sqrt(1 * (mu/2 - 1))

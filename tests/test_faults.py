@@ -261,7 +261,7 @@ def test_full_disk_is_a_clear_error(tmp_path):
 # the limit is set after MPI_Init: the singleton's PMIx store must not be limited
 _LIMITED_RUN = """
 import resource, signal, sys
-from nmbhpc.stack import init_petsc
+from nmbhpc.runtime.stack import init_petsc
 init_petsc([])
 from mpi4py import MPI
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -21,8 +21,8 @@ from nmbhpc.hierarchy import (
     run_inequalities, self_energy, table_arrays, tau_collision, tau_forward, tau_int, value,
 )
 from nmbhpc.hierarchy.constants import FD_MEAN_ENERGY_OVER_T, HBARC_MEV_CM
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import OutputSettings, RunConfig
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

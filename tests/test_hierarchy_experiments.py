@@ -28,7 +28,7 @@ def _csv(path):
 # --- hierarchy table in a run file ---------------------------------------------------
 def test_record_hierarchy_stores_table_and_returns_window_warnings(comm, shared_tmp_path):
     from nmbhpc.io.run_writer import RunWriter
-    from nmbhpc.stack import import_h5py
+    from nmbhpc.runtime.stack import import_h5py
 
     row = dict(model="bipolar", N=8, modes=2, mu=10.0, theta=0.0, t_end=100.0, n_out=3)
     config = correlations.run_config(row, "meanfield")

@@ -19,8 +19,8 @@ from nmbhpc.commands import info
 from nmbhpc.io import (FORMAT_NAME, FORMAT_VERSION, RunData, RunFileError, RunWriter, describe,
                        read_distributed, read_file, read_run)
 from nmbhpc.io.layout import chunk_shape
-from nmbhpc.model import Mode, Model, ObservableRecord
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model, ObservableRecord
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import OutputSettings, RunConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +99,7 @@ def test_records_round_trip_exactly(comm, shared_tmp_path):
     assert run.model["mu_schedule"] == "constant" and run.model["n_total"] == 6
     assert run.model["single_angle"] is False or run.model["single_angle"] == 0
 
-    from nmbhpc.stack import import_h5py
+    from nmbhpc.runtime.stack import import_h5py
     with import_h5py().File(path, "r") as f:
         assert f["solver/basis_dim"][()] == 20
         assert f["solver/operator"][()].decode() == "matrix"
@@ -131,7 +131,7 @@ def test_write_distributed_uneven_slices(comm, shared_tmp_path, rows, max_bytes)
         w.max_write_bytes = max_bytes  # 7 rows: several collective rounds per rank
         w.write_distributed("state/psi", full[offset:offset + counts[rank]], offset, full.shape)
     comm.Barrier()
-    from nmbhpc.stack import import_h5py
+    from nmbhpc.runtime.stack import import_h5py
     with import_h5py().File(path, "r") as f:
         np.testing.assert_array_equal(f["state/psi"][()], full)
     # parallel read-back with a different split: the last ranks take the rows
@@ -258,7 +258,7 @@ def test_reader_refuses_foreign_files(comm, shared_tmp_path):
         read_run(shared_tmp_path / "missing.h5")
     foreign = shared_tmp_path / "foreign.h5"
     if comm.Get_rank() == 0:
-        from nmbhpc.stack import import_h5py
+        from nmbhpc.runtime.stack import import_h5py
         with import_h5py().File(foreign, "w", driver="core", backing_store=True) as f:
             f["x"] = np.arange(3)
     comm.Barrier()

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from nmbhpc.cli import _rank, main as cli_main
-from nmbhpc.job_templates import FIELD, KINDS, default_template_dir
+from nmbhpc.runtime.job_templates import FIELD, KINDS, default_template_dir
 
 from production_cases import REPO, python_env, write_config
 
@@ -104,7 +104,7 @@ def test_non_editable_install_renders_the_templates(tmp_path):
     shutil.rmtree(src)  # the installed copy must not need it
 
     where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import nmbhpc.job_templates as j; print(j.default_template_dir())"],
+                            "import nmbhpc.runtime.job_templates as j; print(j.default_template_dir())"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert where.returncode == 0, where.stderr[-2000:]
     assert where.stdout.strip().startswith(str(venv)), where.stdout

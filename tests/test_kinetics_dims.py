@@ -14,7 +14,7 @@ import pytest
 from mpi4py import MPI
 
 from kinetics_cases import growth_slope
-from nmbhpc.stack import petsc_comm_scope
+from nmbhpc.runtime.stack import petsc_comm_scope
 from nmbhpc.config import ConfigError
 from nmbhpc.kinetics import dispersion
 from nmbhpc.kinetics.config import load_kinetics_text
@@ -24,7 +24,7 @@ from nmbhpc.kinetics.settings import (GridSettings, KineticSettings, NumericsSet
                                       PerturbationSettings, PhysicsSettings, SpeciesInit,
                                       TimeSettings)
 from nmbhpc.kinetics.solver import KineticSolver
-from nmbhpc.stack import import_h5py
+from nmbhpc.runtime.stack import import_h5py
 
 # every RHS term (vacuum, matter, self-interaction with transverse fluxes, emission/absorption,
 # scattering), a non-axisymmetric nubar, fixed steps

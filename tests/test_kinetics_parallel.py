@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from nmbhpc.stack import petsc_comm_scope
+from nmbhpc.runtime.stack import petsc_comm_scope
 from nmbhpc.config import ConfigError
 from nmbhpc.kinetics.config import load_kinetics_text
 from nmbhpc.kinetics.run import run_kinetics
 from nmbhpc.kinetics.solver import KineticSolver
-from nmbhpc.stack import import_h5py
+from nmbhpc.runtime.stack import import_h5py
 
 CONFIG = """
 [kinetics.grid]

@@ -18,14 +18,15 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from nmbhpc.stack import petsc_comm_scope
+from nmbhpc.runtime.stack import petsc_comm_scope
 from nmbhpc.cli import main as cli_main
 from nmbhpc.config import ConfigError
-from nmbhpc.kinetics.config import load_any_config_text, load_kinetics_text
+from nmbhpc.config import load_any_config_text
+from nmbhpc.kinetics.config import load_kinetics_text
 from nmbhpc.kinetics.output import read_kinetics
 from nmbhpc.kinetics.run import run_kinetics
 from nmbhpc.run.control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault, RunControl
-from nmbhpc.stack import import_h5py
+from nmbhpc.runtime.stack import import_h5py
 
 from production_cases import nmbhpc_cmd, python_env
 

@@ -9,7 +9,7 @@ mu > 2 omega in the inverted one (theta -> theta + pi/2, B -> -B).
 import numpy as np
 
 from manybody_cases import agree, make_config, run_engine, series
-from nmbhpc.model import Mode
+from nmbhpc.physics.model import Mode
 
 
 def min_nu_polarization(comm, theta, mu, n=8):

@@ -15,8 +15,8 @@ from nmbhpc.errors import SettingsError
 from nmbhpc.manybody import eq1, memory
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.solver import ManyBodySolver
-from nmbhpc.model import Mode
-from nmbhpc.stack import init_petsc
+from nmbhpc.physics.model import Mode
+from nmbhpc.runtime.stack import init_petsc
 
 
 # --- Eq. (1) ------------------------------------------------------------------------

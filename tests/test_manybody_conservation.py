@@ -15,7 +15,7 @@ import numpy as np
 from dense_reference import DenseReference
 from manybody_cases import (SectorOperators, agree, assert_close, make_config, run_engine,
                             series, unit)
-from nmbhpc.model import Mode
+from nmbhpc.physics.model import Mode
 
 E, X = (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)
 
@@ -131,9 +131,9 @@ def test_pehlivan_monitor_from_records_matches_dense_oracle(comm):
 
 
 def test_pehlivan_invariants_need_distinct_omegas_and_single_angle():
-    from nmbhpc.model import Model
+    from nmbhpc.physics.model import Model
     from nmbhpc.physics.invariants import applies, pehlivan_invariants
-    from nmbhpc.schedule import MuSchedule
+    from nmbhpc.physics.schedule import MuSchedule
 
     same = Model(modes=(Mode(1, 0.5), Mode(1, 0.5)), theta=0.1, mu=MuSchedule(mu0=1.0),
                  single_angle=True)

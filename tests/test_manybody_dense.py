@@ -12,8 +12,8 @@ import pytest
 
 from dense_reference import DenseReference
 from manybody_cases import assert_close, dense_series, make_config, run_engine, series, unit
-from nmbhpc.model import Mode
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode
+from nmbhpc.physics.schedule import MuSchedule
 
 E, X = (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)
 TIMES = np.linspace(0.0, 4.0, 9)

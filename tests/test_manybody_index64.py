@@ -82,7 +82,7 @@ def test_pair_flip_targets_beyond_2_31():
 def test_petsc_index_size_is_the_requested_build():
     """The 64-bit CI leg really runs on a 64-bit PetscInt (NMBHPC_PETSC_INDEX_BITS=64),
     the default passes on Debian's 32-bit build."""
-    from nmbhpc.stack import INDEX_BITS_ENV, init_petsc
+    from nmbhpc.runtime.stack import INDEX_BITS_ENV, init_petsc
 
     PETSc, _ = init_petsc([])
     bits = 8 * np.dtype(PETSc.IntType).itemsize

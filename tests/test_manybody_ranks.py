@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from manybody_cases import assert_close, make_config, run_engine, series, unit
-from nmbhpc.stack import petsc_comm_scope
-from nmbhpc.model import Mode
+from nmbhpc.runtime.stack import petsc_comm_scope
+from nmbhpc.physics.model import Mode
 
 RANK_TOL = 1e-10
 FIELDS = ("polarization", "nue_fraction", "rho1", "entropy", "pair_correlation",
@@ -50,7 +50,7 @@ def test_sub_communicators_agree(comm):
 SCRIPT = """
 import sys
 import numpy as np
-from nmbhpc.stack import init_petsc
+from nmbhpc.runtime.stack import init_petsc
 init_petsc([])
 from mpi4py import MPI
 from manybody_cases import run_engine, series

@@ -19,13 +19,13 @@ import pytest
 from dense_reference import DenseReference
 from manybody_cases import (apply_hamiltonian, assert_close, dense_series, make_config,
                            random_global_vector, run_engine, series, unit)
-from nmbhpc.stack import petsc_comm_scope
+from nmbhpc.runtime.stack import petsc_comm_scope
 from nmbhpc.manybody import separable_kernels as spk
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.separable_operator import intermediate_basis
 from nmbhpc.manybody.solver import ManyBodySolver
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import ManyBodySettings, OutputSettings, RunConfig
 
 ROUND_OFF = 1e-12
@@ -205,7 +205,7 @@ def test_product_on_other_partition(comm):
 @pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])
 def test_norms_match_stored_matrix(comm, case):
     """MatNorm 1/infinity/Frobenius (exact, SLEPc's expokit uses it) against the AIJ's."""
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.stack import init_petsc
 
     PETSc, _ = init_petsc()
     norms = {}

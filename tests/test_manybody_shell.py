@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from manybody_cases import apply_hamiltonian, assert_close, random_global_vector, unit
-from nmbhpc.stack import petsc_comm_scope
+from nmbhpc.runtime.stack import petsc_comm_scope
 from nmbhpc.errors import SettingsError
 from nmbhpc.manybody import memory, operators
 from nmbhpc.manybody import shell_kernels as sk
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.solver import ManyBodySolver
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import ManyBodySettings, OutputSettings, RunConfig
 
 ROUND_OFF = 1e-12
@@ -208,7 +208,7 @@ def test_solver_refuses_when_nothing_fits(comm, monkeypatch):
 def test_real_operator_norms_and_products_count(comm):
     """MatNorm of the stored real operator (SLEPc's expokit needs it) against the
     complex AIJ's own, and the propagator's product count against PETSc's log."""
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.stack import init_petsc
 
     PETSc, _ = init_petsc()
     config = CASES["mixed-spins"]("matrix")
@@ -256,7 +256,7 @@ def test_real_value_formats_match_matrix(comm, case, value_format, symmetric, mo
     "computed": general spins with too many value keys to tabulate (float64
     values computed per non-zero; for qubits the format is then auto)."""
     from nmbhpc.manybody import real_operator
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.stack import init_petsc
 
     PETSc, _ = init_petsc()
     if value_format == "computed":

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from manybody_cases import assert_close, make_config, run_engine, series, unit
-from nmbhpc.model import Mode
+from nmbhpc.physics.model import Mode
 
 TIMES = np.linspace(0.0, 3.0, 7)
 BIG_DIR = unit([0.2, 0.0, 1.0])

@@ -9,7 +9,7 @@ import pytest
 
 from dense_reference import DenseReference
 from manybody_cases import assert_close, make_config, run_engine, series, unit
-from nmbhpc.model import Mode
+from nmbhpc.physics.model import Mode
 
 OMEGAS = (1.0, -2.0, 0.7, -0.3)
 TIMES = np.linspace(0.0, 6.0, 13)

@@ -7,11 +7,11 @@ from mpi4py import MPI
 
 from dense_reference import DenseReference
 from meanfield_cases import config, pol, random_model, run
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.meanfield.solver import MeanFieldSolver
 from nmbhpc.solvers import solver_class
-from nmbhpc.stack import init_petsc
+from nmbhpc.runtime.stack import init_petsc
 
 
 def exact_polarizations(model, times):

@@ -7,8 +7,8 @@ import pytest
 from meanfield_cases import bipolar, config
 from nmbhpc.meanfield.solver import MeanFieldSolver
 from nmbhpc.meanfield.stability import bipolar_growth_rate, linear_stability, two_mode_growth_rate
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 
 
 @pytest.mark.parametrize("w,mu,c", [(-0.5, 4.0, 1.0), (-1.0, 10.0, 1.0), (-0.3, 3.0, 2.0), (0.5, 4.0, 1.0),

@@ -7,8 +7,8 @@ the classical spin vectors reproduce the exact one-body observables.
 import numpy as np
 import pytest
 
-from nmbhpc.model import Mode, Model
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.model import Mode, Model
+from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
 from nmbhpc.solvers import solver_class
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmbhpc.generators import two_beam
-from nmbhpc.model import Model
+from nmbhpc.physics.generators import two_beam
+from nmbhpc.physics.model import Model
 from nmbhpc.physics.flavor import species_fractions
-from nmbhpc.schedule import MuSchedule
+from nmbhpc.physics.schedule import MuSchedule
 
 
 def bipolar(hierarchy):
@@ -34,7 +34,7 @@ def test_pair_conversion_shows_in_both_species(hierarchy):
 
 
 def test_only_present_species_are_reported():
-    from nmbhpc.model import Mode
+    from nmbhpc.physics.model import Mode
 
     model = Model(modes=(Mode(2, 0.5), Mode(1, 1.5)), theta=0.1, mu=MuSchedule(mu0=1.0))
     f = species_fractions(model, np.array([[0, 0, 1.0], [0, 0, -1.0]]))

@@ -15,7 +15,7 @@ from nmbhpc.cli import main as cli_main
 from nmbhpc.io import read_run
 from nmbhpc.kinetics.output import read_kinetics
 from nmbhpc.plots import kinetics, runs, style
-from nmbhpc.stack import import_h5py
+from nmbhpc.runtime.stack import import_h5py
 
 SOLVERS = ("manybody", "meanfield", "cumulant", "twa")
 N_MODES = 4

@@ -21,7 +21,7 @@ from nmbhpc.cli import main as cli_main
 from nmbhpc.io import read_run
 from nmbhpc.run.control import EXIT_INTERRUPTED, FAULT_ENV, RunControl
 from nmbhpc.solvers import REGISTRY
-from nmbhpc.stack import import_h5py
+from nmbhpc.runtime.stack import import_h5py
 
 from production_cases import max_difference, nmbhpc_cmd, python_env, write_config
 

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
         sys.exit(f"error: {args.out} exists (not overwritten)")
 
     from mpi4py import MPI
-    from nmbhpc.stack import init_petsc
+    from nmbhpc.runtime.stack import init_petsc
     init_petsc([])
     from nmbhpc.hierarchy_experiments import localised
 

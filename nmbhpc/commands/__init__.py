@@ -7,8 +7,8 @@ def start_parallel(args):
     Collective on MPI.COMM_WORLD (PetscInitialize). ``args`` needs
     ``petsc_args`` (set by nmbhpc.cli) and ``log_level``.
     """
-    from ..log import setup_logging
-    from ..stack import init_petsc
+    from ..runtime.log import setup_logging
+    from ..runtime.stack import init_petsc
 
     init_petsc(args.petsc_args)
     from mpi4py import MPI

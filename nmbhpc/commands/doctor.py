@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import __version__
-from .. import stack
+from ..runtime import stack
 
 
 @dataclass

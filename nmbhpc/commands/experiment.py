@@ -58,7 +58,7 @@ def make_configs_main(args) -> int:
 
 def analyze_main(args) -> int:
     from ..experiments import logn, measures, perturbative, seeding
-    from ..log import setup_logging
+    from ..runtime.log import setup_logging
 
     setup_logging(args.log_level, None)
     for f in (args.f_dep, args.f_conv):

@@ -119,7 +119,7 @@ def run(args) -> int:
         if args.elapsed is not None:
             raise UsageError("--t: with CONFIG the elapsed time comes from output.times")
         from ..config import ConfigError
-        from ..kinetics.config import load_any_config_text
+        from ..config import load_any_config_text
 
         try:
             with open(args.config, "rb") as fh:

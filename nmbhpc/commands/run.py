@@ -82,7 +82,8 @@ def main(args, require_kinetics: bool = False) -> int:
 
     comm = start_parallel(args)
     from ..config import ConfigError
-    from ..kinetics.config import load_any_config_text, load_kinetics_text
+    from ..config import load_any_config_text
+    from ..kinetics.config import load_kinetics_text
     from ..run.driver import RunOptions, RunRefused
     from ..run.driver import main as drive
 

@@ -22,7 +22,7 @@ from ..cli import UsageError
 
 
 def register(subparsers) -> None:
-    from ..job_templates import KINDS
+    from ..runtime.job_templates import KINDS
 
     p = subparsers.add_parser(
         "slurm", help="render a SLURM batch script (single run, scan array, analysis, long run)",
@@ -63,8 +63,8 @@ def register(subparsers) -> None:
 
 
 def _fields(args) -> dict:
-    """The template fields, each quoted for where it stands (see nmbhpc.job_templates)."""
-    from .. import job_templates as jt
+    """The template fields, each quoted for where it stands (see nmbhpc.runtime.job_templates)."""
+    from ..runtime import job_templates as jt
 
     kind = args.kind
     if kind in ("single", "long") and (args.config is None or args.output is None):
@@ -120,7 +120,7 @@ def _fields(args) -> dict:
 
 
 def _absolute(option: str, path: str) -> str:
-    from .. import job_templates as jt
+    from ..runtime import job_templates as jt
 
     if not jt.check_text(option, path):
         raise UsageError(f"{option} '': an empty path")
@@ -135,7 +135,7 @@ def _nonempty(option: str, words: list) -> list:
 
 def run(args) -> int:
     """Not collective: rank 0 renders (harmless under mpirun)."""
-    from .. import job_templates as jt
+    from ..runtime import job_templates as jt
 
     path = jt.template_path(args.kind, args.template_dir)
     try:

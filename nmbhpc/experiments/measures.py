@@ -39,7 +39,7 @@ class RunInfo:
     n_total: int
     theta: float
     mu: float
-    model: object          # nmbhpc.model.Model
+    model: object          # nmbhpc.physics.model.Model
     time: np.ndarray       # [T]
     polarization: np.ndarray  # [T, M, 3]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .physical import PRESETS, Conditions
-from .runs import eq17_rows
+from .eq17 import eq17_rows
 from .table import DEFAULT_THRESHOLD, Row
 
 

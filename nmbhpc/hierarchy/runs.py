@@ -35,7 +35,9 @@ from typing import Optional
 
 import numpy as np
 
-from .physical import PRESETS, Conditions, tau_collision, tau_forward, tau_int
+from .physical import PRESETS, Conditions
+from .eq17 import eq17_rows
+from .eq17 import ieee_div as _div
 from .table import DEFAULT_THRESHOLD, Inequality, Row, value
 
 #: Solvers that evolve one-body quantities without correlations (first-order kinetics).
@@ -95,12 +97,6 @@ def effective_angular_factor(model) -> float:
         flux = counts @ d
         weight = others - (d @ flux - counts * np.einsum("ij,ij->i", d, d))
     return float(np.max(weight) / model.n_total)
-
-
-def _div(a: float, b: float) -> float:
-    """a / b in IEEE arithmetic (inf or nan, never ZeroDivisionError) for extreme runs."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return float(np.float64(a) / np.float64(b))
 
 
 def run_hierarchy(config, conditions: Optional[Conditions] = None,
@@ -164,40 +160,6 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
         Row("t/t_lnN", _div(t, t_lnn), "1", "finite-N deviations possible when >~ 1 (Sec. IV)"),
     ]
     return rows
-
-
-def eq17_rows(cond: Conditions, t: float, sigma: float, omega_max: float,
-              gamma: Optional[float], gamma_formula: str, fs_phase: float,
-              fs_phase_formula: str, solver_name: str) -> list[Row]:
-    """The rows tau_vac ... t/tau_mfp^c shared by every solver's table (code units).
-
-    ``sigma`` is the forward-scattering rate, ``gamma`` the run's collision rate
-    (None: collisionless, tau_mfp^c then comes from ``cond``'s ratio),
-    ``fs_phase`` = t / tau_mfp^fs. The physical ratios Sigma/E and
-    tau_mfp^fs / tau_mfp^c of ``cond`` are carried onto the run's clock.
-    """
-    tau_fs = math.inf if sigma == 0 else _div(1.0, sigma)
-    sigma_over_e = tau_int(cond) / tau_forward(cond)
-    fs_over_c = tau_forward(cond) / tau_collision(cond)
-    t_int = sigma_over_e * tau_fs if sigma > 0 else math.nan   # no clock to map onto
-    if gamma is not None:
-        tau_c = math.inf if gamma == 0 else _div(1.0, gamma)
-        tau_c_formula = gamma_formula
-    else:
-        tau_c = _div(tau_fs, fs_over_c) if fs_over_c > 0 else math.inf
-        tau_c_formula = f"tau_mfp^fs / {fs_over_c:.3g} (collisionless run; ratio from {cond.label})"
-    return [
-        Row("tau_vac", _div(1.0, omega_max) if omega_max else math.inf, "1/omega0", "1 / max|omega|"),
-        Row("tau_mfp^fs", tau_fs, "1/omega0", "1 / Sigma"),
-        Row("tau_int", t_int, "1/omega0",
-            f"(Sigma/E = {sigma_over_e:.3g}, {cond.label}) tau_mfp^fs; absent from {solver_name}"),
-        Row("tau_mfp^c", tau_c, "1/omega0", tau_c_formula),
-        Row("Gamma/Sigma", (_div(gamma, sigma) if sigma else math.inf) if gamma is not None
-            else math.nan, "1", "collision vs forward-scattering rate (runs with collisions)"),
-        Row("t/tau_mfp^fs", fs_phase, "1", fs_phase_formula),
-        Row("tau_int/t", _div(t_int, t) if t > 0 else math.inf * t_int, "1", "Eq. (17)"),
-        Row("t/tau_mfp^c", _div(t, tau_c), "1", "collisions matter when >~ 1"),
-    ]
 
 
 def run_inequalities(rows: list[Row], threshold: float = DEFAULT_THRESHOLD) -> list[Inequality]:

@@ -1,7 +1,7 @@
 """Experiment A (paper Sec. V's alternative test): exact many-body vs mean field vs
 second-order cumulant on the same models, scanning N and mu t.
 
-Models (single-angle coupling, the same :class:`~nmbhpc.model.Model` for all three solvers):
+Models (single-angle coupling, the same :class:`~nmbhpc.physics.model.Model` for all three solvers):
 
 * ``bipolar``: two collective modes of N/2 neutrinos each, omega = -1 (nu_e,
   isospin +z) and +1 (nubar_e, flipped isospin -z), inverted ordering,
@@ -25,8 +25,8 @@ import math
 
 import numpy as np
 
-from ..model import Mode, Model
-from ..schedule import MuSchedule
+from ..physics.model import Mode, Model
+from ..physics.schedule import MuSchedule
 from ..settings import MeanFieldSettings, OutputSettings, RunConfig
 from .common import pyplot, write_table
 

@@ -43,7 +43,7 @@ def library_versions() -> dict:
     PETSc/SLEPc are reported only if already initialised by this process
     (every solver does so first); the writer never initialises PETSc itself.
     """
-    from ..stack import import_h5py
+    from ..runtime.stack import import_h5py
 
     h5py = import_h5py()
     out = {

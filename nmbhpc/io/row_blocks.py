@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stack import import_h5py
+from ..runtime.stack import import_h5py
 
 #: Largest byte count a rank moves in one collective call.
 MAX_CALL_BYTES = 1 << 30

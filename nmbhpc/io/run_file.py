@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from ..stack import import_h5py
+from ..runtime.stack import import_h5py
 from . import checkpoint, ownership
 from .provenance import git_revision, library_versions
 from .row_blocks import MAX_CALL_BYTES, write_rows

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..schema import (MAX_RECORDS, MAX_STEPS, ConfigError, Key, Table, build, did_you_mean, fail,
+from ..schema import (parse_toml, read_config_file, MAX_RECORDS, MAX_STEPS, ConfigError, Key, Table, build, did_you_mean, fail,
                       human_bytes, keys_of, petsc_int_max, show, to_dict, unit_vector)
 from .grid import axis_cosines, beam_mask
 from .settings import (COLLISION_KEYS, GRID_KEYS, KINETICS_KEYS, MIN_CELLS, PHYSICS_KEYS,
@@ -33,7 +33,7 @@ from .settings import (COLLISION_KEYS, GRID_KEYS, KINETICS_KEYS, MIN_CELLS, PHYS
                        TimeSettings)
 
 __all__ = ["is_kinetics_document", "settings_from_dict", "settings_to_dict", "load_kinetics_text",
-           "load_kinetics", "load_any_config_text", "SOLVER_NAME", "TOP_LEVEL_KEYS", "MIN_CELLS"]
+           "load_kinetics", "SOLVER_NAME", "TOP_LEVEL_KEYS", "MIN_CELLS"]
 
 AXIS_NAMES = ("x", "y", "z")
 #: fewest azimuths with a nonzero velocity along x (phi = 0, pi) and along y (phi = 2 pi / 3, ...)
@@ -349,25 +349,13 @@ def settings_to_dict(s: KineticSettings) -> dict:
 
 def load_kinetics_text(text: str, source_path: str = "<string>") -> KineticSettings:
     """Parse TOML text; syntax errors become ConfigError with an empty key."""
-    from ..config import _parse_toml
-
-    return settings_from_dict(_parse_toml(text, source_path), source_text=text,
+    return settings_from_dict(parse_toml(text, source_path), source_text=text,
                               source_path=source_path)
 
 
 def load_kinetics(path_or_text: str) -> KineticSettings:
     """A path to a TOML file, or TOML text itself (anything containing a newline or '[')."""
-    from ..config import read_config_file
-
     s = str(path_or_text)
     if "\n" in s or s.lstrip().startswith("["):
         return load_kinetics_text(s)
     return load_kinetics_text(read_config_file(s), s)
-
-
-def load_any_config_text(text: str, source_path: str = "<string>"):
-    """:func:`nmbhpc.config.load_any_config_text` (kept here for its callers)."""
-    from ..config import load_any_config_text as load
-
-    return load(text, source_path)
-

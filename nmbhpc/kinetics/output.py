@@ -31,7 +31,7 @@ from ..io.run_file import (BlockSeries, RunFile, TimeSeries, complete_rows,
                            file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
 from ..io.run_reader import RunFileError
-from ..stack import import_h5py
+from ..runtime.stack import import_h5py
 
 FORMAT_NAME = "nmbhpc-kinetics"
 FORMAT_VERSION = 1

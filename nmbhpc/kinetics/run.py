@@ -27,7 +27,7 @@ def run_kinetics(config, output_path, comm=MPI.COMM_WORLD, force: bool = False,
     exception the file is closed "failed" if every rank fails, else left
     "running" (the caller must then abort the job).
     """
-    from ..stack import init_petsc
+    from ..runtime.stack import init_petsc
     from .config import load_kinetics
 
     init_petsc(petsc_args)

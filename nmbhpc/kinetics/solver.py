@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from mpi4py import MPI
 
-from ..runtime_options import petsc_option_defaults
-from ..stack import init_petsc
+from ..runtime.petsc_options import petsc_option_defaults
+from ..runtime.stack import init_petsc
 from . import diagnostics, positivity
 from .grid import cell_centres, direction_vectors, dofs_per_cell, initial_block
 from .rhs import STENCIL_WIDTH, KineticRHS

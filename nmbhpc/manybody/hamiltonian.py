@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from . import kernels
 from .basis import SectorBasis
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import ObservableRecord
+from ..physics.model import ObservableRecord
 from . import kernels
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from .hamiltonian import aij_set_mu
 
 log = logging.getLogger(__name__)

@@ -68,7 +68,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from . import separable_kernels as spk
 from . import shell_kernels as sk
 from .basis import SectorBasis

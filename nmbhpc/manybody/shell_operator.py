@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from . import eq1
 from . import shell_kernels as sk
 from .basis import SectorBasis

@@ -27,11 +27,11 @@ import weakref
 
 import numpy as np
 
-from ..runtime_options import petsc_option_defaults
+from ..runtime.petsc_options import petsc_option_defaults
 from ..errors import SettingsError
-from ..model import ObservableRecord
+from ..physics.model import ObservableRecord
 from ..settings import RunConfig
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from . import memory, operators
 from .basis import SectorBasis, sector_dimension, sector_range_of, table_bytes
 from .hamiltonian import local_rows, lowering_matrices, vacuum_diagonal
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class ManyBodySolver:
-    """Exact evolution of a :class:`~nmbhpc.model.Model` (see module docstring).
+    """Exact evolution of a :class:`~nmbhpc.physics.model.Model` (see module docstring).
 
     Collective construction on the mpi4py communicator ``comm``.
     """

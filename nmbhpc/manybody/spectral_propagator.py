@@ -26,7 +26,7 @@ import time as _time
 
 import numpy as np
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from .hamiltonian import aij_set_mu
 
 log = logging.getLogger(__name__)

@@ -59,7 +59,7 @@ import logging
 
 import numpy as np
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from .equations import LEVI_CIVITA, SpinEquations, cross_matrix
 from .records import make_record
 from .timestepping import advance_to, describe_ts, make_ts

@@ -75,7 +75,7 @@ class SpinEquations:
 
     Parameters
     ----------
-    model : nmbhpc.model.Model
+    model : nmbhpc.physics.model.Model
     rows : slice of the global mode index held by this process (all modes if None).
     """
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import ObservableRecord
+from ..physics.model import ObservableRecord
 
 
 def make_record(time, polarization, energy, b_dot_j, mu, pair_correlation=None) -> ObservableRecord:

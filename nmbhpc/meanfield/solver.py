@@ -15,7 +15,7 @@ import logging
 
 import numpy as np
 
-from ..stack import init_petsc
+from ..runtime.stack import init_petsc
 from .equations import SpinEquations
 from .records import make_record, mode_partition
 from .timestepping import advance_to, describe_ts, make_ts

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..experiments import measures
-from ..experiments.logn import MEASURES as LOGN_MEASURES
 from . import style
 
 
@@ -17,10 +16,10 @@ def logn(runs, rows, fits, omega, f_conv, path, dpi=None) -> str:
     predicted slope 1/(2 Omega); the exact conversion fraction C(t) per N."""
     with style.context() as plt:
         fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(13, 4.8), constrained_layout=True)
-        marks = {"tau_dep": "o", "tau_conv": "s"}
+        marks = {"tau_dep": "o", "tau_conv": "s"}  # the measures of experiments.logn
         for solver in sorted({r["solver"] for r in rows}):
             c = style.solver_color(solver)
-            for m in LOGN_MEASURES:
+            for m in marks:
                 pts = [(r["N"], r[m]) for r in rows if r["solver"] == solver and r[m] is not None]
                 if not pts:
                     continue

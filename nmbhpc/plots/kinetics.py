@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stack import import_h5py
+from ..runtime.stack import import_h5py
 from . import style
 
 #: attribute / config key names holding omega0 in s^-1

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..stack import import_h5py
+from ..runtime.stack import import_h5py
 from . import style
 
 log = logging.getLogger(__name__)

@@ -59,7 +59,7 @@ class RunOptions:
     force: bool = False
     resume: bool = False
     from_snapshot: str | None = None
-    progress_interval: float | None = None     # None: the cadence of nmbhpc.progress
+    progress_interval: float | None = None     # None: the cadence of nmbhpc.run.progress
     attrs: dict = field(default_factory=dict)  # extra root attributes of a new file
     config_name: str = ""                      # the config as the user named it (messages)
     keep_records: bool = False                 # keep every record in Run.records (Python API)
@@ -246,7 +246,7 @@ class Run:
 
     def _start_from_snapshot(self, path) -> None:
         """Collective. Initial field and time from the last snapshot of file ``path``."""
-        from ..kinetics.config import load_any_config_text
+        from ..config import load_any_config_text
 
         lo, hi = self.solver.snapshot_region()
         t0, old_text, block = type(self.writer).read_snapshot(path, self.comm, lo, hi)
@@ -261,7 +261,7 @@ class Run:
         its ``decide(index) -> (checkpoint, stop)``) decides after each output
         whether to checkpoint and whether to stop (status ``EXIT_INTERRUPTED``).
         """
-        from ..progress import Progress
+        from .progress import Progress
 
         wall0 = time.perf_counter()
         if self.solver is None:

@@ -1,4 +1,4 @@
-"""Standard flavor models of the literature, as tuples of :class:`~nmbhpc.model.Mode`.
+"""Standard flavor models of the literature, as tuples of :class:`~nmbhpc.physics.model.Mode`.
 
 Plain functions, usable from Python and from the config (``[model.generator]``,
 docs/config.md). Frequencies are in units of omega0, directions are unit
@@ -9,7 +9,7 @@ modes). Arguments are checked with ``ValueError``; the config layer validates
 them first so that its errors can name the offending key.
 
 The angular coupling (single- or multi-angle) is a property of the
-:class:`~nmbhpc.model.Model`, not of the modes: each docstring says which one
+:class:`~nmbhpc.physics.model.Model`, not of the modes: each docstring says which one
 the model was designed for.
 """
 from __future__ import annotations
