@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nmbhpc import generators
+from nmbhpc.physics import generators
 from nmbhpc.config import ConfigError, config_from_dict, dump_toml, load_config, load_config_text
 
 serial = pytest.mark.serial

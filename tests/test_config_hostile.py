@@ -275,7 +275,7 @@ HAND = [pytest.param(_drop_none(d), k, s, id=i) for i, d, k, s in SIZES]
 @pytest.fixture
 def no_side_effects(tmp_path, monkeypatch):
     """Run in an empty directory with PETSc initialisation forbidden; check nothing appeared."""
-    from nmbhpc import stack
+    from nmbhpc.runtime import stack
 
     def forbidden(*a, **k):
         raise AssertionError("config loading initialised PETSc")

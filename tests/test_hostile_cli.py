@@ -31,7 +31,8 @@ import time
 
 import pytest
 
-from nmbhpc import cli, stack
+from nmbhpc import cli
+from nmbhpc.runtime import stack
 from nmbhpc.io import read_run
 
 from production_cases import nmbhpc_cmd, python_env, write_config
