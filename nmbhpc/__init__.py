@@ -77,8 +77,8 @@ def load_config(config, **overrides):
     return config_from_dict(data, source_text=text, source_path=source)
 
 
-def run(config, comm=None, output=None, *, force: bool = False, attrs: dict | None = None,
-        **overrides):
+def _run(config, comm=None, output=None, *, force: bool = False, attrs: dict | None = None,
+         **overrides):
     """Collective on ``comm``. Run a config and return its file as an ``xarray.Dataset``.
 
     ``config``: dict, TOML text, path or a config from :func:`load_config`;
@@ -118,6 +118,42 @@ def run(config, comm=None, output=None, *, force: bool = False, attrs: dict | No
             comm.Barrier()
             if comm.Get_rank() == 0:
                 shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+class _RunEntry:
+    """``nmbhpc.run``: the function :func:`_run` when called; its attributes are those
+    of the package :mod:`nmbhpc.run` (``nmbhpc.run.driver``), which shares the name."""
+
+    __wrapped__ = staticmethod(_run)  # inspect.signature / help show _run's
+    __doc__ = _run.__doc__
+
+    def __call__(self, config, comm=None, output=None, **kwargs):
+        return _run(config, comm, output, **kwargs)
+
+    def __getattr__(self, name):
+        import importlib
+
+        return getattr(importlib.import_module("nmbhpc.run"), name)
+
+
+run = _RunEntry()
+
+
+class _Package(type(os)):
+    """This package's module type: importing the subpackage ``nmbhpc.run`` must not
+    replace the function ``nmbhpc.run`` (the import system sets the submodule as an
+    attribute of its parent; the subpackage stays reachable as ``sys.modules`` and
+    through ``nmbhpc.run.<name>``)."""
+
+    def __setattr__(self, name, value):
+        if name == "run" and isinstance(value, type(os)):
+            return
+        super().__setattr__(name, value)
+
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _Package
 
 
 def open(path):
