@@ -173,6 +173,8 @@ def open(path):
     import h5py
     import xarray as xr
 
+    from .io.run_file import py_value as _plain
+
     path = os.fspath(path)
     with h5py.File(path, "r") as f:
         groups = [""]
@@ -207,14 +209,3 @@ def _same(a, b) -> bool:
     import numpy as np
 
     return np.shape(a) == np.shape(b) and bool(np.all(np.asarray(a) == np.asarray(b)))
-
-
-def _plain(v):
-    """An HDF5 attribute as a plain Python value (bytes -> str, numpy scalar -> number)."""
-    import numpy as np
-
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
