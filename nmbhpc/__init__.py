@@ -86,7 +86,8 @@ def _run(config, comm=None, output=None, *, force: bool = False, attrs: dict | N
     ``comm``: an mpi4py communicator; None is ``MPI.COMM_WORLD`` (one rank in
     a notebook, all of them under ``mpirun``: the same script runs both ways).
     ``output``: a path to keep the file (refused if it exists, unless
-    ``force``); None writes a temporary file, removed once read.
+    ``force``); None writes a temporary file, removed once read (in the system's
+    temporary directory on one rank, in the working directory on several).
     ``attrs``: extra root attributes of the file (e.g. ``omega0_per_second``).
     Every rank gets the same Dataset (:func:`open`, loaded into memory).
     Raises ``RuntimeError`` if the run stopped before its end.
@@ -102,7 +103,10 @@ def _run(config, comm=None, output=None, *, force: bool = False, attrs: dict | N
     cfg = load_config(config, **overrides)
     tmpdir = None
     if output is None:
-        tmpdir = comm.bcast(tempfile.mkdtemp(prefix="nmbhpc-") if comm.Get_rank() == 0 else None)
+        # every rank must see it: node-local /tmp serves one rank, the working directory many
+        where = None if comm.Get_size() == 1 else os.getcwd()
+        tmpdir = comm.bcast(tempfile.mkdtemp(prefix="nmbhpc-", dir=where)
+                            if comm.Get_rank() == 0 else None)
         output = os.path.join(tmpdir, "run.h5")
     try:
         result = drive(cfg, output, comm, force=force, attrs=dict(attrs or {}))
