@@ -34,7 +34,7 @@ save_state = true
 """
 
 KINETICS = """[kinetics.grid]
-nx = 8
+nx = 12
 length = 10.0
 n_dir = 2
 [kinetics.physics]
@@ -151,7 +151,7 @@ def test_nmbhpc_open_merges_groups(files):
     assert "kinetics/polarization" in ds and "kinetics/snapshots/field" in ds
     assert ds["kinetics/snapshots/field"].dims[0] == "kinetics_snapshots_time"
     assert list(ds["species"].values) == ["nu", "nubar"]
-    assert ds.attrs["format"] == "nmbhpc-kinetics" and ds.attrs["kinetics/nx"] == 8
+    assert ds.attrs["format"] == "nmbhpc-kinetics" and ds.attrs["kinetics/nx"] == 12
     ds.close()
     ds = nmbhpc.open(files["cumulant"])
     assert ds["modes/polarization"].dims == ("time", "mode", "component")
