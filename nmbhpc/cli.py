@@ -38,6 +38,7 @@ COMMANDS = (
     "hierarchy",
     "compare",
     "analyze",
+    "plot",
     "slurm",
     "hierarchy_experiment",
     "experiment",
@@ -257,7 +258,7 @@ def _main(argv) -> int:
 
 def _interrupted(command: str, signum: int) -> int:
     """One line for a stop signal; the exit status of the module docstring."""
-    from .run_control import EXIT_INTERRUPTED
+    from .run.control import EXIT_INTERRUPTED
 
     name = signal.Signals(signum).name
     if signum in (signal.SIGUSR1, signal.SIGUSR2):

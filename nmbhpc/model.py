@@ -185,6 +185,10 @@ class ObservableRecord:
         Connected ``<J_p.J_q> - <J_p>.<J_q>`` (diagonal: ``<J_p^2> - <J_p>^2``).
     mu : float
         mu(t) used at this time.
+    pehlivan : float64[M] or None
+        Pehlivan invariants ``<h_p>`` (units of omega0) of a single-angle model
+        with distinct omegas, from the pair correlations
+        (:mod:`nmbhpc.physics.invariants`); conserved at constant mu.
     """
 
     time: float
@@ -197,6 +201,7 @@ class ObservableRecord:
     b_dot_j: float
     mu: float
     pair_correlation: Optional[np.ndarray] = None
+    pehlivan: Optional[np.ndarray] = None
 
     @staticmethod
     def one_body_from_polarization(pol: np.ndarray):

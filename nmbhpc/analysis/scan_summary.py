@@ -1,4 +1,5 @@
-"""Summaries of many run files (``nmbhpc analyze``): table rows, gathered CSVs, PNG plots.
+"""Summaries of many run files (``nmbhpc analyze``): table rows, gathered CSVs
+(the figures are :func:`nmbhpc.plots.runs.scan_figures`).
 
 Not collective: everything reads files serially with :func:`nmbhpc.io.read_run`,
 which accepts files written with any rank count and files of interrupted or
@@ -166,59 +167,3 @@ def table(summaries, base: str = "") -> str:
             f"{_cell(r['deviation_from_reference'], '9.2e'):>9}")
     return "\n".join(lines)
 
-
-def plot(summaries, directory: str, base: str = "") -> list[str]:
-    """Write flavor_evolution.png, entropies.png, deviations.png; return their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def label(r):
-        name = os.path.relpath(r.path, base) if base else os.path.basename(r.path)
-        return f"{name} ({r.attrs.get('solver', '?')}{'' if r.status == 'completed' else ', ' + r.status})"
-
-    runs = [s.run for s in summaries if s.run.n_records]
-    paths = []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in runs:
-        ax.plot(r.time, r.nue_total, label=label(r))
-    ax.set(xlabel=r"t [1/$\omega_0$]", ylabel=r"total $\nu_e$ fraction", title="flavor evolution")
-    ax.legend(fontsize="small")
-    paths.append(_save(fig, os.path.join(directory, "flavor_evolution.png")))
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in runs:
-        (line,) = ax.plot(r.time, r.entropy.max(axis=1), label=label(r) + " max")
-        ax.plot(r.time, r.entropy.mean(axis=1), ls="--", color=line.get_color())
-    ax.set(xlabel=r"t [1/$\omega_0$]", ylabel="one-body entropy [nats] (solid max, dashed mean)",
-           title="one-body entanglement entropy")
-    ax.legend(fontsize="small")
-    paths.append(_save(fig, os.path.join(directory, "entropies.png")))
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.5))
-    tiny = 1e-17  # log axes: exact conservation shows as this floor
-    for r in runs:
-        a1.semilogy(r.time, np.abs(r.energy - r.energy[0]) + tiny, label=label(r) + " |E-E0|")
-        a1.semilogy(r.time, np.abs(r.b_dot_j - r.b_dot_j[0]) + tiny, ls=":",
-                    label=label(r) + " |B.J-B.J0|")
-    for s in summaries:
-        if s.deviation is not None:
-            a2.semilogy(s.run.time, s.deviation + tiny, label=label(s.run))
-    a1.set(xlabel=r"t [1/$\omega_0$]", ylabel="monitor drift", title="conservation monitors")
-    a2.set(xlabel=r"t [1/$\omega_0$]", ylabel=r"max$_p |P_p - P_p^{ref}|$",
-           title="deviation from the reference run")
-    a1.legend(fontsize="x-small")
-    if a2.lines:
-        a2.legend(fontsize="x-small")
-    paths.append(_save(fig, os.path.join(directory, "deviations.png")))
-    return paths
-
-
-def _save(fig, path: str) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path

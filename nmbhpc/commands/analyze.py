@@ -105,7 +105,9 @@ def _analyze_kinetics(runs, out_dir: str, no_plots: bool) -> list[str]:
     ka.write_timeseries_csv(runs, os.path.join(out_dir, "kinetics_timeseries.csv"))
     written = ["kinetics_summary.csv", "kinetics_timeseries.csv"]
     if not no_plots:
-        written += [os.path.basename(p) for p in ka.plot(runs, out_dir)]
+        from ..plots.kinetics import plot as plot_kinetics
+
+        written += [os.path.basename(p) for p in plot_kinetics(runs, out_dir)]
     base = os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
     print(ka.table(runs, base))
     return written
@@ -121,7 +123,9 @@ def _analyze_runs(args, runs, out_dir: str, ss, reference) -> list[str]:
     ss.write_timeseries_csv(summaries, os.path.join(out_dir, "timeseries.csv"))
     written = ["summary.csv", "timeseries.csv"]
     if not args.no_plots:
-        written += [os.path.basename(p) for p in ss.plot(summaries, out_dir)]
+        from ..plots.runs import scan_figures
+
+        written += [os.path.basename(p) for p in scan_figures(summaries, out_dir)]
     base = os.path.commonpath([os.path.dirname(os.path.abspath(r.path)) for r in runs])
     print(ss.table(summaries, base))
     print(f"reference for deviations: {reference.path}")

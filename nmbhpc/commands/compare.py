@@ -2,8 +2,8 @@
 
 Prints, per file, the largest per-mode polarisation deviation ``|P_A - P_B|``
 and the departure time tau (first time it exceeds ``--fraction``; Eq. (23));
-``--plot`` writes a PNG of the overlaid trajectories and the deviations
-(nmbhpc.analysis.compare). Rank 0 does the work under mpirun; every rank returns its exit status (collective).
+``--plot`` writes a figure (PNG, PDF or SVG by the suffix) of the overlaid
+trajectories and the deviations (nmbhpc.plots.runs.comparison). Rank 0 does the work under mpirun; every rank returns its exit status (collective).
 """
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ def register(subparsers) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="run files; the first is the reference")
     p.add_argument("--fraction", "-f", type=positive_float, default=0.1,
                    help="deviation threshold f defining tau (default 0.1)")
-    p.add_argument("--plot", metavar="PNG", help="write a PNG of trajectories and deviations")
+    p.add_argument("--plot", metavar="FIG", help="write a figure of trajectories and deviations "
+                   "(.png, .pdf or .svg)")
+    p.add_argument("--modes", default=None, metavar="LIST",
+                   help="modes to draw, e.g. 0,3,5 or 0-5 (0-based; default: all)")
+    p.add_argument("--dpi", type=float, default=None, help="raster resolution of the figure")
     p.set_defaults(func=run)
 
 
@@ -35,8 +39,9 @@ def run(args) -> int:
 
 def _report(args) -> None:
     """Read, compare, print (and plot) on this process."""
-    from ..analysis.compare import compare_runs, plot_comparison
+    from ..analysis.compare import compare_runs
     from ..analysis.reading import read_flavor_run
+    from ..plots.runs import plot_comparison
     from ..io.run_reader import RunFileError
 
     try:
@@ -58,5 +63,11 @@ def _report(args) -> None:
         print(f"{run_.path:40s} {str(run_.attrs.get('solver', '?')):10s} "
               f"{cmp.max_deviation[k]:10.3e} {cmp.time[k]:10.4g} {tau:>12s}")
     if args.plot:
-        plot_comparison(runs, comparisons, args.plot)
+        from ..plots.runs import parse_modes
+
+        try:
+            modes = parse_modes(args.modes) if args.modes else None
+            plot_comparison(runs, comparisons, args.plot, modes=modes, dpi=args.dpi)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         print(f"plot: {args.plot}")

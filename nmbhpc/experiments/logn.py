@@ -78,45 +78,7 @@ def analyze(runs, outdir: str, f_dep: float = 0.01, f_conv: float = 0.1,
                  f"fits over N >= {fit_min_n}, tau = a + b ln N, 1-sigma errors from the scatter.\n\n"
                  "## Runs\n\n" + report.markdown_table(rows) + "\n## Fits\n\n"
                  + report.markdown_table(fits) + "\n")
-    plot(runs, rows, fits, omega, f_conv, os.path.join(outdir, "logN.png"))
+    from ..plots import experiments as figures
+
+    figures.logn(runs, rows, fits, omega, f_conv, os.path.join(outdir, "logN.png"))
     return {"runs": rows, "fits": fits, "omega": omega}
-
-
-def plot(runs, rows, fits, omega, f_conv, path) -> None:
-    plt = report.pyplot()
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    colors = {"manybody": "k", "twa": "C0", "cumulant": "C3", "meanfield": "C2"}
-    marks = {"tau_dep": "o", "tau_conv": "s"}
-    for solver in sorted({r["solver"] for r in rows}):
-        c = colors.get(solver, "C4")
-        for m in MEASURES:
-            pts = [(r["N"], r[m]) for r in rows if r["solver"] == solver and r[m] is not None]
-            if not pts:
-                continue
-            n, tau = np.array(pts, dtype=np.float64).T
-            ax0.semilogx(n, tau, marks[m], color=c, mfc="none" if m == "tau_dep" else c,
-                         label=f"{solver} {m}")
-            fit = next((f for f in fits if f["solver"] == solver and f["measure"] == m), None)
-            if fit:
-                nn = np.geomspace(n.min(), n.max(), 50)
-                ax0.semilogx(nn, fit["a"] + fit["b"] * np.log(nn), "-", color=c, lw=0.8)
-    if omega > 0 and rows:
-        n_all = np.array([r["N"] for r in rows], dtype=np.float64)
-        nn = np.geomspace(n_all.min(), n_all.max(), 50)
-        ref = [f for f in fits if f["solver"] == "manybody" and f["measure"] == "tau_conv"]
-        a0 = ref[0]["a"] if ref else 0.0
-        ax0.semilogx(nn, a0 + np.log(nn) / (2 * omega), "k:", lw=1,
-                     label=r"slope $1/(2\Omega)$" + (" (through exact a)" if ref else ""))
-    ax0.set_xlabel("N")
-    ax0.set_ylabel(r"$\tau\ [1/\omega_0]$")
-    ax0.legend(fontsize="x-small")
-    ax0.set_title("departure (open) and conversion (filled) times", fontsize="small")
-    for r in sorted(runs, key=lambda r: r.n_total):
-        if r.solver == "manybody":
-            ax1.semilogy(r.time, np.maximum(measures.conversion(r), 1e-16), lw=1, label=f"N={r.n_total}")
-    ax1.axhline(f_conv, color="k", ls="--", lw=0.8)
-    ax1.set_xlabel(r"$t\ [1/\omega_0]$")
-    ax1.set_ylabel("conversion fraction C(t) (exact)")
-    ax1.legend(fontsize="x-small", ncol=2)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

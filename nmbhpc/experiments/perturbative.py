@@ -61,36 +61,7 @@ def analyze(runs, outdir: str, g_values=(1.0, 5.0, 10.0, 20.0), fit_min_n: int =
         fh.write("# Perturbative regime (Eq. 19): exact minus mean field at fixed g = mu t\n\n"
                  f"D = max_p |P_p - P_p^MF| fitted as A N^p over N >= {fit_min_n}.\n\n"
                  + report.markdown_table(fits) + "\n")
-    _plot(groups, labels, g_values, os.path.join(outdir, "perturbative.png"))
+    from ..plots import experiments as figures
+
+    figures.perturbative(groups, labels, g_values, os.path.join(outdir, "perturbative.png"))
     return {"points": rows, "fits": fits}
-
-
-def _plot(groups, labels, g_values, path) -> None:
-    plt = report.pyplot()
-    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(5.5 * (len(groups) + 1), 4.6),
-                             constrained_layout=True, squeeze=False)
-    axes = axes[0]
-    for k, (key, rs) in enumerate(groups.items()):
-        label, om = labels[key]
-        for r in rs:
-            d = measures.deviation(r)
-            axes[k].semilogy(r.mu * r.time, np.maximum(d * r.n_total, 1e-16), lw=1,
-                             label=f"N={r.n_total}")
-        axes[k].set_xlabel(r"$g = \mu t$")
-        axes[k].set_ylabel(r"$N \cdot \max_p |P_p - P_p^{\rm MF}|$")
-        axes[k].set_title(label, fontsize="small")
-        axes[k].legend(fontsize="x-small", ncol=2)
-        for g in g_values:
-            ns = np.array([r.n_total for r in rs], dtype=np.float64)
-            ds = np.array([measures.value_at(r.time, measures.deviation(r), g / r.mu) for r in rs])
-            ok = np.isfinite(ds) & (ds > 0)
-            axes[-1].loglog(ns[ok], ds[ok], "o-" if om > 0 else "s--", ms=3, lw=0.8,
-                            label=f"{'unstable' if om > 0 else 'stable'} g={g:g}")
-    n = np.geomspace(min(r.n_total for rs in groups.values() for r in rs),
-                     max(r.n_total for rs in groups.values() for r in rs), 20)
-    axes[-1].loglog(n, 1.0 / n, "k:", label="1/N")
-    axes[-1].set_xlabel("N")
-    axes[-1].set_ylabel("deviation at fixed g")
-    axes[-1].legend(fontsize="x-small", ncol=2)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -32,12 +32,3 @@ def markdown_table(rows: list[dict], digits: int = 4) -> str:
     out += ["| " + " | ".join(fmt(r[k], digits) for k in keys) + " |" for r in rows]
     return "\n".join(out) + "\n"
 
-
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt

@@ -100,38 +100,7 @@ def analyze(runs, outdir: str, f_conv: float = 0.1, fit_min_n: int = 100,
                  + report.markdown_table(fits) + "\n## Equivalent mixing angle per N\n\n"
                  + report.markdown_table(qrows) + "\n"
                  + (report.markdown_table([summary]) if summary else "") + "\n")
-    _plot(crows, fit, omega, qrows, summary, os.path.join(outdir, "seeding.png"))
+    from ..plots import experiments as figures
+
+    figures.seeding(crows, fit, omega, qrows, summary, os.path.join(outdir, "seeding.png"))
     return {"meanfield": crows, "fit": fits, "quantum": qrows, "summary": summary}
-
-
-def _plot(crows, fit, omega, qrows, summary, path) -> None:
-    plt = report.pyplot()
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-    th = np.array([c["theta0"] for c in crows if c["tau_conv"] is not None])
-    tau = np.array([c["tau_conv"] for c in crows if c["tau_conv"] is not None])
-    ax0.semilogx(th, tau, "o", label="mean field")
-    tt = np.geomspace(th.min(), th.max(), 50)
-    ax0.semilogx(tt, fit(np.log(tt)), "-", lw=0.8,
-                 label=f"fit B = {fit.b:.4g} ± {fit.sigma_b:.2g}")
-    ax0.semilogx(tt, fit.a + fit.b * np.log(tt[0]) - (np.log(tt) - np.log(tt[0])) / omega, "k:",
-                 label=r"slope $-1/\Omega$")
-    for q in qrows:
-        if q["theta0_equiv"] is not None:
-            ax0.axhline(q["tau_q"], color="0.7", lw=0.6)
-            ax0.plot(q["theta0_equiv"], q["tau_q"], "rs", ms=5)
-    ax0.set_xlabel(r"$\theta_0$ [rad]")
-    ax0.set_ylabel(r"$\tau\ [1/\omega_0]$")
-    ax0.legend(fontsize="x-small")
-    ax0.set_title("grey lines/red squares: exact quantum tau(N)", fontsize="small")
-    q = [q for q in qrows if q["theta0_equiv"] is not None]
-    if q:
-        n = np.array([x["N"] for x in q], dtype=np.float64)
-        ax1.loglog(n, [x["theta0_equiv"] for x in q], "rs", label=r"$\theta_0^*(N)$")
-        if "c_small_angle_at_N_max" in summary:
-            c = summary["c_small_angle_at_N_max"]
-            ax1.loglog(n, c / np.sqrt(n), "k:", label=rf"$c/\sqrt{{N}}$, c = {c:.3g} (small-angle fit, N max)")
-        ax1.set_xlabel("N")
-        ax1.set_ylabel(r"equivalent $\theta_0$ [rad]")
-        ax1.legend(fontsize="x-small")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

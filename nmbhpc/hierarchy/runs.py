@@ -1,7 +1,7 @@
 """The scale hierarchy of a run, in code units (frequencies in omega0, times in 1/omega0).
 
 The flavor Hamiltonian ``H = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q``
-(DESIGN.md) has ``mu/N = 2 sqrt(2) G_F / V``, so
+(Eq. (1) of Johns, arXiv:2305.04916) has ``mu/N = 2 sqrt(2) G_F / V``, so
 
 * the forward-scattering (self-energy) rate of one neutrino in the others' mean
   field is ``Sigma = (mu/2) c_eff`` with ``c_eff = max_p sum_q c_pq n_q / N``

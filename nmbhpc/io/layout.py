@@ -122,6 +122,9 @@ SERIES = (
     Series("correlations/pair", "pair_correlation", 2, (), "f8", optional=True, min_rows=1,
            dims=("mode", "mode_q"), units="1",
            description="connected pair correlation <J_p.J_q> - <J_p>.<J_q>"),
+    # single-angle models with distinct omegas and pair correlations only
+    Series("monitors/pehlivan", "pehlivan", 1, (), "f8", optional=True, dims=("mode",),
+           units="omega0", description="Pehlivan invariants <h_p> of a single-angle model"),
 )
 
 #: The scale hierarchy every run file records (nmbhpc.hierarchy.recording)
@@ -145,8 +148,6 @@ STATIC = {
     "modes/initial_polarization": Var(("mode", "component"), "1",
                                       "initial polarization P_p, flavor frame"),
     "modes/species": Var(("mode",), "", "species of each mode: nu or nubar"),
-    "monitors/pehlivan": Var(("time", "mode"), "omega0",
-                             "Pehlivan invariants <h_p> of a single-angle model"),
     "planned_times": Var(("planned_times",), "1/omega0", "configured output times"),
     "model/mu_times": Var(("mu_times",), "1/omega0", "times of the mu(t) table"),
     "model/mu_values": Var(("mu_times",), "omega0", "mu at the times of the table"),

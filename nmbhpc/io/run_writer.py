@@ -116,6 +116,8 @@ class RunWriter(RunFile):
             "omega": model.omegas,
             "direction": model.directions.reshape(-1, 3),
             "initial_polarization": model.initial_polarizations.reshape(-1, 3),
+            # 1: antineutrino mode (flipped isospin, docs/conventions.md)
+            "antineutrino": np.array([m.is_antineutrino for m in model.modes], dtype=np.int8),
         }
         return {"provenance": provenance(mpi_size), "model": model_attrs, "static": static,
                 "modes": modes, "pair": bool(config.output.pair_correlations)}

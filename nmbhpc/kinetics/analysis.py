@@ -1,4 +1,5 @@
-"""Summaries of kinetic run files for ``nmbhpc analyze``: table, CSVs, one PNG.
+"""Summaries of kinetic run files for ``nmbhpc analyze``: table, CSVs (the figure is
+:func:`nmbhpc.plots.kinetics.evolution`).
 
 Not collective: reads with :func:`nmbhpc.kinetics.output.read_kinetics`, which
 accepts files of any rank count and of interrupted or killed runs (cut to
@@ -128,27 +129,3 @@ def table(runs, base: str = "") -> str:
                      f"{row['offdiag_max']:>9.2e} {row['trace_margin_min']:>10.2e}")
     return "\n".join(lines)
 
-
-def plot(runs, directory: str) -> list[str]:
-    """Write kinetics_evolution.png (nu_e density and off-diagonal amplitude vs t)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for r in runs:
-        if not r.n_records:
-            continue
-        label = os.path.basename(r.path)
-        a.plot(r.time, r.number_density[:, 0, 0], label=label)
-        b.semilogy(r.time, np.maximum(r.offdiag_amplitude[:, 0], 1e-300), label=label)
-    a.set_ylabel("n(nu_e) [n_ref]")
-    b.set_ylabel("off-diagonal amplitude (nu)")
-    b.set_xlabel("t [1/omega0]")
-    a.legend(fontsize="small")
-    path = os.path.join(directory, "kinetics_evolution.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]

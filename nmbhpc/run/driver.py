@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..physics.flavor import species_fractions
+from ..physics import invariants
 from ..solvers import FIELD_SNAPSHOTS, REGISTRY, resumable, spec_of
 from .control import EXIT_INTERRUPTED
 
@@ -276,7 +278,10 @@ class Run:
         snapshots = FIELD_SNAPSHOTS in self.spec.streams
         last = None
         stopped = False
+        monitor = _pehlivan_monitor(config)
         for i, rec in enumerate(solver.records()):
+            if monitor is not None and rec.pair_correlation is not None:
+                rec = dataclasses.replace(rec, pehlivan=monitor(rec))
             if i > 0 or info is None:  # the checkpoint's record is already in the file
                 writer.append(rec)
                 if self._keep:
@@ -329,9 +334,10 @@ class Run:
             return self._kinetic_summary(wall)
         config, writer, first = self.config, self.writer, self.first
         times = config.output.times
-        n = config.model.counts
-        nue0 = float((first.nue_fraction * n).sum() / n.sum())
-        nue1 = float((last.nue_fraction * n).sum() / n.sum())
+        model = config.model
+        f0 = species_fractions(model, first.polarization)
+        f1 = species_fractions(model, last.polarization)
+        flavor = ", ".join(f"{k} fraction {f0[k]:.6f} -> {f1[k]:.6f}" for k in f0)
         lines = [
             f"nmbhpc run: solver={config.solver} modes={config.model.n_modes} "
             f"N={config.model.n_total} ranks={self.comm.Get_size()} wall={wall:.2f}s",
@@ -341,14 +347,17 @@ class Run:
             lines.append(f"  basis dimension {described['basis_dim']}, "
                          f"nonzeros {described.get('nnz')}")
         lines += [
-            f"  nu_e fraction {nue0:.6f} -> {nue1:.6f}" + ("" if first.time == times[0] else
-                                                          f" (from t = {first.time:g}, resumed)"),
+            f"  {flavor}" + ("" if first.time == times[0] else f" (from t = {first.time:g}, resumed)"),
             f"  one-body entropy: max over modes {float(last.entropy.max()):.6f} at "
             f"t = {last.time:g} (initial {float(first.entropy.max()):.3g})",
             f"  monitors: |norm - 1| = {abs(last.norm - 1):.2e}, energy drift "
             f"{abs(last.energy - first.energy):.2e}"
             + f", B.J drift {abs(last.b_dot_j - first.b_dot_j):.2e}",
         ]
+        if model.mu.is_constant and first.pehlivan is not None and last.pehlivan is not None:
+            h0, h1 = first.pehlivan, last.pehlivan
+            lines.append(f"  Pehlivan invariants: max drift {float(np.max(np.abs(h1 - h0))):.2e} "
+                         f"(max |h_p| {float(np.max(np.abs(h0))):.3g})")
         return "\n".join(lines)
 
     def _kinetic_summary(self, wall: float) -> str:
@@ -358,8 +367,10 @@ class Run:
         lines = [f"nmbhpc run: solver=kinetics {box} n_dir={s.grid.n_dir} "
                  f"n_phi={s.grid.n_phi} nE={s.physics.n_energy} ranks={self.comm.Get_size()} "
                  f"wall={wall:.2f}s steps={solver.steps}",
-                 f"  wrote {self.writer.path}: {self.writer.n_records} records, "
-                 f"{self.writer.n_snap} snapshots, t = 0 .. {solver.time:g}" + resumed]
+                 f"  wrote {self.writer.path}: {self.writer.n_records} records"
+                 + (f" (t = {records[0].time:g} .. {records[-1].time:g})" if records else "")
+                 + f", {self.writer.n_snap} snapshots; the run ended at t = {solver.time:g}"
+                 + resumed]
         if records:
             r = records[-1]
             lines.append(f"  final ELN = {r.lepton_number[0]:.6g}, XLN = {r.lepton_number[1]:.6g}, "
@@ -467,3 +478,12 @@ def _fail(writer, comm, exc: BaseException) -> None:
         comm.Abort(1)  # the other ranks may be blocked in a collective call: never hang
     if diagnosis is None:
         raise exc
+
+
+def _pehlivan_monitor(config):
+    """``record -> <h_p>`` for spin runs of single-angle models with distinct omegas, else None."""
+    model = getattr(config, "model", None)
+    if model is None or not invariants.applies(model):
+        return None
+    return lambda rec: invariants.pehlivan_invariants(model, rec.polarization,
+                                                      rec.pair_correlation, rec.mu)
