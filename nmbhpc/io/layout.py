@@ -148,6 +148,8 @@ STATIC = {
     "modes/initial_polarization": Var(("mode", "component"), "1",
                                       "initial polarization P_p, flavor frame"),
     "modes/species": Var(("mode",), "", "species of each mode: nu or nubar"),
+    "modes/antineutrino": Var(("mode",), "1", "1 for an antineutrino mode (flipped isospin), "
+                                              "else 0"),
     "planned_times": Var(("planned_times",), "1/omega0", "configured output times"),
     "model/mu_times": Var(("mu_times",), "1/omega0", "times of the mu(t) table"),
     "model/mu_values": Var(("mu_times",), "omega0", "mu at the times of the table"),
