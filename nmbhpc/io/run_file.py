@@ -122,6 +122,13 @@ def py_value(v):
     return v
 
 
+#: ``NAME`` of a dimension scale that is a dimension only (no coordinate values): the
+#: netCDF-4 convention, which h5netcdf/xarray read as a dimension without coordinate
+DIMENSION_ONLY = "This is a netCDF dimension but not a netCDF variable."
+#: attribute marking the coordinate datasets :meth:`RunFile.annotate` creates
+COORDINATE_ATTR = "nmbhpc_coordinate"
+
+
 #: claims of the files this process writes, by resolved path (RunFile._claim)
 _CLAIMS: dict = {}
 
@@ -144,6 +151,14 @@ class RunFile:
     #: Seconds __exit__ waits for the other ranks before giving up on a
     #: collective close after an exception (see :meth:`__exit__`).
     exit_timeout = 10.0
+    #: dimension name -> where its scale lives (linked into other groups that use it)
+    canonical_scales: dict = {}
+    #: dimensions whose coordinate is an integer index 0..n-1 (others: labels or none)
+    index_dimensions = ("mode", "mode_q", "sample", "dir", "energy")
+
+    def variables(self) -> dict:
+        """Dataset path -> ``layout.Var`` (or ``{ndim: Var}``) of this format (subclass hook)."""
+        return {}
 
     def __init__(self, h5file, comm, path: str):
         """Internal; use the subclass's ``create`` or ``open_existing``."""
@@ -233,6 +248,7 @@ class RunFile:
     def _mark_reopened(self, status: str, config_toml: str) -> None:
         self.previous_status = status
         self.config_toml = config_toml
+        self.annotate()  # files written before datasets carried units and scales
         self._file.attrs["status"] = "running"
         self._file.flush()
         log.info("reopened %s (%d complete records, was %s)", self.path, self._n, status)
@@ -312,6 +328,7 @@ class RunFile:
             raise ValueError(f"{self.path}: dataset {name!r} already exists")
         dset = self._file.create_dataset(name, shape=shape, dtype=dtype)
         self.rank0_writes([(dset, Ellipsis, arr)] if arr.size else [])
+        self.annotate()
         self._file.flush()
 
     def write_statics(self, arrays: dict) -> None:
@@ -342,6 +359,7 @@ class RunFile:
         dset = self._file.create_dataset(name, shape=global_shape, dtype=local.dtype)
         write_rows(self._comm, dset, local.reshape((n,) + global_shape[1:]), int(offset),
                    self.max_write_bytes)
+        self.annotate()
         self._file.flush()
 
     def set_attrs(self, **attrs) -> None:
@@ -350,6 +368,94 @@ class RunFile:
         for k, v in attrs.items():
             self._file.attrs[k] = attr_value(v)
         self._file.flush()
+
+    # ----------------------------------------- units, descriptions, dimension scales
+    def annotate(self) -> None:
+        """Collective. Describe every dataset that has no ``units`` attribute yet.
+
+        Each gets ``units`` and ``description`` from :meth:`variables` and a
+        dimension scale attached to every axis (netCDF-4 conventions, so
+        xarray's h5netcdf engine sees named dimensions with coordinates). A
+        scale lives in the dataset's own group (hard-linked from
+        :attr:`canonical_scales`, so each group opened alone carries its
+        coordinates); datasets named like their only dimension (``time``)
+        are their own scale; unknown datasets get dimensions
+        ``<name>_dim<i>``. Scale creation and attachment are metadata
+        operations: every rank makes the same calls in the same (sorted) order.
+        """
+        from .layout import Var
+
+        h5py = self._h5py
+        names = []
+        self._file.visititems(
+            lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        table = self.variables()
+        for name in sorted(names):
+            d = self._file[name]
+            if "units" in d.attrs:
+                continue
+            var = table.get(name)
+            if isinstance(var, dict):
+                var = var.get(d.ndim)
+            base = name.rsplit("/", 1)[-1]
+            if var is None or len(var.dims) != d.ndim:
+                var = Var(tuple(f"{base}_dim{i}" for i in range(d.ndim)), "", "")
+            d.attrs["units"] = var.units
+            d.attrs["description"] = var.description
+            if var.dims == (base,):
+                if not self._h5py.h5ds.is_scale(d.id):
+                    d.make_scale(base)
+                continue
+            group = name.rsplit("/", 1)[0] if "/" in name else ""
+            for axis, dim in enumerate(var.dims):
+                scale = self._scale(group, dim, d.shape[axis])
+                d.dims[axis].attach_scale(scale)
+
+    def _scale(self, group: str, dim: str, n: int):
+        """Collective. The scale of dimension ``dim`` (length ``n``) visible from ``group``."""
+        f = self._file
+        own = f"{group}/{dim}" if group else dim
+        if own in f:
+            d = f[own]
+            if self._h5py.h5ds.is_scale(d.id):
+                return d
+            if d.ndim == 1:
+                d.make_scale(dim)
+                return d
+        canon = self.canonical_scales.get(dim)
+        if canon is not None and canon != own:
+            src = self._scale(canon.rsplit("/", 1)[0] if "/" in canon else "", dim, n)
+            if own not in f:
+                f[own] = src  # hard link: the group opened alone has the coordinate too
+            return src
+        if own in f:  # taken by a dataset of another shape: a scale in the parent group
+            return self._scale(group.rsplit("/", 1)[0] if "/" in group else "", dim, n)
+        return self._create_coordinate(own, dim, n)
+
+    def _create_coordinate(self, path: str, dim: str, n: int):
+        """Collective. A new coordinate dataset for ``dim``: labels, an index, or a dimension only."""
+        from .layout import COORDINATE_DESCRIPTIONS, COORDINATE_LABELS
+
+        labels = COORDINATE_LABELS.get(dim)
+        f = self._file
+        if labels is not None and len(labels) == n:
+            dtype = self._h5py.string_dtype("utf-8", max(len(x) for x in labels))
+            d = f.create_dataset(path, shape=(n,), dtype=dtype)
+            self.rank0_writes([(d, Ellipsis, np.array([x.encode() for x in labels], dtype=dtype))])
+            d.make_scale(dim)
+        elif dim in self.index_dimensions:
+            d = f.create_dataset(path, shape=(n,), dtype="i8")
+            self.rank0_writes([(d, Ellipsis, np.arange(n, dtype=np.int64))] if n else [])
+            d.make_scale(dim)
+        else:
+            # no values: zero bytes whatever n (e.g. a state vector's rows); unlimited,
+            # so readers take the length from the datasets attached to it
+            d = f.create_dataset(path, shape=(0,), maxshape=(None,), chunks=(1,), dtype="f4")
+            d.make_scale(DIMENSION_ONLY)
+        d.attrs[COORDINATE_ATTR] = 1
+        d.attrs["units"] = ""
+        d.attrs["description"] = COORDINATE_DESCRIPTIONS.get(dim, f"dimension {dim}")
+        return d
 
     # ------------------------------------------------- checkpoints, restarts
     def checkpoint_info(self):
@@ -404,6 +510,7 @@ class RunFile:
         if self._file is None:
             return
         try:
+            self.annotate()  # e.g. checkpoint datasets created since the last annotation
             self._file.attrs["status"] = status
             self._file.attrs["finished_utc"] = self._comm.bcast(
                 utc_now() if self._rank == 0 else None, root=0)
@@ -473,6 +580,7 @@ class TimeSeries:
         self.datasets[path] = self.file._file.create_dataset(
             path, shape=(rows, *row_shape), maxshape=(None, *row_shape), dtype=dtype,
             chunks=chunks, **kwargs)
+        self.file.annotate()
         return self.datasets[path]
 
     def adopt(self, paths) -> None:
@@ -524,6 +632,7 @@ class BlockSeries:
         g.create_dataset("time", shape=(0,), maxshape=(None,), chunks=(64,), dtype="f8")
         g.create_dataset("field", shape=(0,) + space + cell, maxshape=(None,) + space + cell,
                          chunks=chunks, dtype="f8")
+        self.file.annotate()
 
     def append(self, t: float, block: np.ndarray, lo, hi) -> None:
         """Collective. Append the field at time ``t``: this rank's ``block`` covers ``lo..hi``."""

@@ -42,6 +42,10 @@ class RunWriter(RunFile):
 
     format_name = layout.FORMAT_NAME
     format_version = layout.FORMAT_VERSION
+    canonical_scales = {"time": "time", "mode": "modes/mode", "component": "modes/component"}
+
+    def variables(self) -> dict:
+        return layout.variables()
 
     def __init__(self, h5file, comm, n_modes: int, counts: np.ndarray, path: str):
         """Internal; use :meth:`create` or :meth:`open_existing`."""

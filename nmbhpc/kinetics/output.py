@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io.run_file import (BlockSeries, RunFile, TimeSeries, complete_rows,
+from ..io.run_file import (COORDINATE_ATTR, BlockSeries, RunFile, TimeSeries, complete_rows,
                            file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
 from ..io.run_reader import RunFileError
@@ -48,9 +48,47 @@ SERIES = (
 )
 #: series a reader accepts missing (files written before they existed)
 OPTIONAL_SERIES = (f"{GROUP}/limiter",)
+#: root attributes giving the physical scale (numbers): omega0 in s^-1, the length
+#: unit 1/omega0 in cm; written only when the caller passes them (``attrs``)
+PHYSICAL_SCALE_ATTRS = ("omega0_per_second", "length_unit_cm")
 SNAPSHOTS = f"{GROUP}/snapshots"
 SNAPSHOT_TIME = f"{SNAPSHOTS}/time"
 SNAPSHOT_FIELD = f"{SNAPSHOTS}/field"
+
+
+def variables(axes: str = "z") -> dict:
+    """Dataset path -> :class:`~nmbhpc.io.layout.Var` of a kinetic run file whose snapshot
+    field has the spatial axes ``axes`` (the ``kinetics`` group attribute, e.g. "z" or "x,z")."""
+    from ..io.layout import HIERARCHY, Var
+
+    cells = tuple(f"{a}_cell" for a in axes.split(","))
+    cell = ("species", "energy", "dir", "p_component")
+    out = {
+        "time": Var(("time",), "1/omega0", "output time"),
+        f"{GROUP}/polarization": Var(("time",) + cell, "n_ref",
+                                     "domain average of (P0, P) per species, energy bin and direction"),
+        f"{GROUP}/number_density": Var(("time", "species", "flavor"), "n_ref",
+                                       "domain-averaged number density per species and flavor"),
+        f"{GROUP}/lepton_number": Var(("time", "lepton"), "n_ref",
+                                      "(ELN, XLN) = n_nu - n_nubar for flavors e and x"),
+        f"{GROUP}/offdiag_amplitude": Var(("time", "species"), "n_ref",
+                                          "rms over the domain of |Px + i Py| (= 2 |rho_ex|)"),
+        f"{GROUP}/trace_margin": Var(("time",), "n_ref", "min over cells of P0 - |P| (positivity)"),
+        f"{GROUP}/limiter": Var(("time", "limiter_quantity"), "1",
+                                "cumulative positivity-limiter counters"),
+        SNAPSHOT_TIME: Var(("time",), "1/omega0", "snapshot time"),
+        SNAPSHOT_FIELD: Var(("time",) + cells + cell, "n_ref", "full field (P0, P) of every cell"),
+        f"{GROUP}/grid/v": Var(("dir",), "1", "velocity component v_z (cos theta) of each direction"),
+        f"{GROUP}/grid/w": Var(("dir",), "1", "quadrature weight of each direction"),
+        f"{GROUP}/grid/direction": Var(("dir", "component"), "1", "unit momentum direction"),
+        f"{GROUP}/grid/x": Var(("z_cell",), "1/omega0", "cell centres along z (the box axis of a 1D run)"),
+        f"{GROUP}/grid/omega": Var(("energy",), "omega0", "vacuum frequency of each energy bin"),
+        f"{GROUP}/grid/energy_weights": Var(("energy",), "1", "weight of each energy bin"),
+    }
+    out.update(HIERARCHY)
+    for a in "xyz":
+        out[f"{GROUP}/grid/centres_{a}"] = Var((f"{a}_cell",), "1/omega0", f"cell centres along {a}")
+    return out
 
 
 class KineticFileError(RunFileError):
@@ -92,6 +130,13 @@ class KineticWriter(RunFile):
     format_version = FORMAT_VERSION
     #: seconds every rank gets to reach a failed close before the file is left "running"
     exit_timeout = 2.0
+    canonical_scales = {"time": "time", **{d: f"{GROUP}/{d}" for d in (
+        "species", "energy", "dir", "p_component", "component", "x_cell", "y_cell", "z_cell")}}
+    index_dimensions = RunFile.index_dimensions + ("x_cell", "y_cell", "z_cell")
+
+    def variables(self) -> dict:
+        g = self._file.get(GROUP)
+        return variables(_py(g.attrs.get("axes", "z")) if g is not None else "z")
 
     def __init__(self, h5file, comm, path: str):
         super().__init__(h5file, comm, path)
@@ -115,7 +160,8 @@ class KineticWriter(RunFile):
         writer = cls(h5file, comm, os.fspath(path))
         try:
             writer._root_header("kinetics", settings.source_text, meta,
-                                {k: str(v) for k, v in (attrs or {}).items()})
+                                {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
+                                 for k, v in (attrs or {}).items()})
             writer._write_header(settings)
         except BaseException:
             writer._close_file()
@@ -244,7 +290,8 @@ def read_kinetics(path) -> KineticRunData:
         data.setdefault("limiter", np.zeros((n, 3)))
         n_snap = min(int(_py(f[SNAPSHOTS].attrs.get(BlockSeries.COUNT_ATTR, 0))),
                      f[SNAPSHOT_TIME].shape[0])
-        grid = {k: f[f"{GROUP}/grid/{k}"][:] for k in f.get(f"{GROUP}/grid", {})}
+        grid = {k: d[:] for k, d in f.get(f"{GROUP}/grid", {}).items()
+                if COORDINATE_ATTR not in d.attrs}  # not the dimension scales' coordinates
         grid.update({k: _py(v) for k, v in f[GROUP].attrs.items()})
         attrs = {k: _py(v) for k, v in f.attrs.items()}
         return KineticRunData(path=path, snapshot_times=f[SNAPSHOT_TIME][:n_snap], grid=grid,
