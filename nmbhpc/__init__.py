@@ -77,7 +77,7 @@ def load_config(config, **overrides):
     return config_from_dict(data, source_text=text, source_path=source)
 
 
-def _run(config, comm=None, output=None, *, force: bool = False, attrs: dict | None = None,
+def run(config, comm=None, output=None, *, force: bool = False, attrs: dict | None = None,
          **overrides):
     """Collective on ``comm``. Run a config and return its file as an ``xarray.Dataset``.
 
@@ -97,7 +97,7 @@ def _run(config, comm=None, output=None, *, force: bool = False, attrs: dict | N
 
     from mpi4py import MPI
 
-    from .run.driver import run as drive
+    from .pipeline.driver import run as drive
 
     comm = MPI.COMM_WORLD if comm is None else comm
     cfg = load_config(config, **overrides)
@@ -124,4 +124,58 @@ def _run(config, comm=None, output=None, *, force: bool = False, attrs: dict | N
                 shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-run = _run
+
+
+def open(path):
+    """Read any nmbhpc file (run or kinetic) as one ``xarray.Dataset`` (not collective).
+
+    Every group is opened with xarray's h5netcdf engine and merged:
+    variables are named by their HDF5 path (``ds["modes/polarization"]``,
+    ``ds["time"]``), dimensions and coordinates are shared (``time``,
+    ``mode``, ``component``, ...); a group's dimension whose length differs
+    from a dimension of the same name elsewhere is renamed with the group
+    path (``kinetics_snapshots_time``: snapshot times). Time series are cut
+    to the complete records (``n_records``). Root attributes become
+    ``ds.attrs``, group attributes ``ds.attrs["<group>/<name>"]``. The
+    ``checkpoint`` group (restart state) is left out. The data are read
+    lazily: use ``.load()`` or close the Dataset when done.
+    """
+    import h5py
+    import xarray as xr
+
+    from .io.run_file import py_value as _plain
+
+    path = os.fspath(path)
+    with h5py.File(path, "r") as f:
+        groups = [""]
+        f.visititems(lambda n, o: groups.append(n) if isinstance(o, h5py.Group)
+                     and not n.startswith("checkpoint") else None)
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        for g in groups[1:]:
+            attrs.update({f"{g}/{k}": _plain(v) for k, v in f[g].attrs.items()})
+    n_records = int(attrs.get("n_records", -1))
+    parts, seen = [], {}  # dimension -> its coordinate values (or length) so far
+    for g in groups:
+        ds = xr.open_dataset(path, engine="h5netcdf", group=g or None)
+        if n_records >= 0 and "time" in ds.dims and g != "kinetics/snapshots":
+            ds = ds.isel(time=slice(0, n_records))
+        here = {d: ds[d].values if d in ds.coords else n for d, n in ds.sizes.items()}
+        rename = {d: f"{g.replace('/', '_')}_{d}" for d, v in here.items()
+                  if d in seen and not _same(seen[d], v)}
+        ds = ds.rename(rename)
+        seen.update({rename.get(d, d): v for d, v in here.items()})
+        ds = ds.rename({v: f"{g}/{v}" if g else v for v in ds.data_vars})
+        ds.attrs = {}
+        parts.append(ds)
+    merged = xr.merge(parts, compat="override", join="exact", combine_attrs="override")
+    merged.attrs = attrs
+    # label coordinates are fixed-length UTF-8 in the file (parallel HDF5): as str here
+    labels = {c: merged[c].astype(str) for c in merged.coords if merged[c].dtype.kind == "S"}
+    merged = merged.assign_coords({c: v.assign_attrs(merged[c].attrs) for c, v in labels.items()})
+    return merged
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+
+    return np.shape(a) == np.shape(b) and bool(np.all(np.asarray(a) == np.asarray(b)))

@@ -258,7 +258,7 @@ def _main(argv) -> int:
 
 def _interrupted(command: str, signum: int) -> int:
     """One line for a stop signal; the exit status of the module docstring."""
-    from .run.control import EXIT_INTERRUPTED
+    from .pipeline.control import EXIT_INTERRUPTED
 
     name = signal.Signals(signum).name
     if signum in (signal.SIGUSR1, signal.SIGUSR2):

@@ -8,7 +8,7 @@ its whole state (``--resume``), whether a run may start from a field snapshot
 to (docs/file-format.md, docs/kinetics.md "Output").
 
 A solver is built from a validated config on a communicator and yields one
-record per output time; the run driver (:mod:`nmbhpc.run.driver`) hands the
+record per output time; the run driver (:mod:`nmbhpc.pipeline.driver`) hands the
 records to the writer (solvers never touch files). Protocol::
 
     SolverClass.check(config)               # optional classmethod, not collective:

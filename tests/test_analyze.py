@@ -12,7 +12,7 @@ import pytest
 
 from nmbhpc.cli import main as cli_main
 from nmbhpc.io import read_run
-from nmbhpc.run.control import EXIT_INTERRUPTED, RunControl
+from nmbhpc.pipeline.control import EXIT_INTERRUPTED, RunControl
 
 from production_cases import nmbhpc_cmd, python_env, write_config
 

@@ -157,7 +157,7 @@ def test_perturbation_mode_takes_any_integer():
 
 def test_checkpoint_holds_the_field_in_global_x_order(comm, shared_tmp_path):
     """The checkpoint written collectively by x slabs is the gathered field, cell by cell."""
-    from nmbhpc.run.driver import Run, RunOptions
+    from nmbhpc.pipeline.driver import Run, RunOptions
 
     class StopAfterOutput2:
         def decide(self, i):

@@ -1,6 +1,6 @@
 """Checkpoint/restart of kinetic runs through ``nmbhpc run`` (and its alias ``nmbhpc kinetics``).
 
-The interruption is the SIGUSR1 path of :mod:`nmbhpc.run.control` triggered at a
+The interruption is the SIGUSR1 path of :mod:`nmbhpc.pipeline.control` triggered at a
 chosen output (as in test_restart.py); the real kill -9 is a subprocess
 (serial-marked). A resumed run must equal the uninterrupted one bit for bit on
 the same rank count (fixed-step RK4 from the restored field, time and step) and
@@ -25,7 +25,7 @@ from nmbhpc.config import load_any_config_text
 from nmbhpc.kinetics.config import load_kinetics_text
 from nmbhpc.kinetics.output import read_kinetics
 from nmbhpc.kinetics.run import run_kinetics
-from nmbhpc.run.control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault, RunControl
+from nmbhpc.pipeline.control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault, RunControl
 from nmbhpc.runtime.stack import import_h5py
 
 from production_cases import nmbhpc_cmd, python_env

@@ -24,7 +24,7 @@ from nmbhpc.cli import main as cli_main
 from nmbhpc.io import ownership, read_run
 from nmbhpc.io.ownership import ALIVE, DEAD, UNKNOWN, OwnershipError
 from nmbhpc.kinetics.output import read_kinetics
-from nmbhpc.run.control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault
+from nmbhpc.pipeline.control import DELAY_ENV, EXIT_INTERRUPTED, FAULT_ENV, InjectedFault
 
 from production_cases import SERIES, max_difference, nmbhpc_cmd, python_env, write_config
 from test_kinetics_restart import CONFIG as KINETICS

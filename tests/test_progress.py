@@ -43,7 +43,7 @@ def test_batch_log_reports_every_five_percent(comm, shared_tmp_path, capsys):
 
 
 def test_duration_format():
-    from nmbhpc.run.progress import format_duration
+    from nmbhpc.pipeline.progress import format_duration
 
     assert format_duration(36000.0) == "10:00:00"
     assert format_duration(3725.4) == "1:02:05"

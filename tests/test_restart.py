@@ -1,6 +1,6 @@
 """Checkpoint/restart of ``nmbhpc run`` (collective: runs in-process on every rank).
 
-An interruption is the SIGUSR1 path of ``nmbhpc.run.control`` (checkpoint,
+An interruption is the SIGUSR1 path of ``nmbhpc.pipeline.control`` (checkpoint,
 status "interrupted", exit 75), triggered at a chosen output by patching the
 decision rather than by timing a real signal (the real signal and kill -9 are
 in test_faults.py). The resumed file must equal an uninterrupted run's to
@@ -19,7 +19,7 @@ import pytest
 
 from nmbhpc.cli import main as cli_main
 from nmbhpc.io import read_run
-from nmbhpc.run.control import EXIT_INTERRUPTED, FAULT_ENV, RunControl
+from nmbhpc.pipeline.control import EXIT_INTERRUPTED, FAULT_ENV, RunControl
 from nmbhpc.solvers import REGISTRY
 from nmbhpc.runtime.stack import import_h5py
 

@@ -18,7 +18,7 @@ import pytest
 
 from nmbhpc.cli import main as cli_main
 from nmbhpc.io import read_run
-from nmbhpc.run.control import DELAY_ENV
+from nmbhpc.pipeline.control import DELAY_ENV
 
 from production_cases import REPO, max_difference, nmbhpc_cmd, python_env, write_config
 

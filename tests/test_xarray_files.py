@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 from nmbhpc import load_config
-from nmbhpc.run.driver import run
+from nmbhpc.pipeline.driver import run
 
 SPIN = """solver = "{solver}"
 [model]

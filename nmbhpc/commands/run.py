@@ -1,7 +1,7 @@
 """``nmbhpc run CONFIG.toml -o OUT.h5``: one run of any solver, under ``mpirun -n K``.
 
 Argument parsing only: the run itself (file, restart, checkpoints, signals,
-progress, summary, failure handling) is :func:`nmbhpc.run.driver.main`, the
+progress, summary, failure handling) is :func:`nmbhpc.pipeline.driver.main`, the
 same for every registered solver (:mod:`nmbhpc.solvers`), kinetics included;
 ``nmbhpc kinetics`` is an alias for kinetics configs.
 
@@ -84,8 +84,8 @@ def main(args, require_kinetics: bool = False) -> int:
     from ..config import ConfigError
     from ..config import load_any_config_text
     from ..kinetics.config import load_kinetics_text
-    from ..run.driver import RunOptions, RunRefused
-    from ..run.driver import main as drive
+    from ..pipeline.driver import RunOptions, RunRefused
+    from ..pipeline.driver import main as drive
 
     text = _read_text(args.config, comm)
     load = load_kinetics_text if require_kinetics else load_any_config_text

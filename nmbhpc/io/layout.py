@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# root attribute counting complete records (every format; nmbhpc.io.run_file)
-from .run_file import N_RECORDS_ATTR  # noqa: F401
+#: root attribute counting complete records (every format; nmbhpc.io.run_file)
+N_RECORDS_ATTR = "n_records"
 
 FORMAT_NAME = "nmbhpc-run"
 # Bump only when a reader of the old version would misread a new file

@@ -37,13 +37,11 @@ import numpy as np
 
 from ..runtime.stack import import_h5py
 from . import checkpoint, ownership
+from .layout import N_RECORDS_ATTR
 from .provenance import git_revision, library_versions
 from .row_blocks import MAX_CALL_BYTES, write_rows
 
 log = logging.getLogger(__name__)
-
-#: root attribute counting complete records (all formats)
-N_RECORDS_ATTR = "n_records"
 
 _EXCEPTIONS = {c.__name__: c for c in (FileExistsError, FileNotFoundError, NotADirectoryError,
                                         IsADirectoryError, PermissionError, ValueError,

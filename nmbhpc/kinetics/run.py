@@ -1,6 +1,6 @@
 """Run a kinetics config into its HDF5 file from Python: :func:`run_kinetics`.
 
-The run itself is the one every solver goes through, :mod:`nmbhpc.run.driver`
+The run itself is the one every solver goes through, :mod:`nmbhpc.pipeline.driver`
 (new, resumed with ``resume=True``, or started from another file's last
 snapshot with ``restart_from=OLD.h5``; semantics in its docstring). Resumed
 records equal an uninterrupted run's bit for bit on the same rank count
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mpi4py import MPI
 
-from ..run.driver import RunResult, run
+from ..pipeline.driver import RunResult, run
 from .settings import KineticSettings
 
 

@@ -15,7 +15,7 @@ reopened with ``resume`` -> the scale hierarchy recorded -> the solver built,
 its static datasets written, its state restored from the file's checkpoint
 (or, where the solver supports it, set from another file's last snapshot) ->
 one record per output time appended (and field snapshots where the solver
-records them), a checkpoint when :class:`~nmbhpc.run.control.RunControl`
+records them), a checkpoint when :class:`~nmbhpc.pipeline.control.RunControl`
 says so -> static datasets and the final state (if asked) -> status
 "completed". The registry (:mod:`nmbhpc.solvers`) says which solver, which
 file format, whether it resumes and which streams it records.
@@ -59,7 +59,7 @@ class RunOptions:
     force: bool = False
     resume: bool = False
     from_snapshot: str | None = None
-    progress_interval: float | None = None     # None: the cadence of nmbhpc.run.progress
+    progress_interval: float | None = None     # None: the cadence of nmbhpc.pipeline.progress
     attrs: dict = field(default_factory=dict)  # extra root attributes of a new file
     config_name: str = ""                      # the config as the user named it (messages)
     keep_records: bool = False                 # keep every record in Run.records (Python API)
@@ -257,7 +257,7 @@ class Run:
     def execute(self, control=None) -> tuple[str, int]:
         """Collective. Stream the solver's records into the file; return (summary, status).
 
-        ``control`` (:class:`~nmbhpc.run.control.RunControl` or anything with
+        ``control`` (:class:`~nmbhpc.pipeline.control.RunControl` or anything with
         its ``decide(index) -> (checkpoint, stop)``) decides after each output
         whether to checkpoint and whether to stop (status ``EXIT_INTERRUPTED``).
         """
