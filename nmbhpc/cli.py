@@ -210,8 +210,17 @@ def split_petsc_args(extra: list[str], command: str = "run") -> list[str]:
     if extra and command not in PETSC_COMMANDS:
         raise UsageError(f"unrecognized arguments: {' '.join(extra)} "
                          f"('nmbhpc {command}' takes no PETSc options)")
+    petsc = extra
+    if command == "slurm":
+        # the script's `nmbhpc run` gets them: its own options (--checkpoint-every ...)
+        # are checked by run's parser, the rest must be PETSc options
+        from .commands.run import add_run_options
+
+        run_parser = _Parser(prog="nmbhpc run", add_help=False)
+        add_run_options(run_parser)
+        _, petsc = run_parser.parse_known_args(extra)
     try:
-        parse_petsc_args(extra)
+        parse_petsc_args(petsc)
     except PetscOptionError as exc:
         raise UsageError(str(exc)) from None
     return list(extra)

@@ -88,6 +88,33 @@ def _proc_start(pid: int) -> int | None:
     return int(stat[stat.rindex(b")") + 2:].split()[19])
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(b")") + 2:].split()[0] not in (b"Z", b"X")
+    except (OSError, ValueError, IndexError):
+        return True
+
+
+def _alive_soon(pid: int, grace: float = 2.0) -> bool:
+    """:func:`_alive`, allowing ``grace`` seconds for a process that is being torn down
+    (the ranks of an aborted ``mpirun`` job are killed and reaped just after it returns)."""
+    end = time.monotonic() + grace
+    while _alive(pid):
+        if time.monotonic() >= end:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def _boot_id() -> str | None:
     try:
         with open("/proc/sys/kernel/random/boot_id") as fh:
@@ -168,12 +195,8 @@ def judge(owner: dict, heartbeat_age: float, me: dict, job_state=slurm_job_state
     if owner.get("host") == me["host"] and isinstance(pid, int):
         if owner.get("boot_id") and me["boot_id"] and owner["boot_id"] != me["boot_id"]:
             return DEAD, "its host was rebooted since"
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive_soon(pid):
             return DEAD, f"process {pid} no longer exists"
-        except PermissionError:
-            pass  # exists, another user's
         start = _proc_start(pid)
         if owner.get("pid_start") is not None and start is not None \
                 and start != owner["pid_start"]:
