@@ -28,6 +28,7 @@ attributes, dataset creation, flushes).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -198,6 +199,9 @@ class RunFile:
             error, meta = comm.bcast((error, meta), root=0)
             raise_agreed(_Agreed, error)
             h5file = h5py.File(path, "w" if force else "w-", driver="mpio", comm=comm)
+            # a superblock on disk at once: a run killed while it builds its header and
+            # solver leaves a readable (empty) file, not one without an HDF5 signature
+            h5file.flush()
         except BaseException:
             cls._release(path, comm)
             comm.Free()
@@ -214,6 +218,7 @@ class RunFile:
         }
         for k, v in root.items():
             self._file.attrs[k] = attr_value(v)
+        self._file.flush()  # a killed run's file says what it is from here on
 
     @classmethod
     def _reopen_file(cls, path, comm, probe, error_class):
@@ -368,6 +373,20 @@ class RunFile:
         self._file.flush()
 
     # ----------------------------------------- units, descriptions, dimension scales
+    @contextlib.contextmanager
+    def header(self):
+        """Collective. Create a file's header datasets inside this block: they reach
+        the disk (flush) before they are described (:meth:`annotate`, then flushed
+        again), so a run killed while its header is described leaves a readable file."""
+        self._defer_annotation = True
+        try:
+            yield
+            self._file.flush()
+        finally:
+            self._defer_annotation = False
+        self.annotate()
+        self._file.flush()
+
     def annotate(self) -> None:
         """Collective. Describe every dataset that has no ``units`` attribute yet.
 
@@ -381,6 +400,8 @@ class RunFile:
         ``<name>_dim<i>``. Scale creation and attachment are metadata
         operations: every rank makes the same calls in the same (sorted) order.
         """
+        if getattr(self, "_defer_annotation", False):
+            return
         from .layout import Var
 
         h5py = self._h5py

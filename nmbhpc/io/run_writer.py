@@ -124,17 +124,17 @@ class RunWriter(RunFile):
 
     def _write_header(self, meta: dict) -> None:
         f = self._file
-        g = f.require_group("model")
-        for k, v in meta["model"].items():
-            g.attrs[k] = attr_value(v)
-        for name, arr in meta["modes"].items():
-            self._create_and_fill(f"modes/{name}", arr)
-        for name, arr in meta["static"].items():
-            self._create_and_fill(name, arr)
-        for s in layout.SERIES:
-            if not s.optional or (s.field == "pair_correlation" and meta["pair"]):
-                self._create_series(s, 0)
-        f.flush()
+        with self.header():
+            g = f.require_group("model")
+            for k, v in meta["model"].items():
+                g.attrs[k] = attr_value(v)
+            for name, arr in meta["modes"].items():
+                self._create_and_fill(f"modes/{name}", arr)
+            for name, arr in meta["static"].items():
+                self._create_and_fill(name, arr)
+            for s in layout.SERIES:
+                if not s.optional or (s.field == "pair_correlation" and meta["pair"]):
+                    self._create_series(s, 0)
 
     # ---------------------------------------------------------------- helpers
     def _create_and_fill(self, name: str, arr: np.ndarray) -> None:
