@@ -142,3 +142,33 @@ def apply_hamiltonian(solver, x_global: np.ndarray, mu: float) -> np.ndarray:
     x.destroy()
     y.destroy()
     return out
+
+
+def product_on_other_partition(comm, config, operator: str, mu: float = 3.0):
+    """``(H x on this rank's rows, H x of the stored AIJ on comm)`` for one random x, with
+    ``operator`` built on a sub-communicator (rank 0 alone, the others together): a
+    different row split than the reference's. Collective on ``comm``."""
+    from dataclasses import replace
+
+    from nmbhpc.manybody.solver import ManyBodySolver
+    from nmbhpc.runtime.stack import petsc_comm_scope
+
+    solver = ManyBodySolver(config, comm)
+    try:
+        ref = np.concatenate(comm.allgather(
+            apply_hamiltonian(solver, random_global_vector(solver.basis.dim), mu)))
+    finally:
+        solver.destroy()
+    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
+    try:
+        with petsc_comm_scope(sub):
+            other = ManyBodySolver(replace(config, manybody=replace(config.manybody,
+                                                                    operator=operator)), sub)
+            try:
+                part = apply_hamiltonian(other, random_global_vector(other.basis.dim), mu)
+                lo, hi = other.lo, other.hi
+            finally:
+                other.destroy()
+    finally:
+        sub.Free()
+    return part, ref[lo:hi]

@@ -17,9 +17,8 @@ import numpy as np
 import pytest
 
 from dense_reference import DenseReference
-from manybody_cases import (apply_hamiltonian, assert_close, dense_series, make_config,
+from manybody_cases import (product_on_other_partition, apply_hamiltonian, assert_close, dense_series, make_config,
                            random_global_vector, run_engine, series, unit)
-from nmbhpc.runtime.stack import petsc_comm_scope
 from nmbhpc.manybody import separable_kernels as spk
 from nmbhpc.manybody.basis import SectorBasis
 from nmbhpc.manybody.separable_operator import intermediate_basis
@@ -181,25 +180,8 @@ def test_evolution_matches_dense_reference(comm, name):
 
 def test_product_on_other_partition(comm):
     """Separable on a sub-communicator (another row split) against the AIJ on the world."""
-    config = CASES["general-spins"]("matrix")
-    solver = ManyBodySolver(config, comm)
-    try:
-        ref = np.concatenate(comm.allgather(apply_hamiltonian(solver, random_global_vector(solver.basis.dim), 3.0)))
-    finally:
-        solver.destroy()
-    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
-    try:
-        with petsc_comm_scope(sub):
-            sep = ManyBodySolver(replace(config, manybody=replace(config.manybody,
-                                                                  operator="separable")), sub)
-            try:
-                part = apply_hamiltonian(sep, random_global_vector(sep.basis.dim), 3.0)
-                lo, hi = sep.lo, sep.hi
-            finally:
-                sep.destroy()
-    finally:
-        sub.Free()
-    assert_close(comm, part, ref[lo:hi], atol=ROUND_OFF, what="separable on sub-communicator")
+    part, ref = product_on_other_partition(comm, CASES["general-spins"]("matrix"), "separable")
+    assert_close(comm, part, ref, atol=ROUND_OFF, what="separable on sub-communicator")
 
 
 @pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])

@@ -11,8 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from manybody_cases import apply_hamiltonian, assert_close, random_global_vector, unit
-from nmbhpc.runtime.stack import petsc_comm_scope
+from manybody_cases import apply_hamiltonian, product_on_other_partition, assert_close, random_global_vector, unit
 from nmbhpc.errors import SettingsError
 from nmbhpc.manybody import memory, operators
 from nmbhpc.manybody import shell_kernels as sk
@@ -89,26 +88,8 @@ def test_shell_matches_stored_matrix(comm, case):
 
 def test_shell_on_other_partition(comm):
     """Shell on a sub-communicator (a different row split) against the stored matrix on the world."""
-    config = CASES["mixed-spins"]("matrix")
-    solver = ManyBodySolver(config, comm)
-    try:
-        ref = apply_hamiltonian(solver, random_global_vector(solver.basis.dim), 3.0)
-        ref = np.concatenate(comm.allgather(ref))
-    finally:
-        solver.destroy()
-    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
-    try:
-        with petsc_comm_scope(sub):
-            shell = ManyBodySolver(replace(config, manybody=replace(config.manybody,
-                                                                    operator="shell")), sub)
-            try:
-                part = apply_hamiltonian(shell, random_global_vector(shell.basis.dim), 3.0)
-                lo, hi = shell.lo, shell.hi
-            finally:
-                shell.destroy()
-    finally:
-        sub.Free()
-    assert_close(comm, part, ref[lo:hi], atol=ROUND_OFF, what="shell on sub-communicator")
+    part, ref = product_on_other_partition(comm, CASES["mixed-spins"]("matrix"), "shell")
+    assert_close(comm, part, ref, atol=ROUND_OFF, what="shell on sub-communicator")
 
 
 def test_lin_table_ranks_match_basis(comm):
