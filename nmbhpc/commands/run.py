@@ -93,10 +93,7 @@ def main(args, require_kinetics: bool = False) -> int:
         config = load(text, source_path=os.path.abspath(args.config))
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if args.checkpoint_every < 0 or args.checkpoint_interval < 0:
-        raise UsageError("--checkpoint-every and --checkpoint-interval must be >= 0")
-    if not args.output.strip():
-        raise UsageError("-o: the output path is empty")
+    # -o, --checkpoint-every/-interval are checked by their argparse types (nmbhpc.cli)
     _check_output_is_not_config(args, comm)
     if args.takeover:
         from ..io.ownership import OwnershipError, break_claim
