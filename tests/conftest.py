@@ -18,6 +18,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # across rank counts.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if "PYTEST_XDIST_WORKER" in os.environ and "OMPI_COMM_WORLD_SIZE" not in os.environ:
+    # A pytest-xdist worker inherits the MPI singleton environment of the controlling
+    # pytest; with it, its own MPI_Init and every mpirun it starts (directly or in a
+    # SLURM job) would try to join the controller's job.
+    for _key in [k for k in os.environ if k.startswith(("OMPI_", "PMIX_", "PMI_"))]:
+        del os.environ[_key]
 
 from nmbhpc.runtime.stack import init_petsc, petsc_cleanup  # noqa: E402  (sets PETSC_DIR before mpi4py/petsc4py load)
 

@@ -114,8 +114,8 @@ def python_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in
                                                       env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    for k in [k for k in env if k.startswith(("OMPI_", "PMIX_", "PMI_"))]:
-        del env[k]  # a child must not think it is a rank of the pytest job
+    for k in [k for k in env if k.startswith(("OMPI_", "PMIX_", "PMI_", "PYTEST_XDIST_"))]:
+        del env[k]  # a child must not think it is a rank of the pytest job (or an xdist worker)
     # ranks waiting in a collective yield the core instead of spinning: on a shared
     # (oversubscribed) machine a 2-rank child runs ~2.5x faster, results are the same
     env["OMPI_MCA_mpi_yield_when_idle"] = "1"

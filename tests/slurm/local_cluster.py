@@ -74,7 +74,10 @@ class LocalCluster:
     def __init__(self, directory):
         self.dir = Path(directory)
         self.conf = self.dir / "slurm.conf"
-        self.env = dict(os.environ, SLURM_CONF=str(self.conf))
+        # jobs inherit this environment: none of the MPI job of the pytest that submits them
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PYTEST_XDIST_"))}
+        self.env["SLURM_CONF"] = str(self.conf)
         self._procs = []
         self._munged = None
 
