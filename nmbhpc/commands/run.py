@@ -6,7 +6,10 @@ same for every registered solver (:mod:`nmbhpc.solvers`), kinetics included;
 ``nmbhpc kinetics`` is an alias for kinetics configs.
 
 Config text is read on rank 0 and broadcast, then validated on every rank
-(same text, same result). ``--resume`` continues OUT.h5 from its last
+(same text, same result). ``--set KEY=VALUE`` options are applied to the parsed
+document first (:func:`nmbhpc.apply_overrides`, the helper of the Python API's
+keyword overrides), so they are validated like the file; the run stores the
+resulting config text, which a ``--resume`` must reproduce. ``--resume`` continues OUT.h5 from its last
 checkpoint (every solver that checkpoints); ``--from-snapshot FILE.h5``
 starts a new run from FILE.h5's last field snapshot (solvers that record
 snapshots: kinetics) and is refused for the others. SIGUSR1/SIGUSR2 (SLURM's
