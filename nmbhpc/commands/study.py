@@ -26,7 +26,7 @@ import logging
 import os
 import sys
 
-from ..cli import UsageError
+from ..cli import UsageError, positive_float
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,12 @@ def register(subparsers) -> None:
     p.add_argument("--resume", "--restart", action="store_true", dest="resume",
                    help="continue each run file from its last checkpoint; completed files are "
                         "kept as they are")
-    p.add_argument("--fraction", "-f", type=_fraction, default=0.1,
+    p.add_argument("--fraction", "-f", type=positive_float, default=0.1,
                    help="deviation threshold f of the departure time tau (default 0.1)")
     p.add_argument("--format", default="png", choices=("png", "pdf", "svg"),
                    help="figure format (default png)")
     add_run_options(p)
     p.set_defaults(func=main)
-
-
-def _fraction(text: str) -> float:
-    from ..cli import positive_float
-
-    return positive_float(text)
 
 
 def _directory(text: str) -> str:
