@@ -6,6 +6,7 @@ Python API (docs/api.md)::
     ds = nmbhpc.run("examples/default.toml", solver="meanfield")   # -> xarray.Dataset
     ds = nmbhpc.open("out.h5")                                      # any run file
     cfg = nmbhpc.load_config("examples/default.toml")               # validated config
+    nmbhpc.compare(["exact.h5", "mf.h5"], "cmp/")                   # table + figures
 
 Importing the package is cheap and touches no MPI/PETSc state: everything is
 imported when first called; solvers import ``nmbhpc.runtime.stack``, which locates the
@@ -14,9 +15,10 @@ complex-scalar PETSc/SLEPc build and parallel h5py.
 from __future__ import annotations
 
 import os
+import re
 
 __version__ = "0.1.0"
-__all__ = ["run", "open", "load_config"]
+__all__ = ["run", "open", "load_config", "compare"]
 
 def _document(config) -> tuple:
     """``(dict, text or None, source path)`` of a config given as dict, TOML text or path."""
@@ -34,19 +36,56 @@ def _document(config) -> tuple:
     raise TypeError(f"config must be a dict, TOML text or a path, not {type(config).__name__}")
 
 
-def _override(data: dict, overrides: dict) -> dict:
-    """A copy of ``data`` with ``overrides`` set: keyword ``a__b=v`` sets key ``a.b``."""
+#: a key of ``--set KEY=VALUE`` or a keyword override: bare TOML keys joined by dots
+_KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+    """A copy of the TOML document ``data`` with ``overrides`` set (not collective).
+
+    ``overrides``: a mapping or (key, value) pairs, applied in order; a key is
+    dotted (``"model.mu"``, as ``nmbhpc run --set model.mu=5``) or spelled with
+    double underscores (``model__mu``, as the keyword overrides of :func:`run`
+    and :func:`load_config`); missing tables are created. This is the one place
+    both kinds of override are applied: the result is validated like a config
+    file, so an unknown key or bad value is reported by the validator, naming
+    the key. Raises ConfigError naming the key when it is malformed or passes
+    through a value that is not a table.
+    """
     import copy
 
+    from .errors import ConfigError
+    from .schema import show
+
     data = copy.deepcopy(data)
-    for key, value in overrides.items():
-        node, parts = data, key.split("__")
-        for part in parts[:-1]:
+    items = overrides.items() if hasattr(overrides, "items") else overrides
+    for key, value in items:
+        parts = key.replace("__", ".").split(".")
+        dotted = ".".join(parts)
+        if not all(_KEY_PART.match(p) for p in parts):
+            raise ConfigError(dotted, "an override key is bare TOML keys (letters, digits, "
+                              "'_', '-') joined by dots, e.g. model.mu")
+        node = data
+        for i, part in enumerate(parts[:-1]):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise TypeError(f"override {key}: {'.'.join(parts)} is not inside a table")
+                where = ".".join(parts[:i + 1])
+                raise ConfigError(dotted, f"{where} is {show(node)}, not a table: "
+                                  f"{dotted} cannot be set")
         node[parts[-1]] = value
     return data
+
+
+def override_text(text: str, overrides, source_path: str = "<string>") -> str:
+    """The TOML text of config ``text`` with ``overrides`` (:func:`apply_overrides`) set;
+    ``text`` itself when there are none (not collective). The result is what a run
+    stores as its config (``config_toml``): a ``--resume`` must give the same
+    overrides. Raises ConfigError for invalid TOML or a malformed key."""
+    if not overrides:
+        return text
+    from .schema import dump_toml, parse_toml
+
+    return dump_toml(apply_overrides(parse_toml(text, source_path), overrides))
 
 
 def load_config(config, **overrides):
@@ -67,12 +106,12 @@ def load_config(config, **overrides):
         return config
     data, text, source = _document(config)
     if overrides:
-        data, text = _override(data, overrides), None
-    if is_kinetics_document(data):
-        if text is None:
-            from .schema import dump_toml
+        data, text = apply_overrides(data, overrides), None
+    if text is None:
+        from .schema import dump_toml
 
-            text = dump_toml(data)
+        text = dump_toml(data)  # the effective config, stored in the run's file
+    if is_kinetics_document(data):
         return settings_from_dict(data, source_text=text, source_path=source)
     return config_from_dict(data, source_text=text, source_path=source)
 
@@ -124,6 +163,49 @@ def run(config, comm=None, output=None, *, force: bool = False, attrs: dict | No
                 shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+
+
+def compare(files, directory=None, *, fraction: float = 0.1, fmt: str = "png", comm=None):
+    """Collective on ``comm``. Compare run files of one model; return the comparisons.
+
+    ``files``: run files of any spin solvers (paths); the first is the reference.
+    Each other run's flavor-frame polarisations are compared with the
+    reference's on its output times: the largest deviation over the modes and
+    the departure time tau of Eq. (23), the first time it exceeds ``fraction``
+    (:mod:`nmbhpc.analysis.compare`). ``directory``: if given, rank 0 writes
+    there what ``nmbhpc study`` writes: the table ``compare.txt`` and the
+    figures ``comparison``, ``survival`` (nu_e survival probability per mode
+    against time) and ``spectrum`` (final spectrum) as ``fmt`` (png, pdf, svg).
+    ``comm``: None is ``MPI.COMM_WORLD``. Returns one
+    :class:`nmbhpc.analysis.compare.Comparison` per file after the first (with
+    ``max_deviation`` against ``time`` and ``departure_time``, None if never),
+    the same on every rank. Raises ``ValueError`` (``RunFileError`` for a file
+    that is not a readable run file) on every rank.
+    """
+    from mpi4py import MPI
+
+    from .analysis.compare import compare_runs
+    from .analysis.reading import read_flavor_run
+    from .analysis.study import write_comparison
+
+    comm = MPI.COMM_WORLD if comm is None else comm
+    paths = [os.fspath(f) for f in files]
+    outcome = None
+    if comm.Get_rank() == 0:
+        try:
+            if directory is None:
+                outcome = (compare_runs([read_flavor_run(p) for p in paths], fraction), None)
+            else:
+                outcome = (write_comparison(paths, os.fspath(directory), fraction, fmt)[0], None)
+        except ValueError as exc:  # RunFileError included
+            outcome = (None, exc)
+        except BaseException:
+            comm.bcast((None, RuntimeError("nmbhpc.compare failed on rank 0")), root=0)
+            raise
+    comparisons, error = comm.bcast(outcome, root=0)
+    if error is not None:
+        raise error
+    return comparisons
 
 
 def open(path):

@@ -42,11 +42,12 @@ COMMANDS = (
     "slurm",
     "hierarchy_experiment",
     "experiment",
+    "study",
 )
 
 
 #: commands that pass unrecognised ``-options`` to PETSc (or into job scripts)
-PETSC_COMMANDS = ("run", "kinetics", "doctor", "hierarchy_experiment", "slurm")
+PETSC_COMMANDS = ("run", "kinetics", "doctor", "hierarchy_experiment", "slurm", "study")
 
 #: exit status after stdout was closed by its reader (128 + SIGPIPE)
 EXIT_BROKEN_PIPE = 141
@@ -157,6 +158,31 @@ def output_file(text: str) -> str:
     if text.endswith(os.sep) or os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
     return text
+
+
+def assignment(text: str) -> tuple:
+    """``--set KEY=VALUE``: ``(KEY, value)`` with VALUE read as a TOML value (``5``,
+    ``2.5e-3``, ``true``, ``[1, 2]``, ``"text"``, ``{kind = "bulb"}``); a bare word
+    that is not TOML (``meanfield``) is a string. The key is checked when the
+    config is validated (nmbhpc.apply_overrides)."""
+    import tomllib
+
+    key, eq, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.mu=5), got {text!r}")
+    if not value:
+        raise argparse.ArgumentTypeError(f"{key}: no value after '=' (strings: {key}=word "
+                                         f"or {key}='\"text\"')")
+    try:
+        doc = tomllib.loads(f"v = {value}")
+    except tomllib.TOMLDecodeError as exc:
+        if value[0] in "[{\"'" or not value.isprintable():
+            raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a TOML value ({exc})") from None
+        return key, value
+    if list(doc) != ["v"]:  # "5\nx = 1" would set a second key
+        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not one TOML value")
+    return key, doc["v"]
 
 
 def on_rank0(comm, work) -> int:

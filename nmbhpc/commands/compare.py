@@ -40,6 +40,7 @@ def run(args) -> int:
 def _report(args) -> None:
     """Read, compare, print (and plot) on this process."""
     from ..analysis.compare import compare_runs
+    from ..analysis.study import comparison_table
     from ..analysis.reading import read_flavor_run
     from ..plots.runs import plot_comparison
     from ..io.run_reader import RunFileError
@@ -52,16 +53,7 @@ def _report(args) -> None:
         comparisons = compare_runs(runs, args.fraction)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    ref = runs[0]
-    print(f"reference: {ref.path} (solver {ref.attrs.get('solver', '?')}, {ref.n_records} records, "
-          f"M = {ref.polarization.shape[1]})")
-    head = f"tau(f={args.fraction:g})"
-    print(f"{'file':40s} {'solver':10s} {'max dev':>10s} {'at t':>10s} {head:>12s}")
-    for run_, cmp in zip(runs[1:], comparisons):
-        k = int(cmp.max_deviation.argmax())
-        tau = "never" if cmp.departure_time is None else f"{cmp.departure_time:.6g}"
-        print(f"{run_.path:40s} {str(run_.attrs.get('solver', '?')):10s} "
-              f"{cmp.max_deviation[k]:10.3e} {cmp.time[k]:10.4g} {tau:>12s}")
+    print(comparison_table(runs, comparisons, args.fraction), end="")
     if args.plot:
         from ..plots.runs import parse_modes
 

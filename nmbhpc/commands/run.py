@@ -6,7 +6,10 @@ same for every registered solver (:mod:`nmbhpc.solvers`), kinetics included;
 ``nmbhpc kinetics`` is an alias for kinetics configs.
 
 Config text is read on rank 0 and broadcast, then validated on every rank
-(same text, same result). ``--resume`` continues OUT.h5 from its last
+(same text, same result). ``--set KEY=VALUE`` options are applied to the parsed
+document first (:func:`nmbhpc.apply_overrides`, the helper of the Python API's
+keyword overrides), so they are validated like the file; the run stores the
+resulting config text, which a ``--resume`` must reproduce. ``--resume`` continues OUT.h5 from its last
 checkpoint (every solver that checkpoints); ``--from-snapshot FILE.h5``
 starts a new run from FILE.h5's last field snapshot (solvers that record
 snapshots: kinetics) and is refused for the others. SIGUSR1/SIGUSR2 (SLURM's
@@ -23,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..cli import UsageError, nonnegative_float, nonnegative_int, output_file
+from ..cli import UsageError, assignment, nonnegative_float, nonnegative_int, output_file
 
 
 def register(subparsers) -> None:
@@ -44,7 +47,14 @@ def register(subparsers) -> None:
 
 
 def add_run_options(p) -> None:
-    """The options ``run`` shares with its alias ``kinetics``."""
+    """The options ``run`` shares with its alias ``kinetics``, ``study`` and the job
+    scripts of ``slurm``."""
+    p.add_argument("--set", action="append", default=[], type=assignment, metavar="KEY=VALUE",
+                   dest="overrides",
+                   help="set a config key before validation, e.g. --set model.mu=5 --set "
+                        "solver=meanfield --set output.n_out=11 (repeatable; VALUE is a TOML "
+                        "value, a bare word a string); the file stores the config with these "
+                        "keys set, and --resume needs the same --set options")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file (never one a live run is writing)")
     p.add_argument("--takeover", action="store_true",
@@ -81,6 +91,7 @@ def main(args, require_kinetics: bool = False) -> int:
     from . import start_parallel
 
     comm = start_parallel(args)
+    from .. import override_text
     from ..config import ConfigError
     from ..config import load_any_config_text
     from ..kinetics.config import load_kinetics_text
@@ -89,8 +100,9 @@ def main(args, require_kinetics: bool = False) -> int:
 
     text = _read_text(args.config, comm)
     load = load_kinetics_text if require_kinetics else load_any_config_text
+    path = os.path.abspath(args.config)
     try:
-        config = load(text, source_path=os.path.abspath(args.config))
+        config = load(override_text(text, args.overrides, path), source_path=path)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     # -o, --checkpoint-every/-interval are checked by their argparse types (nmbhpc.cli)
@@ -105,11 +117,19 @@ def main(args, require_kinetics: bool = False) -> int:
     options = RunOptions(output=args.output, force=args.force, resume=args.resume,
                          from_snapshot=args.from_snapshot,
                          progress_interval=args.progress_interval,
-                         attrs={"command": " ".join(sys.argv)}, config_name=args.config)
+                         attrs={"command": " ".join(sys.argv)},
+                         config_name=config_name(args.config, args.overrides))
     try:
         return drive(config, options, comm, args.checkpoint_every, args.checkpoint_interval)
     except RunRefused as exc:
         raise UsageError(str(exc)) from None
+
+
+def config_name(path: str, overrides) -> str:
+    """The config as the command line gave it, for messages: ``c.toml --set model.mu=5``."""
+    from ..schema import toml_value
+
+    return " ".join([path] + [f"--set {k}={toml_value(v)}" for k, v in overrides])
 
 
 def _check_output_is_not_config(args, comm) -> None:
