@@ -40,13 +40,13 @@ def magnus_config(integrator: str, step: float, schedule: MuSchedule = BULB):
 
 
 def run(config, comm):
-    """(polarizations [T, M, 3], exponentials applied). Collective."""
+    """(polarizations [T, M, 3], exponentials applied, the solver's describe()). Collective."""
     from nmbhpc.manybody.solver import ManyBodySolver
 
     solver = ManyBodySolver(config, comm)
     try:
         records = list(solver.records())
-        return series(records, "polarization"), solver.steps
+        return series(records, "polarization"), solver.steps, solver.describe()
     finally:
         solver.destroy()
 
@@ -74,7 +74,8 @@ def errors():
     for integrator in ("midpoint", "cf4"):
         out[integrator] = []
         for step in STEPS:
-            pol, n_exp = run(magnus_config(integrator, step), comm)
+            pol, n_exp, described = run(magnus_config(integrator, step), comm)
+            assert described["time_integrator"] == integrator  # recorded in the run file
             out[integrator].append((float(np.max(np.abs(pol - expected))), n_exp))
     return out
 
@@ -106,8 +107,9 @@ def test_constant_mu_takes_one_exponential_per_interval(comm):
     constant = MuSchedule(kind="constant", mu0=4.0)
     pol = {}
     for integrator in ("midpoint", "cf4"):
-        pol[integrator], n_exp = run(magnus_config(integrator, 0.05, constant), comm)
+        pol[integrator], n_exp, described = run(magnus_config(integrator, 0.05, constant), comm)
         assert n_exp == len(TIMES) - 1
+        assert "time_integrator" not in described
     assert_close(comm, pol["cf4"], pol["midpoint"], atol=1e-14, what="constant mu: cf4 vs midpoint")
 
 
@@ -131,11 +133,11 @@ def test_sub_communicators_agree_cf4(comm):
     """cf4 with a bulb schedule gives the same result on a sub-communicator (a different
     row partition) as on the whole world, to round-off."""
     config = magnus_config("cf4", 0.1)
-    world, _ = run(config, comm)
+    world, _, _ = run(config, comm)
     sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
     try:
         with petsc_comm_scope(sub):
-            part, _ = run(config, sub)
+            part, _, _ = run(config, sub)
         size = sub.Get_size()
     finally:
         sub.Free()

@@ -221,6 +221,9 @@ class ManyBodySolver:
             "basis_seconds": self.timings["basis"],
             "assembly_seconds": self.timings["assembly"],
             **getattr(self.propagator, "summary", {"propagator": "mfn"}),
+            # a constant mu takes one exact exponential per interval, whatever the key says
+            **({} if self.config.model.mu.is_constant
+               else {"time_integrator": self.config.manybody.time_integrator}),
         }
 
     def static_datasets(self) -> dict:
