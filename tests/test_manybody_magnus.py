@@ -143,3 +143,33 @@ def test_sub_communicators_agree_cf4(comm):
         sub.Free()
     assert_close(comm, part, world, atol=1e-10,
                  what=f"cf4: sub-communicator of size {size} vs world of size {comm.Get_size()}")
+
+
+@pytest.mark.parametrize("integrator", ["cf4", "midpoint"])
+def test_spectral_propagator_refuses_time_dependent_mu(integrator):
+    """The spectral propagator expands psi in eigenpairs of one H: with a schedule it is
+    refused at the config edge, whichever integrator is named."""
+    from nmbhpc.config import load_config_text
+    from nmbhpc.errors import ConfigError
+
+    text = f"""
+[model]
+theta = 0.1
+mu = 10.0
+[model.schedule]
+kind = "bulb"
+r0 = 1.5
+radius = 1.0
+[model.generator]
+kind = "single_angle"
+n_modes = 4
+[output]
+t_final = 1.0
+n_out = 3
+[manybody]
+propagator = "spectral"
+time_integrator = "{integrator}"
+"""
+    with pytest.raises(ConfigError, match="manybody.propagator.*constant mu"):
+        load_config_text(text)
+    assert load_config_text(text.replace('"spectral"', '"mfn"')).manybody.time_integrator == integrator
