@@ -125,8 +125,8 @@ class MuSchedule:
         edges = self.step_edges(t0, t1, integrator)
         starts, h = edges[:-1], np.diff(edges)
         if integrator == "midpoint":
-            return [(float(dt), float(m)) for dt, m in
-                    zip(h, np.atleast_1d(self(starts + 0.5 * h)))]
+            mids = 0.5 * (edges[1:] + edges[:-1])
+            return [(float(dt), float(m)) for dt, m in zip(h, np.atleast_1d(self(mids)))]
         if integrator != "cf4":  # validated at the config edge; this is a programming error
             raise ValueError(f"unknown time integrator {integrator!r}")
         (c1, c2), (a1, a2) = CF4_NODES, CF4_WEIGHTS
