@@ -17,10 +17,9 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from dense_reference import DenseReference
-from manybody_cases import assert_close, make_config, series, unit
+from manybody_cases import assert_close, make_config, on_sub_communicator, series, unit
 from nmbhpc.physics.model import Mode
 from nmbhpc.physics.schedule import MuSchedule
-from nmbhpc.runtime.stack import petsc_comm_scope
 
 E, X = (0.0, 0.0, 1.0), (0.0, 0.0, -1.0)
 TIMES = np.linspace(0.0, 2.0, 3)
@@ -134,13 +133,7 @@ def test_sub_communicators_agree_cf4(comm):
     row partition) as on the whole world, to round-off."""
     config = magnus_config("cf4", 0.1)
     world, _, _ = run(config, comm)
-    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
-    try:
-        with petsc_comm_scope(sub):
-            part, _, _ = run(config, sub)
-        size = sub.Get_size()
-    finally:
-        sub.Free()
+    (part, _, _), size = on_sub_communicator(comm, lambda sub: run(config, sub))
     assert_close(comm, part, world, atol=1e-10,
                  what=f"cf4: sub-communicator of size {size} vs world of size {comm.Get_size()}")
 
