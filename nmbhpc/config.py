@@ -84,8 +84,8 @@ SCHEDULE_KEYS = (
         open_low=True),
     Key("radius", "real", doc="(bulb) neutrinosphere radius R", unit="1/omega0", low=0.0,
         open_low=True),
-    Key("max_step", "real", MuSchedule.max_step, "(table, bulb) longest sub-step with mu held "
-        "at its midpoint", unit="1/omega0", low=0.0, open_low=True),
+    Key("max_step", "real", MuSchedule.max_step, "(table, bulb) longest step of the time "
+        "integrator (manybody.time_integrator)", unit="1/omega0", low=0.0, open_low=True),
 )
 _SCHEDULE_KINDS = {"constant": ("kind",), "table": ("kind", "times", "values", "max_step"),
                    "bulb": ("kind", "r0", "radius", "max_step")}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .physics.model import Model
+from .physics.schedule import INTEGRATORS
 from .schema import TS_TYPES, Section, keys_of, register, setting
 
 #: most Krylov vectors a config may ask for (each is one state vector)
@@ -72,6 +73,15 @@ class ManyBodySettings:
         <= mfn_tol, else the run stops (spectral_propagator.py).
     spectral_max_nev : int
         Most eigenpairs the spectral propagator may compute (it starts at 64 and doubles).
+    time_integrator : "cf4" | "midpoint"
+        How a time-dependent mu(t) (``model.schedule``) enters the exponentials, on steps
+        no longer than ``model.schedule.max_step`` (physics/schedule.py). "cf4": the
+        fourth-order commutator-free Magnus integrator of Blanes & Moan (2006) and
+        Alvermann & Fehske (2011), two exponentials of half a step with mu combined from
+        its values at the two Gauss-Legendre points; "midpoint": one exponential per step
+        with mu at its midpoint, second order. Both are exact for a constant mu and then
+        take the same single exponential. Each exponential is further split into pieces
+        no longer than ``max_step``; that splitting is exact.
     """
 
     operator: str = setting("auto", "choice", "auto, stored complex AIJ, stored real CSR, "
@@ -89,6 +99,10 @@ class ManyBodySettings:
                               "(constant mu, stored matrix)", choices=("mfn", "spectral"))
     spectral_max_nev: int = setting(2048, "int", "most eigenpairs the spectral propagator computes",
                                     low=1, high=2**31 - 1)
+    time_integrator: str = setting("cf4", "choice", "exponential integrator for a time-dependent "
+                                   "mu: 4th-order commutator-free Magnus (two exponentials per "
+                                   "model.schedule.max_step) or 2nd-order midpoint (one)",
+                                   choices=INTEGRATORS)
 
 
 @dataclass(frozen=True)

@@ -172,3 +172,17 @@ def product_on_other_partition(comm, config, operator: str, mu: float = 3.0):
     finally:
         sub.Free()
     return part, ref[lo:hi]
+
+
+def on_sub_communicator(comm, run):
+    """``(run(sub), size of sub)`` with ``comm`` split into rank 0 alone and the others
+    together (size 3 -> {0} and {1, 2}): a different row partition than ``comm``'s.
+    Collective on ``comm``."""
+    from nmbhpc.runtime.stack import petsc_comm_scope
+
+    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
+    try:
+        with petsc_comm_scope(sub):
+            return run(sub), sub.Get_size()
+    finally:
+        sub.Free()

@@ -13,8 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from manybody_cases import assert_close, make_config, run_engine, series, unit
-from nmbhpc.runtime.stack import petsc_comm_scope
+from manybody_cases import assert_close, make_config, on_sub_communicator, run_engine, series, unit
 from nmbhpc.physics.model import Mode
 
 RANK_TOL = 1e-10
@@ -35,13 +34,7 @@ def rank_config():
 def test_sub_communicators_agree(comm):
     config = rank_config()
     world, _, _ = run_engine(config, comm)
-    sub = comm.Split(0 if comm.Get_rank() == 0 else 1, comm.Get_rank())
-    try:
-        with petsc_comm_scope(sub):
-            part, _, _ = run_engine(config, sub)
-        size = sub.Get_size()
-    finally:
-        sub.Free()
+    (part, _, _), size = on_sub_communicator(comm, lambda sub: run_engine(config, sub))
     for field in FIELDS:
         assert_close(comm, series(part, field), series(world, field), atol=RANK_TOL,
                      what=f"{field}: sub-communicator of size {size} vs world of size {comm.Get_size()}")

@@ -14,9 +14,11 @@ allocated; the constructor calls it first. Pipeline (every step collective on
    MATMPIAIJ, real CSR in a MATSHELL, matrix-free, or through the separable
    coupling factors; "auto" decides from the memory model, memory.py, among
    the kinds the propagator settings allow);
-4. SLEPc MFN steps ``exp(-i (D + mu A) dt)`` with mu held at the midpoint of
-   each sub-step (``MuSchedule.substeps``) and steps no longer than
-   ``manybody.max_step``;
+4. SLEPc MFN steps ``exp(-i (D + mu A) dt)``: the factors of the time
+   integrator ``manybody.time_integrator`` for mu(t) (``MuSchedule.exponentials``:
+   fourth-order commutator-free Magnus or exponential midpoint rule, on steps
+   no longer than ``model.schedule.max_step``), each split into pieces no
+   longer than ``manybody.max_step``;
 5. observables at each output time (``ObservableEvaluator``).
 """
 from __future__ import annotations
@@ -219,6 +221,9 @@ class ManyBodySolver:
             "basis_seconds": self.timings["basis"],
             "assembly_seconds": self.timings["assembly"],
             **getattr(self.propagator, "summary", {"propagator": "mfn"}),
+            # a constant mu takes one exact exponential per interval, whatever the key says
+            **({} if self.config.model.mu.is_constant
+               else {"time_integrator": self.config.manybody.time_integrator}),
         }
 
     def static_datasets(self) -> dict:
@@ -229,14 +234,15 @@ class ManyBodySolver:
         """Yield one ObservableRecord per output time (the first is the initial state). Collective."""
         times = np.asarray(self.config.output.times, dtype=np.float64)
         schedule = self.config.model.mu
-        max_step = self.config.manybody.max_step
+        settings = self.config.manybody
         yield self._record(times[0])
         for t_next in times[1:]:
             t0 = _time.perf_counter()
-            for start, dt, mu in schedule.substeps(self.time, float(t_next)):
-                # the spectral propagator is exact for any dt: no sub-steps
-                nsub = 1 if self.config.manybody.propagator == "spectral" else \
-                    max(1, int(np.ceil(dt / max_step - 1e-12)))
+            for dt, mu in schedule.exponentials(self.time, float(t_next), settings.time_integrator):
+                # exp(-i H dt) of one H splits exactly into shorter pieces; the spectral
+                # propagator is exact for any dt and needs none
+                nsub = 1 if settings.propagator == "spectral" else \
+                    max(1, int(np.ceil(dt / settings.max_step - 1e-12)))
                 for _ in range(nsub):
                     self.propagator.step(self.psi, dt / nsub, mu)
                     self.steps += 1
