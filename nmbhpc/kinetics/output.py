@@ -30,6 +30,7 @@ import numpy as np
 from ..io.run_file import (COORDINATE_ATTR, BlockSeries, RunFile, TimeSeries, complete_rows,
                            file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
+from ..hierarchy.constants import C_CM_S
 from ..io.run_reader import RunFileError
 from ..runtime.stack import import_h5py
 
@@ -49,7 +50,8 @@ SERIES = (
 #: series a reader accepts missing (files written before they existed)
 OPTIONAL_SERIES = (f"{GROUP}/limiter",)
 #: root attributes giving the physical scale (numbers): omega0 in s^-1, the length
-#: unit 1/omega0 in cm; written only when the caller passes them (``attrs``)
+#: unit c/omega0 in cm; written when the config sets ``kinetics.physics.omega0_per_second``
+#: (:func:`physical_scale_attrs`) or the caller passes them (``attrs``)
 PHYSICAL_SCALE_ATTRS = ("omega0_per_second", "length_unit_cm")
 SNAPSHOTS = f"{GROUP}/snapshots"
 SNAPSHOT_TIME = f"{SNAPSHOTS}/time"
@@ -89,6 +91,15 @@ def variables(axes: str = "z") -> dict:
     for a in "xyz":
         out[f"{GROUP}/grid/centres_{a}"] = Var((f"{a}_cell",), "1/omega0", f"cell centres along {a}")
     return out
+
+
+def physical_scale_attrs(settings) -> dict:
+    """The :data:`PHYSICAL_SCALE_ATTRS` of ``settings`` (KineticSettings): omega0 in s^-1
+    from ``kinetics.physics.omega0_per_second`` and c/omega0 in cm; {} when it is unset."""
+    omega0 = settings.physics.omega0_per_second
+    if omega0 is None:
+        return {}
+    return {"omega0_per_second": float(omega0), "length_unit_cm": C_CM_S / float(omega0)}
 
 
 class KineticFileError(RunFileError):
@@ -153,7 +164,9 @@ class KineticWriter(RunFile):
     @classmethod
     def create(cls, path, comm, settings, *, force: bool = False, attrs: dict | None = None):
         """Collective. Create ``path`` for a kinetic run of ``settings`` (KineticSettings);
-        refused if it exists, unless ``force``."""
+        refused if it exists, unless ``force``. Root attributes: provenance, the
+        physical scale of the config (:func:`physical_scale_attrs`), then ``attrs``
+        (which win)."""
         size = comm.Get_size()
         h5file, comm, meta = cls._create_file(path, comm, force=force,
                                               header=lambda: provenance(size))
@@ -161,7 +174,8 @@ class KineticWriter(RunFile):
         try:
             writer._root_header("kinetics", settings.source_text, meta,
                                 {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
-                                 for k, v in (attrs or {}).items()})
+                                 for k, v in {**physical_scale_attrs(settings),
+                                              **(attrs or {})}.items()})
             writer._write_header(settings)
         except BaseException:
             writer._close_file()
