@@ -111,7 +111,8 @@ def describe(run) -> str:
         f"  monitors  max|ELN - ELN0| = {row['eln_drift_max']:.3e}, "
         f"max|XLN - XLN0| = {row['xln_drift_max']:.3e}, min(P0 - |P|) = "
         f"{row['trace_margin_min']:.3e}",
-        f"  limiter   {int(lim[0])} matrices rescaled, total overshoot {lim[1]:.3e}",
+        f"  limiter   {int(lim[0])} matrices rescaled, total overshoot {lim[1]:.3e}, "
+        f"ELN - XLN change left {lim[2]:.3e} (sum over cells)",
         f"  units     {_units(run.attrs)}",
     ])
 
