@@ -53,6 +53,10 @@ OPTIONAL_SERIES = (f"{GROUP}/limiter",)
 #: unit c/omega0 in cm; written when the config sets ``kinetics.physics.omega0_per_second``
 #: (:func:`physical_scale_attrs`) or the caller passes them (``attrs``)
 PHYSICAL_SCALE_ATTRS = ("omega0_per_second", "length_unit_cm")
+#: root attribute: the run's settings as a self-contained config (angular tables read
+#: from ``file`` inlined as ``table``), so that reading the settings back needs no other
+#: file; ``config_toml`` keeps the text as the user wrote it
+RESOLVED_CONFIG_ATTR = "config_toml_resolved"
 SNAPSHOTS = f"{GROUP}/snapshots"
 SNAPSHOT_TIME = f"{SNAPSHOTS}/time"
 SNAPSHOT_FIELD = f"{SNAPSHOTS}/field"
@@ -165,8 +169,12 @@ class KineticWriter(RunFile):
     def create(cls, path, comm, settings, *, force: bool = False, attrs: dict | None = None):
         """Collective. Create ``path`` for a kinetic run of ``settings`` (KineticSettings);
         refused if it exists, unless ``force``. Root attributes: provenance, the
-        physical scale of the config (:func:`physical_scale_attrs`), then ``attrs``
-        (which win)."""
+        config as written and resolved (:data:`RESOLVED_CONFIG_ATTR`), the physical
+        scale of the config (:func:`physical_scale_attrs`), then ``attrs`` (which win)."""
+        from ..schema import dump_toml
+        from .config import settings_to_dict
+
+        resolved = dump_toml(settings_to_dict(settings))
         size = comm.Get_size()
         h5file, comm, meta = cls._create_file(path, comm, force=force,
                                               header=lambda: provenance(size))
@@ -174,7 +182,8 @@ class KineticWriter(RunFile):
         try:
             writer._root_header("kinetics", settings.source_text, meta,
                                 {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
-                                 for k, v in {**physical_scale_attrs(settings),
+                                 for k, v in {RESOLVED_CONFIG_ATTR: resolved,
+                                              **physical_scale_attrs(settings),
                                               **(attrs or {})}.items()})
             writer._write_header(settings)
         except BaseException:
@@ -263,7 +272,7 @@ class KineticRunData:
     lepton_number: np.ndarray      # [T, 2] (ELN, XLN)
     offdiag_amplitude: np.ndarray  # [T, species]
     trace_margin: np.ndarray       # [T]
-    limiter: np.ndarray            # [T, 3] cumulative (matrices limited, overshoot, Pz change)
+    limiter: np.ndarray            # [T, 3] cumulative (matrices limited, overshoot, ELN - XLN change)
     snapshot_times: np.ndarray     # [S]
     grid: dict
     attrs: dict = field(repr=False)
@@ -316,6 +325,10 @@ def read_kinetics(path) -> KineticRunData:
 def read_snapshot(path, comm, start, stop, index: int = -1):
     """Collective. ``(time, config_toml, block)`` of snapshot ``index``.
 
+    ``config_toml`` is the self-contained text (:data:`RESOLVED_CONFIG_ATTR`) when
+    the file has it: it parses anywhere, whatever directory a relative table
+    ``file`` of the original config was relative to.
+
     ``start``/``stop``: the owned cells along x of a 1D run (integers), or
     tuples with one entry per spatial axis of the file (the solver's
     ``lo``/``hi``). Each rank reads only its block (a hyperslab), with
@@ -332,4 +345,5 @@ def read_snapshot(path, comm, start, stop, index: int = -1):
         d = sg["field"]
         with d.collective:
             block = d[(i,) + tuple(slice(int(a), int(b)) for a, b in zip(start, stop))]
-        return float(sg["time"][i]), _py(f.attrs["config_toml"]), block
+        text = f.attrs.get(RESOLVED_CONFIG_ATTR, f.attrs["config_toml"])
+        return float(sg["time"][i]), _py(text), block
