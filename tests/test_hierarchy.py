@@ -415,7 +415,26 @@ def test_kinetic_window():
 def test_cli_kinetics_config(nmbhpc, comm):
     status, out, _ = nmbhpc(str(EXAMPLES / "kinetics_ffi.toml"))
     assert status == 0
-    _printed_on_rank0(comm, out, "solver kinetics", "mu n_tot", "tau_mfp^c", "window warnings: none")
+    _printed_on_rank0(comm, out, "solver kinetics", "mu n_tot", "tau_mfp^c", "window warnings: none",
+                      "[FAILS] t << tau_mfp^fs", "not a window warning")
     status, out, err = nmbhpc(str(EXAMPLES / "kinetics_ffi.toml"), "--growth-rate", "0.2")
     assert status == 2 and out == ""
     _printed_on_rank0(comm, err, "--growth-rate")
+
+
+def test_every_failing_inequality_is_a_warning_or_says_why():
+    """The table and the warnings agree: a failing Eq. (17) row is named by a window
+    warning, or carries the note that says why it is not one (printed under it)."""
+    hot = Conditions(energy=3e5, density=1e33, label="hot")   # G_F E^2 ~ 1: collisions not rare
+    cases = [(_config(BIPOLAR, t_end=1e-13), {}),                   # tau_int << t fails
+             (_config(BIPOLAR), dict(collision_rate=1.0)),          # Gamma/Sigma = 0.4
+             (_config(BIPOLAR), dict(conditions=hot)),
+             (_kinetic(), dict(conditions=hot))]
+    failed = set()
+    for config, kw in cases:
+        warnings = check_window(config, **kw)
+        for i in run_inequalities(run_hierarchy(config, **kw)):
+            if i.holds is False:
+                failed.add(i.name)
+                assert any(i.name in w for w in warnings) != bool(i.note), (i, warnings)
+    assert failed == {"tau_int << t", "t << tau_mfp^fs", "tau_mfp^fs << tau_mfp^c"}

@@ -9,6 +9,7 @@ the total lepton number and of the mean densities.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 
 import numpy as np
@@ -26,6 +27,28 @@ def _csv(path):
 
 
 # --- hierarchy table in a run file ---------------------------------------------------
+class _Recorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def _logged(call):
+    """(return value of ``call()``, the records it logged through ``nmbhpc`` at INFO and above)."""
+    logger, handler = logging.getLogger("nmbhpc"), _Recorder()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)  # other ranks' loggers may be set to ERROR by earlier runs
+    try:
+        return call(), handler.records
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(handler)
+
+
 def test_record_hierarchy_stores_table_and_returns_window_warnings(comm, shared_tmp_path):
     from nmbhpc.io.run_writer import RunWriter
     from nmbhpc.runtime.stack import import_h5py
@@ -34,8 +57,9 @@ def test_record_hierarchy_stores_table_and_returns_window_warnings(comm, shared_
     config = correlations.run_config(row, "meanfield")
     path = str(shared_tmp_path / "hier.h5")
     writer = RunWriter.create(path, comm, config)
-    warnings = record_hierarchy(config, writer)
+    warnings, logged = _logged(lambda: record_hierarchy(config, writer))
     writer.close()
+    assert [r.getMessage() for r in logged if r.levelno >= logging.WARNING] == warnings
     expected = check_window(config)
     assert warnings == expected
     # g(t) = mu t / (2N) = 62.5 >= 1 and a mean-field run past t_lnN: both must be flagged
@@ -54,10 +78,14 @@ def test_record_hierarchy_stores_table_and_returns_window_warnings(comm, shared_
             stored = stored.decode() if isinstance(stored, bytes) else str(stored)
             assert stored.split("\n") == warnings
     comm.Barrier()
-    # a restarted run reopens the file: the call must not try to write the table again
+    # a restarted run reopens the file: the call must not try to write the table again,
+    # nor warn again (the run warned when it started; the file says so)
     writer = RunWriter.open_existing(path, comm)
-    assert record_hierarchy(config, writer) == warnings
+    again, logged = _logged(lambda: record_hierarchy(config, writer))
     writer.close()
+    assert again == warnings
+    assert [r.levelno for r in logged] == [logging.INFO]
+    assert "reported when this run started" in logged[0].getMessage()
 
 
 # --- A ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Collective tests: every rank writes the same file in ``shared_tmp_path``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import subprocess
@@ -284,6 +285,21 @@ def test_describe_reports_sizes_status_and_drifts(comm, shared_tmp_path):
     # synthetic_record: norm = 1 + 1e-13 k, E = E0 + 1e-12 k, BJ = BJ0 - 2e-12 k, k <= 2
     np.testing.assert_allclose([drift["norm-1"], drift["E-E0"], drift["BJ-BJ0"]],
                                [2e-13, 2e-12, 4e-12], rtol=2e-3)
+    assert "Pehlivan  not recorded (multi-angle model" in text
+
+
+def test_describe_reports_pehlivan_drift(comm, shared_tmp_path):
+    """The largest change of any h_p over the run, relative to max_p |h_p(t0)| = 2."""
+    path = shared_tmp_path / "pehlivan.h5"
+    h0 = np.array([1.0, -2.0, 0.5])
+    with RunWriter.create(path, comm, small_config()) as w:
+        for k, dh in enumerate([0.0, 3e-10, -1e-10]):
+            w.append(dataclasses.replace(synthetic_record(k), pehlivan=h0 + [0.0, 0.0, dh]))
+    comm.Barrier()
+    np.testing.assert_array_equal(read_run(path).pehlivan[1], h0 + [0.0, 0.0, 3e-10])
+    line = [x for x in describe(path).splitlines() if "Pehlivan" in x][0]
+    drift = float(re.search(r"max relative drift (\S+)", line).group(1))
+    assert drift == pytest.approx(1.5e-10, rel=1e-3)
 
 
 def test_info_command(comm, shared_tmp_path, capsys):

@@ -198,6 +198,14 @@ def test_conservative_limiter_keeps_cone_p0_and_cell_lepton_moments():
     assert np.array_equal(p[..., 0], before[..., 0]) and np.array_equal(p[:5], before[:5])
     assert (p[..., 0] - np.linalg.norm(p[..., 1:], axis=-1)).min() > -1e-14
     assert np.abs(moment(p) - moment(before)).max() < 1e-13
+    # the norm limiter on the same cells: limit()'s projection, and its third total is the
+    # same quantity, the change of the cells' ELN - XLN moment (all of it: nothing restored)
+    q, r = before.copy(), before.copy()
+    n_norm, overshoot_norm, moved = positivity.limit_norm(q, ww)
+    positivity.limit(r)
+    assert n_norm == n and overshoot_norm == pytest.approx(overshoot, rel=1e-13)
+    np.testing.assert_allclose(q, r, rtol=1e-15, atol=1e-15)
+    assert moved == pytest.approx((moment(q) - moment(before)).sum(), rel=1e-12) and abs(moved) > 1e-3
     assert np.abs(p[5:] - before[5:]).max() > 1e-3  # the limiter did act
 
 

@@ -244,10 +244,22 @@ def test_snapshot_start_is_a_new_run_from_the_last_snapshot(comm, shared_tmp_pat
     """``--from-snapshot`` (``nmbhpc kinetics --restart``): the t = 1 snapshot starts a new file.
 
     A new run computes its own step from its initial field; a fixed ``dt`` makes
-    both runs take the same steps, so the fields agree to rounding.
+    both runs take the same steps, so the fields agree to rounding. The nu angular
+    table is a ``file`` relative to the configs' directory, not the working directory:
+    reading the snapshot file's settings must not look for it again.
     """
     short = _config(shared_tmp_path, comm, t_end=1.0, name="short.toml", extra="dt = 0.02\n")
     long_ = _config(shared_tmp_path, comm, t_end=2.0, name="long.toml", extra="dt = 0.02\n")
+    if comm.Get_rank() == 0:
+        (shared_tmp_path / "g.txt").write_text("-1 0.5\n1 1.5\n")
+        for path in (short, long_):
+            with open(path) as fh:
+                text = fh.read().replace("[kinetics.nu]\nn_e = 1.0\n", "[kinetics.nu]\nn_e = 1.0\n"
+                                         'shape = "table"\nfile = "g.txt"\n')
+            with open(path, "w") as fh:
+                fh.write(text)
+    comm.Barrier()
+    assert not os.path.exists("g.txt")
     a, b, c = (str(shared_tmp_path / n) for n in ("a.h5", "b.h5", "c.h5"))
     assert cli_main(["run", long_, "-o", a] + QUIET) == 0
     assert cli_main(["run", short, "-o", b] + QUIET) == 0

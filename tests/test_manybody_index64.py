@@ -59,6 +59,10 @@ def test_half_filled_n34_basis_ranks_beyond_2_31():
     block = basis.configs(2**31 - 3, 2**31 + 3)
     assert basis.rank(block).tolist() == list(range(2**31 - 3, 2**31 + 3))
     assert basis.rank(block).dtype == np.int64
+    assert basis.configs(DIM, DIM).shape == (0, M)   # an empty block at the end is fine
+    for start, stop in [(DIM - 1, DIM + 1), (DIM, DIM + 1), (-1, 1), (5, 4)]:
+        with pytest.raises(IndexError, match=str(DIM)):
+            basis.configs(start, stop)
 
 
 def test_pair_flip_targets_beyond_2_31():

@@ -14,7 +14,7 @@ def test_departure_time_interpolates():
     t = np.array([0.0, 1.0, 2.0, 3.0])
     assert departure_time(t, np.array([0.0, 0.05, 0.15, 0.3]), 0.1) == pytest.approx(1.5)
     assert departure_time(t, np.array([0.0, 0.05, 0.06, 0.07]), 0.1) is None
-    assert departure_time(t, np.array([0.2, 0.3, 0.4, 0.5]), 0.1) == 0.0
+    assert departure_time(t, np.array([0.2, 0.3, 0.4, 0.5]), 0.1) == 0.0  # starts apart
 
 
 def test_compare_interpolates_to_reference_times():
@@ -39,6 +39,8 @@ def _write_run(path, cfg, comm):
 
     solver = solver_class(cfg.solver)(cfg, comm)
     with RunWriter.create(path, comm, cfg, force=True, flush_interval=60.0) as writer:
+        # as nmbhpc run does: the solver's description as root attributes solver_*
+        writer.set_attrs(**{f"solver_{k}": v for k, v in solver.describe().items() if k != "solver"})
         for rec in solver.records():
             writer.append(rec)
 
@@ -62,5 +64,16 @@ def test_compare_command(comm, shared_tmp_path, capsys):
         # cumulant leaves mean field's unstable equilibrium (quantum noise), so tau is finite
         line = [ln for ln in out.splitlines() if ln.startswith(b)][0]
         assert line.split()[-1] != "never"
+    # a TWA run of 2 samples starts apart from mean field (sample-mean noise ~ 1/sqrt(2 j S)
+    # = 0.22 > f): no departure time, and the output says why
+    c = str(shared_tmp_path / "twa.h5")
+    _write_run(c, config(model, times, solver="twa", twa_samples=2), comm)
+    comm.Barrier()
+    assert main(["compare", a, c, "--fraction", "0.1"]) == 0
+    out = capsys.readouterr().out
+    if comm.Get_rank() == 0:
+        line = [ln for ln in out.splitlines() if ln.startswith(c)][0]
+        assert line.split()[-2:] == ["at", "start*"], out
+        assert "2 TWA samples" in out and "1/sqrt(2 j S) = 0.22" in out
     assert main(["compare", a]) == 2
     assert main(["compare", a, str(shared_tmp_path / "missing.h5")]) == 2

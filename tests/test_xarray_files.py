@@ -40,6 +40,7 @@ n_dir = 2
 [kinetics.physics]
 omega = [0.0]
 mu = 1.0
+omega0_per_second = 9.418e10
 [kinetics.nu]
 n_e = 1.0
 [kinetics.nubar]
@@ -77,9 +78,7 @@ def files(tmp_path_factory):
     for solver in SOLVERS:
         text = KINETICS if solver == "kinetics" else SPIN.format(solver=solver)
         path = f"{base}/{solver}.h5"
-        attrs = {"omega0_per_second": 9.418e10, "length_unit_cm": 0.3183} \
-            if solver == "kinetics" else {}
-        assert run(load_config(text), path, comm, attrs=attrs).status == 0
+        assert run(load_config(text), path, comm).status == 0
         out[solver] = path
     comm.Barrier()
     return out
@@ -133,10 +132,17 @@ def test_coordinates_label_the_axes(files):
         assert ds["final"].dims == ("sample", "mode", "component")
 
 
-def test_kinetic_file_records_the_physical_scale_it_was_given(files):
-    with h5py.File(files["kinetics"], "r") as f:
-        assert f.attrs["omega0_per_second"] == pytest.approx(9.418e10)
-        assert f.attrs["length_unit_cm"] == pytest.approx(0.3183)
+def test_kinetic_file_records_the_physical_scale_of_its_config(files):
+    from nmbhpc.io import describe, read_file
+    from nmbhpc.plots.kinetics import physical_scale
+
+    with h5py.File(files["kinetics"], "r") as f:  # kinetics.physics.omega0_per_second
+        assert f.attrs["omega0_per_second"] == 9.418e10
+        assert f.attrs["length_unit_cm"] == pytest.approx(2.99792458e10 / 9.418e10, rel=1e-12)
+    scale = physical_scale(read_file(files["kinetics"]))   # the plots' axes: ns and cm
+    assert scale.source == "attribute omega0_per_second" and "ns" in scale.time_label
+    assert scale.time_factor == pytest.approx(1e9 / 9.418e10)
+    assert "1/omega0 = 1.062e-11 s, c/omega0 = 0.3183 cm" in describe(files["kinetics"])
     with h5py.File(files["manybody"], "r") as f:  # no scale in the config: nothing guessed
         assert "omega0_per_second" not in f.attrs and "length_unit_cm" not in f.attrs
     with xr.open_dataset(files["kinetics"], engine="h5netcdf", group="kinetics/snapshots") as ds:

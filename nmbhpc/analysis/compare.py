@@ -10,6 +10,13 @@ common time range (B linearly interpolated in time):
 
 ``tau`` is refined by linear interpolation of D between the bracketing output
 times; None if D never exceeds f. Times in 1/omega0. Not collective.
+
+Runs that already differ by more than f at the first common time have
+``tau = t0`` (:attr:`Comparison.starts_apart`): that is not a departure. The usual
+cause is a TWA run with few samples: its records are sample means, whose noise
+at t0 is about ``1/sqrt(2 j S)`` per component for S samples of spin-j modes
+(0.35 for j = 1/2, S = 8), so f must exceed it (or S must grow) for tau to mean
+anything.
 """
 from __future__ import annotations
 
@@ -30,6 +37,12 @@ class Comparison:
     max_deviation: np.ndarray   # [T]
     fraction: float
     departure_time: Optional[float]
+
+    @property
+    def starts_apart(self) -> bool:
+        """D(t0) > f already at the first common time: ``departure_time`` is t0 and
+        measures no departure (module docstring)."""
+        return bool(self.max_deviation[0] > self.fraction)
 
 
 def interpolate_series(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:

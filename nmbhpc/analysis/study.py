@@ -30,12 +30,32 @@ def comparison_table(runs, comparisons, fraction: float) -> str:
     lines = [f"reference: {ref.path} (solver {ref.attrs.get('solver', '?')}, "
              f"{ref.n_records} records, M = {ref.polarization.shape[1]})",
              f"{'file':40s} {'solver':10s} {'max dev':>10s} {'at t':>10s} {head:>12s}"]
+    notes = []
     for run, cmp in zip(runs[1:], comparisons):
         k = int(cmp.max_deviation.argmax())
         tau = "never" if cmp.departure_time is None else f"{cmp.departure_time:.6g}"
+        if cmp.starts_apart:
+            tau = "at start*"
+            notes.append(_starts_apart_note(run, cmp))
         lines.append(f"{run.path:40s} {str(run.attrs.get('solver', '?')):10s} "
                      f"{cmp.max_deviation[k]:10.3e} {cmp.time[k]:10.4g} {tau:>12s}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + notes) + "\n"
+
+
+def _starts_apart_note(run_, cmp) -> str:
+    """Why a run has no departure time: it differs by more than f from the first output."""
+    note = (f"* {run_.path}: max_p |P_p - P_p^ref| = {cmp.max_deviation[0]:.3g} > f = "
+            f"{cmp.fraction:g} already at t = {cmp.time[0]:g}, so tau measures no departure")
+    if run_.attrs.get("solver") != "twa":
+        return note
+    samples = run_.attrs.get("solver_twa_samples")
+    if not samples:
+        return note + ("; its records are means of S TWA samples, whose noise per component is "
+                       "~1/sqrt(2 j S): raise meanfield.twa_samples or --fraction")
+    j = 0.5 * float(min(run_.modes.n))
+    return note + (f"; its records are means of {samples} TWA samples, whose noise per component "
+                   f"is ~1/sqrt(2 j S) = {(2.0 * j * float(samples)) ** -0.5:.2g} (j = {j:g}): "
+                   "raise meanfield.twa_samples or --fraction")
 
 
 def write_comparison(paths, directory, fraction: float = 0.1, fmt: str = "png",

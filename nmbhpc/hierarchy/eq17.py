@@ -14,14 +14,21 @@ from typing import Optional
 from .physical import Conditions, tau_collision, tau_forward, tau_int
 import numpy as np
 
-from .table import Row
+from .table import Inequality, Row, value
+
+#: Eq. (17) inequalities whose failure the tables report but the window checks do
+#: not warn about, and why (printed under the failing row).
+NOT_WARNED = {
+    "t << tau_mfp^fs": "not a window warning: collective flavor evolution needs Sigma t >> 1, "
+                       "and molecular chaos extends first-order kinetics past tau_mfp^fs "
+                       "(Sec. III, after Eq. 17)",
+}
 
 
 def ieee_div(a: float, b: float) -> float:
     """a / b in IEEE arithmetic (inf or nan, never ZeroDivisionError) for extreme runs."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return float(np.float64(a) / np.float64(b))
-
 
 
 def eq17_rows(cond: Conditions, t: float, sigma: float, omega_max: float,
@@ -56,3 +63,45 @@ def eq17_rows(cond: Conditions, t: float, sigma: float, omega_max: float,
         Row("tau_int/t", ieee_div(t_int, t) if t > 0 else math.inf * t_int, "1", "Eq. (17)"),
         Row("t/tau_mfp^c", ieee_div(t, tau_c), "1", "collisions matter when >~ 1"),
     ]
+
+
+def eq17_inequalities(rows: list[Row], threshold: float) -> list[Inequality]:
+    """Eq. (17), tau_int << t << tau_mfp^fs << tau_mfp^c, on a table holding
+    :func:`eq17_rows` and ``t``; a failure in :data:`NOT_WARNED` carries its note."""
+    t = value(rows, "t")
+    fs_phase = value(rows, "t/tau_mfp^fs")
+    name = "t << tau_mfp^fs"
+    return [
+        Inequality.test("tau_int << t", value(rows, "tau_int"), t, threshold),
+        Inequality(name, fs_phase, threshold, bool(fs_phase < threshold), NOT_WARNED[name]),
+        Inequality.test("tau_mfp^fs << tau_mfp^c", value(rows, "tau_mfp^fs"),
+                        value(rows, "tau_mfp^c"), threshold),
+    ]
+
+
+def eq17_warnings(rows: list[Row], gamma: Optional[float], solver_name: str,
+                  threshold: float) -> list[str]:
+    """Window warnings from the Eq. (17) rows: every inequality of
+    :func:`eq17_inequalities` that fails (except those in :data:`NOT_WARNED`) and a
+    collisionless run longer than tau_mfp^c. ``gamma`` as for :func:`eq17_rows`."""
+    v = {r.name: r.value for r in rows}
+    ineq = {i.name: i for i in eq17_inequalities(rows, threshold)}
+    out = []
+    if ineq["tau_int << t"].holds is False:
+        out.append(f"tau_int/t = {ineq['tau_int << t'].ratio:.3g} is not << 1 (threshold "
+                   f"{threshold:g}): tau_int << t of Eq. (17) fails, the run is not long "
+                   "compared with the interaction time (the kinetic and mean-field equations "
+                   "are its t >> tau_int limit)")
+    if gamma is None and v["t/tau_mfp^c"] > 1.0:
+        out.append(f"elapsed time t = {v['t']:.4g}/omega0 exceeds the collision time "
+                   f"tau_mfp^c ~ {v['tau_mfp^c']:.3g}/omega0 but the {solver_name} run has "
+                   "no collisions")
+    if gamma is None and ineq["tau_mfp^fs << tau_mfp^c"].holds is False:
+        out.append(f"tau_mfp^fs/tau_mfp^c = {ineq['tau_mfp^fs << tau_mfp^c'].ratio:.3g} of the "
+                   f"physical conditions is not << 1 (threshold {threshold:g}): tau_mfp^fs << "
+                   "tau_mfp^c of Eq. (17) fails, collisions are not rare next to forward "
+                   "scattering and the run has none")
+    if gamma is not None and gamma > 0 and not v["Gamma/Sigma"] < threshold:
+        out.append(f"Gamma/Sigma = {v['Gamma/Sigma']:.3g} is not << 1 (threshold {threshold:g}): "
+                   "tau_mfp^fs << tau_mfp^c of Eq. (17) fails, which the collision term assumes")
+    return out

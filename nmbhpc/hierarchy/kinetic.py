@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .physical import PRESETS, Conditions
-from .eq17 import eq17_rows
+from .eq17 import eq17_rows, eq17_warnings
 from .table import DEFAULT_THRESHOLD, Row
 
 
@@ -87,18 +87,13 @@ def kinetic_window(settings, conditions: Optional[Conditions] = None,
                    threshold: float = DEFAULT_THRESHOLD) -> list[str]:
     """Warnings when a kinetic run leaves the window of first-order kinetics.
 
-    * collisionless run longer than the (mapped) tau_mfp^c;
-    * run with collisions whose Gamma/Sigma is not below ``threshold``
-      (tau_mfp^fs << tau_mfp^c of Eq. 17 fails; the collision term assumes it).
+    * an inequality of Eq. (17) that fails, except t << tau_mfp^fs
+      (:func:`~nmbhpc.hierarchy.eq17.eq17_warnings`): in particular a run with
+      collisions whose Gamma/Sigma is not below ``threshold`` (the collision
+      term assumes tau_mfp^fs << tau_mfp^c);
+    * collisionless run longer than the (mapped) tau_mfp^c.
     """
-    v = {r.name: r.value for r in kinetic_hierarchy(settings, conditions, collision_rate_override)}
+    rows = kinetic_hierarchy(settings, conditions, collision_rate_override)
     gamma = collision_rate_override if collision_rate_override is not None \
         else collision_rate(settings)
-    out = []
-    if gamma is None and v["t/tau_mfp^c"] > 1.0:
-        out.append(f"elapsed time t = {v['t']:.4g}/omega0 exceeds the collision time "
-                   f"tau_mfp^c ~ {v['tau_mfp^c']:.3g}/omega0 but the kinetics run has no collisions")
-    if gamma is not None and gamma > 0 and not v["Gamma/Sigma"] < threshold:
-        out.append(f"Gamma/Sigma = {v['Gamma/Sigma']:.3g} is not << 1 (threshold {threshold:g}): "
-                   "tau_mfp^fs << tau_mfp^c of Eq. (17) fails, which the collision term assumes")
-    return out
+    return eq17_warnings(rows, gamma, "kinetics", threshold)

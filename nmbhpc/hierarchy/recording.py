@@ -10,8 +10,10 @@ times in 1/omega0), ``/hierarchy/inequalities/{name,ratio,holds}`` (Eq. 17;
 holds = 1, 0, or -1 for undefined) and the root attribute
 ``hierarchy_warnings`` (the :func:`~nmbhpc.hierarchy.check_window` messages,
 newline-separated, empty when the run stays inside its solver's window), and
-logs each warning. On a restarted file that already has the table nothing is
-written again (the warnings are still returned and logged).
+logs each warning. A run warns once: on a restarted file (``--resume``) that
+already has the table nothing is written again and the warnings already stored
+in ``hierarchy_warnings`` are returned but not logged again; only a warning the
+file does not hold yet (a file written by an older version) is logged and added.
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from . import check_window, run_hierarchy, run_inequalities, table_arrays
 log = logging.getLogger("nmbhpc.hierarchy.recording")
 
 GROUP = "hierarchy"
+#: root attribute holding the warnings a run raised (newline-separated; "" for none)
+WARNINGS_ATTR = "hierarchy_warnings"
 
 
 def record_hierarchy(config, writer, conditions=None, collision_rate=None,
@@ -38,9 +42,16 @@ def record_hierarchy(config, writer, conditions=None, collision_rate=None,
     the config's collision rate if any, the order-of-magnitude Lambda).
     """
     warnings = check_window(config, conditions, collision_rate, growth_rate)
-    if writer.has_dataset(f"{GROUP}/name"):
-        _log(warnings)
-        return warnings                  # a restarted run: the table was written at creation
+    if writer.has_dataset(f"{GROUP}/name"):  # a restarted run: the table was written at creation
+        stored = [w for w in str(writer.root_attr(WARNINGS_ATTR, "")).split("\n") if w]
+        new = [w for w in warnings if w not in stored]
+        if len(new) < len(warnings):
+            log.info("%d run-window warning(s) were reported when this run started "
+                     "(root attribute %s)", len(warnings) - len(new), WARNINGS_ATTR)
+        if new:
+            writer.set_attrs(**{WARNINGS_ATTR: "\n".join(stored + new)})
+            _log(new)
+        return warnings
     rows = run_hierarchy(config, conditions, collision_rate, growth_rate)
     for key, arr in table_arrays(rows).items():
         writer.write_static(f"{GROUP}/{key}", arr)
@@ -51,7 +62,7 @@ def record_hierarchy(config, writer, conditions=None, collision_rate=None,
     writer.write_static(f"{GROUP}/inequalities/ratio", np.array([i.ratio for i in ineq]))
     writer.write_static(f"{GROUP}/inequalities/holds",
                         np.array([-1 if i.holds is None else int(i.holds) for i in ineq], dtype=np.int8))
-    writer.set_attrs(hierarchy_warnings="\n".join(warnings))
+    writer.set_attrs(**{WARNINGS_ATTR: "\n".join(warnings)})
     _log(warnings)
     return warnings
 

@@ -36,9 +36,9 @@ from typing import Optional
 import numpy as np
 
 from .physical import PRESETS, Conditions
-from .eq17 import eq17_rows
+from .eq17 import eq17_inequalities, eq17_rows, eq17_warnings
 from .eq17 import ieee_div as _div
-from .table import DEFAULT_THRESHOLD, Inequality, Row, value
+from .table import DEFAULT_THRESHOLD, Inequality, Row
 
 #: Solvers that evolve one-body quantities without correlations (first-order kinetics).
 MEAN_FIELD_SOLVERS = ("meanfield",)
@@ -163,15 +163,8 @@ def run_hierarchy(config, conditions: Optional[Conditions] = None,
 
 
 def run_inequalities(rows: list[Row], threshold: float = DEFAULT_THRESHOLD) -> list[Inequality]:
-    """Eq. (17) for a run table from :func:`run_hierarchy`."""
-    t = value(rows, "t")
-    tau_fs, tau_c = value(rows, "tau_mfp^fs"), value(rows, "tau_mfp^c")
-    return [
-        Inequality.test("tau_int << t", value(rows, "tau_int"), t, threshold),
-        Inequality("t << tau_mfp^fs", value(rows, "t/tau_mfp^fs"), threshold,
-                   bool(value(rows, "t/tau_mfp^fs") < threshold)),
-        Inequality.test("tau_mfp^fs << tau_mfp^c", tau_fs, tau_c, threshold),
-    ]
+    """Eq. (17) for a run table from :func:`run_hierarchy` (or a kinetic table)."""
+    return eq17_inequalities(rows, threshold)
 
 
 def check_window(config, conditions: Optional[Conditions] = None,
@@ -180,9 +173,11 @@ def check_window(config, conditions: Optional[Conditions] = None,
                  threshold: float = DEFAULT_THRESHOLD) -> list[str]:
     """Warnings when the run's elapsed time leaves its solver's window of validity.
 
+    * an inequality of Eq. (17) that fails (:func:`~nmbhpc.hierarchy.eq17.eq17_warnings`):
+      tau_int << t; tau_mfp^fs << tau_mfp^c, i.e. Gamma/Sigma not below
+      ``threshold`` for a run with collisions (the collision term's derivation
+      assumes it) or the mapped ratio of ``conditions`` for a collisionless one;
     * collisionless run longer than tau_mfp^c (mapped from ``conditions``);
-    * run with collisions where Gamma/Sigma is not below ``threshold``
-      (tau_mfp^fs << tau_mfp^c fails, the collision term's derivation assumes it);
     * mean-field solver run past t_lnN (exact N-body evolution of the same N may
       differ at O(1));
     * g(t) = mu t/(2N) >= 1: every pair has interacted at O(1), far outside the
@@ -190,7 +185,8 @@ def check_window(config, conditions: Optional[Conditions] = None,
 
     The t << tau_mfp^fs inequality itself is not a warning: collective flavor
     evolution needs Sigma t >> 1 and molecular chaos extends first-order kinetics
-    past it (Sec. III); the table reports it.
+    past it (Sec. III); the table reports it with that note
+    (:data:`~nmbhpc.hierarchy.eq17.NOT_WARNED`).
 
     Kinetics configs: :func:`nmbhpc.hierarchy.kinetic.kinetic_window`.
     """
@@ -207,18 +203,14 @@ def check_window(config, conditions: Optional[Conditions] = None,
         out.append(f"mu = {v['max mu']:.3g}, integral of mu dt = {v['mu t']:.3g}, "
                    f"max|omega| t = {v['omega t']:.3g}: beyond the float64 range, the scales "
                    "derived from them are inf or 0")
-    if gamma is None and v["t/tau_mfp^c"] > 1.0:
-        out.append(f"elapsed time t = {v['t']:.4g}/omega0 exceeds the collision time "
-                   f"tau_mfp^c ~ {v['tau_mfp^c']:.3g}/omega0 but the {solver} run has no collisions")
-    if gamma is not None and gamma > 0 and not v["Gamma/Sigma"] < threshold:
-        out.append(f"Gamma/Sigma = {v['Gamma/Sigma']:.3g} is not << 1 (threshold {threshold:g}): "
-                   "tau_mfp^fs << tau_mfp^c of Eq. (17) fails, which the collision term assumes")
+    out += eq17_warnings(rows, gamma, solver, threshold)
     if solver in MEAN_FIELD_SOLVERS and v["t/t_lnN"] > 1.0:
         out.append(f"mean-field run longer than t_lnN ~ {v['t_lnN']:.3g}/omega0 "
                    f"(N = {int(v['N'])}): the exact evolution of the same N may differ at O(1) "
                    "(Sec. IV, Eqs. 20-21)")
     if v["g(t)"] >= G_LIMIT:
         out.append(f"g(t) = mu t/(2N) = {v['g(t)']:.3g} >= {G_LIMIT:g}: each pair's accumulated "
-                   "interaction is O(1), outside the regime where quantum kinetics is expected "
-                   "to hold (physical g ~ sqrt(2) G_F E^2 ~ 1e-9, Eq. 19)")
+                   "interaction is O(1), whereas physically g ~ sqrt(2) G_F E^2 ~ 1e-9 (Eq. 19): "
+                   "this model is outside the regime quantum kinetics is meant for, so its "
+                   "departures from mean field say nothing about quantum kinetics (Sec. IV)")
     return out

@@ -35,13 +35,15 @@ class Inequality:
     """One strong inequality ``a << b`` of Eq. (17), tested as ``a/b < threshold``.
 
     ``ratio`` is ``a/b`` (dimensionless). ``holds`` is None when the ratio is
-    undefined (e.g. no elapsed time was given).
+    undefined (e.g. no elapsed time was given). ``note`` says why a failure is
+    not a window warning (printed under a failing row); empty when it is one.
     """
 
     name: str
     ratio: float
     threshold: float
     holds: Optional[bool]
+    note: str = ""
 
     @staticmethod
     def test(name: str, a: float, b: float, threshold: float) -> "Inequality":
@@ -54,7 +56,10 @@ class Inequality:
     def describe(self) -> str:
         mark = {True: "holds", False: "FAILS", None: "n/a"}[self.holds]
         ratio = "undefined" if self.ratio != self.ratio else f"{self.ratio:.3e}"
-        return f"[{mark:>5}] {self.name:<26} ratio {ratio} (strong if < {self.threshold:g})"
+        line = f"[{mark:>5}] {self.name:<26} ratio {ratio} (strong if < {self.threshold:g})"
+        if self.holds is False and self.note:
+            line += f"\n          {self.note}"
+        return line
 
 
 def row(rows: Sequence[Row], name: str) -> Row:

@@ -96,7 +96,7 @@ def run_one(row: dict, comm, kinetic_settings: KineticSettings | None = None) ->
     return {"time": np.array([r.time for r in recs]),
             "pee_nu": dens[:, 0, 0] / dens[0, 0, 0], "pee_nubar": dens[:, 1, 0] / dens[0, 1, 0],
             "number_density": dens, "trace_margin": np.array([r.trace_margin for r in recs]),
-            # cumulative (matrices limited, overshoot removed, Pz change) of the positivity limiter
+            # cumulative (matrices limited, overshoot removed, ELN - XLN change) of the limiter
             "limiter": np.array([r.limiter for r in recs])}
 
 

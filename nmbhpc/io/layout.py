@@ -49,7 +49,7 @@ COORDINATE_LABELS = {
     "flavor": ("e", "x"),
     "p_component": ("P0", "Px", "Py", "Pz"),
     "lepton": ("ELN", "XLN"),
-    "limiter_quantity": ("matrices_limited", "overshoot", "pz_change"),
+    "limiter_quantity": ("matrices_limited", "overshoot", "eln_minus_xln_change"),
 }
 
 #: What the coordinate datasets of :meth:`RunFile.annotate` mean (labels or index)
@@ -63,7 +63,8 @@ COORDINATE_DESCRIPTIONS = {
     "flavor": "flavor",
     "p_component": "component of (P0, P): rho = (P0 + P.sigma)/2",
     "lepton": "electron / heavy-lepton number",
-    "limiter_quantity": "cumulative positivity-limiter counters",
+    "limiter_quantity": "cumulative positivity-limiter totals: matrices limited, sum of "
+                        "|P| - P0 removed, change of ELN - XLN left (summed over cells)",
     "sample": "TWA sample index",
     "dir": "momentum direction index (quadrature node)",
     "energy": "energy bin index",

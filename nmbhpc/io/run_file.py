@@ -365,6 +365,12 @@ class RunFile:
         self.annotate()
         self._file.flush()
 
+    def root_attr(self, name: str, default=None):
+        """Root attribute ``name`` as a plain Python value, ``default`` when absent
+        (every rank reads the same file, so the answer is the same on every rank)."""
+        attrs = self._file.attrs
+        return py_value(attrs[name]) if name in attrs else default
+
     def set_attrs(self, **attrs) -> None:
         """Collective. Set root attributes (rank 0's values) and flush."""
         attrs = self._comm.bcast(attrs if self._rank == 0 else None, root=0)

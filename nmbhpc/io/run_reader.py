@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..physics import invariants
 from . import layout
 from .run_file import complete_rows, open_for_reading, py_value as _py
 
@@ -35,7 +36,9 @@ class RunData:
     """Everything in a run file, as numpy arrays (time axis first, T complete records).
 
     Vectors are in the flavor frame; times in 1/omega0, energies in omega0.
-    ``pair`` is None if the run did not record pair correlations.
+    ``pair`` is None if the run did not record pair correlations, ``pehlivan``
+    (the invariants ``<h_p>`` of :mod:`nmbhpc.physics.invariants`, omega0) if it
+    did not record them.
     """
 
     path: str
@@ -50,6 +53,7 @@ class RunData:
     energy: np.ndarray          # [T]
     b_dot_j: np.ndarray         # [T]
     pair: np.ndarray | None     # [T, M, M]
+    pehlivan: np.ndarray | None  # [T, M], single-angle models with distinct omegas and pairs
     modes: ModeTable
     planned_times: np.ndarray
     attrs: dict = field(repr=False)
@@ -67,7 +71,9 @@ _FIELDS = {  # RunData field -> dataset path
     "polarization": "modes/polarization", "nue_fraction": "modes/nue_fraction",
     "rho1": "modes/rho1", "entropy": "modes/entropy", "norm": "monitors/norm",
     "energy": "monitors/energy", "b_dot_j": "monitors/b_dot_j", "pair": "correlations/pair",
+    "pehlivan": "monitors/pehlivan",
 }
+_OPTIONAL = ("correlations/pair", "monitors/pehlivan")
 
 
 def _open(path: str):
@@ -87,7 +93,7 @@ def read_run(path) -> RunData:
     try:
         with f:
             missing = [p for p in list(_FIELDS.values()) + ["modes/n"]
-                       if p not in f and p != "correlations/pair"]
+                       if p not in f and p not in _OPTIONAL]
             if missing:
                 raise RunFileError(f"{path}: damaged run file, missing dataset(s) {missing}")
             t = complete_rows(f, _FIELDS.values())
@@ -154,4 +160,24 @@ def describe_data(run: RunData) -> str:
             f"max|E-E0| = {_fmt(np.max(np.abs(run.energy - run.energy[0])))}{energy_note}, "
             f"max|BJ-BJ0| = {_fmt(np.max(np.abs(run.b_dot_j - run.b_dot_j[0])))}")
     lines.append("  pairs     " + ("recorded" if run.pair is not None else "not recorded"))
+    lines.append("  Pehlivan  " + _pehlivan_summary(run))
     return "\n".join(lines)
+
+
+def _pehlivan_summary(run: RunData) -> str:
+    """The Pehlivan-invariant line of :func:`describe_data`: drift, or why there is none."""
+    if run.pehlivan is None or not run.n_records:
+        if not run.model.get("single_angle"):
+            why = "multi-angle model: no Pehlivan invariants"
+        elif len(np.unique(run.modes.omega)) < len(run.modes.omega):
+            why = "equal omegas: no Pehlivan invariants"
+        elif run.pair is None:
+            why = "they need output.pair_correlations = true"
+        else:
+            why = "no records"
+        return f"not recorded ({why})"
+    drift = invariants.max_relative_drift(run.pehlivan)
+    if run.model.get("mu_schedule", "constant") != "constant":
+        return f"max relative drift {_fmt(drift)} (mu varies: the h_p are not conserved)"
+    return (f"max relative drift {_fmt(drift)} (max over t, p of |h_p(t) - h_p(t0)| / "
+            "max_p |h_p(t0)|; conserved at constant mu)")

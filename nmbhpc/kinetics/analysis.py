@@ -111,8 +111,19 @@ def describe(run) -> str:
         f"  monitors  max|ELN - ELN0| = {row['eln_drift_max']:.3e}, "
         f"max|XLN - XLN0| = {row['xln_drift_max']:.3e}, min(P0 - |P|) = "
         f"{row['trace_margin_min']:.3e}",
-        f"  limiter   {int(lim[0])} matrices rescaled, total overshoot {lim[1]:.3e}",
+        f"  limiter   {int(lim[0])} matrices rescaled, total overshoot {lim[1]:.3e}, "
+        f"ELN - XLN change left {lim[2]:.3e} (sum over cells)",
+        f"  units     {_units(run.attrs)}",
     ])
+
+
+def _units(attrs) -> str:
+    """The physical scale a kinetic file records (kinetics.physics.omega0_per_second), if any."""
+    omega0, length = attrs.get("omega0_per_second"), attrs.get("length_unit_cm")
+    if not isinstance(omega0, (int, float)) or omega0 <= 0:
+        return "code units (1/omega0, c/omega0): the config set no kinetics.physics.omega0_per_second"
+    cm = f", c/omega0 = {length:.4g} cm" if isinstance(length, (int, float)) else ""
+    return f"1/omega0 = {1.0 / omega0:.4g} s{cm} (omega0 = {omega0:.4g} s^-1)"
 
 
 def table(runs, base: str = "") -> str:

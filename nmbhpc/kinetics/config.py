@@ -201,7 +201,8 @@ def _physics(p: Table, collisions: CollisionSettings) -> PhysicsSettings:
     if any(x < 0 for x in weights) or abs(sum(weights) - 1.0) > 1e-12:
         raise ConfigError(p.key("weights"), f"must be >= 0 and sum to 1, got {list(weights)}")
     return PhysicsSettings(omega=omega, weights=weights, theta=p.read(s["theta"]),
-                           lam=p.read(s["lambda"]), mu=p.read(s["mu"]), collisions=collisions)
+                           lam=p.read(s["lambda"]), mu=p.read(s["mu"]), collisions=collisions,
+                           omega0_per_second=p.read(s["omega0_per_second"]))
 
 
 def _collisions(c: Table) -> CollisionSettings:
@@ -339,7 +340,9 @@ def settings_to_dict(s: KineticSettings) -> dict:
         "grid": {"shape": list(g.shape), "lengths": list(g.lengths), "n_dir": g.n_dir,
                  "quadrature": g.quadrature, "n_phi": g.n_phi},
         "physics": {"omega": list(p.omega), "weights": list(p.weights), "theta": p.theta,
-                    "lambda": p.lam, "mu": p.mu},
+                    "lambda": p.lam, "mu": p.mu,
+                    **({} if p.omega0_per_second is None
+                       else {"omega0_per_second": p.omega0_per_second})},
         "collisions": {"gamma_nu": list(c.gamma[0]), "gamma_nubar": list(c.gamma[1]),
                        "equilibrium_nu": list(c.equilibrium[0]),
                        "equilibrium_nubar": list(c.equilibrium[1]), "scattering": c.scattering},

@@ -21,10 +21,12 @@ class KineticRecord:
     lepton_number: (ELN, XLN) = n_nu - n_nubar for flavors e and x;
     offdiag_amplitude[s]: sqrt(<sum_e W_e sum_i w_i |Px + i Py|^2>_x) (= 2 |rho_ex| rms);
     trace_margin: min over the domain of P0 - |P| (>= 0 for a physical state);
-    limiter: cumulative totals of the positivity limiter since the run started,
-    (matrices limited, sum of the overshoots |P| - P0 removed, sum of the Pz
-    changes), unweighted sums over (x, species, energy, direction), all zero
-    without a limiter (:mod:`nmbhpc.kinetics.positivity`);
+    limiter: cumulative totals of the positivity limiter since the run started:
+    matrices limited and the sum of the overshoots |P| - P0 removed (unweighted,
+    over x, species, energy, direction), and the change of the cells' lepton moment
+    sum_e W_e sum_i w_i (Pz_nu - Pz_nubar) = ELN - XLN that the limiter left (summed
+    over cells: all of it for ``norm``, what the margin could not restore for
+    ``conservative``); all zero without a limiter (:mod:`nmbhpc.kinetics.positivity`);
     total_lepton_number: n_nu - n_nubar summed over flavors.
     """
     time: float

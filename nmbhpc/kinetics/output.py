@@ -30,6 +30,7 @@ import numpy as np
 from ..io.run_file import (COORDINATE_ATTR, BlockSeries, RunFile, TimeSeries, complete_rows,
                            file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
+from ..hierarchy.constants import C_CM_S
 from ..io.run_reader import RunFileError
 from ..runtime.stack import import_h5py
 
@@ -49,8 +50,13 @@ SERIES = (
 #: series a reader accepts missing (files written before they existed)
 OPTIONAL_SERIES = (f"{GROUP}/limiter",)
 #: root attributes giving the physical scale (numbers): omega0 in s^-1, the length
-#: unit 1/omega0 in cm; written only when the caller passes them (``attrs``)
+#: unit c/omega0 in cm; written when the config sets ``kinetics.physics.omega0_per_second``
+#: (:func:`physical_scale_attrs`) or the caller passes them (``attrs``)
 PHYSICAL_SCALE_ATTRS = ("omega0_per_second", "length_unit_cm")
+#: root attribute: the run's settings as a self-contained config (angular tables read
+#: from ``file`` inlined as ``table``), so that reading the settings back needs no other
+#: file; ``config_toml`` keeps the text as the user wrote it
+RESOLVED_CONFIG_ATTR = "config_toml_resolved"
 SNAPSHOTS = f"{GROUP}/snapshots"
 SNAPSHOT_TIME = f"{SNAPSHOTS}/time"
 SNAPSHOT_FIELD = f"{SNAPSHOTS}/field"
@@ -89,6 +95,15 @@ def variables(axes: str = "z") -> dict:
     for a in "xyz":
         out[f"{GROUP}/grid/centres_{a}"] = Var((f"{a}_cell",), "1/omega0", f"cell centres along {a}")
     return out
+
+
+def physical_scale_attrs(settings) -> dict:
+    """The :data:`PHYSICAL_SCALE_ATTRS` of ``settings`` (KineticSettings): omega0 in s^-1
+    from ``kinetics.physics.omega0_per_second`` and c/omega0 in cm; {} when it is unset."""
+    omega0 = settings.physics.omega0_per_second
+    if omega0 is None:
+        return {}
+    return {"omega0_per_second": float(omega0), "length_unit_cm": C_CM_S / float(omega0)}
 
 
 class KineticFileError(RunFileError):
@@ -153,7 +168,13 @@ class KineticWriter(RunFile):
     @classmethod
     def create(cls, path, comm, settings, *, force: bool = False, attrs: dict | None = None):
         """Collective. Create ``path`` for a kinetic run of ``settings`` (KineticSettings);
-        refused if it exists, unless ``force``."""
+        refused if it exists, unless ``force``. Root attributes: provenance, the
+        config as written and resolved (:data:`RESOLVED_CONFIG_ATTR`), the physical
+        scale of the config (:func:`physical_scale_attrs`), then ``attrs`` (which win)."""
+        from ..schema import dump_toml
+        from .config import settings_to_dict
+
+        resolved = dump_toml(settings_to_dict(settings))
         size = comm.Get_size()
         h5file, comm, meta = cls._create_file(path, comm, force=force,
                                               header=lambda: provenance(size))
@@ -161,7 +182,9 @@ class KineticWriter(RunFile):
         try:
             writer._root_header("kinetics", settings.source_text, meta,
                                 {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
-                                 for k, v in (attrs or {}).items()})
+                                 for k, v in {RESOLVED_CONFIG_ATTR: resolved,
+                                              **physical_scale_attrs(settings),
+                                              **(attrs or {})}.items()})
             writer._write_header(settings)
         except BaseException:
             writer._close_file()
@@ -249,7 +272,7 @@ class KineticRunData:
     lepton_number: np.ndarray      # [T, 2] (ELN, XLN)
     offdiag_amplitude: np.ndarray  # [T, species]
     trace_margin: np.ndarray       # [T]
-    limiter: np.ndarray            # [T, 3] cumulative (matrices limited, overshoot, Pz change)
+    limiter: np.ndarray            # [T, 3] cumulative (matrices limited, overshoot, ELN - XLN change)
     snapshot_times: np.ndarray     # [S]
     grid: dict
     attrs: dict = field(repr=False)
@@ -302,6 +325,10 @@ def read_kinetics(path) -> KineticRunData:
 def read_snapshot(path, comm, start, stop, index: int = -1):
     """Collective. ``(time, config_toml, block)`` of snapshot ``index``.
 
+    ``config_toml`` is the self-contained text (:data:`RESOLVED_CONFIG_ATTR`) when
+    the file has it: it parses anywhere, whatever directory a relative table
+    ``file`` of the original config was relative to.
+
     ``start``/``stop``: the owned cells along x of a 1D run (integers), or
     tuples with one entry per spatial axis of the file (the solver's
     ``lo``/``hi``). Each rank reads only its block (a hyperslab), with
@@ -318,4 +345,5 @@ def read_snapshot(path, comm, start, stop, index: int = -1):
         d = sg["field"]
         with d.collective:
             block = d[(i,) + tuple(slice(int(a), int(b)) for a, b in zip(start, stop))]
-        return float(sg["time"][i]), _py(f.attrs["config_toml"]), block
+        text = f.attrs.get(RESOLVED_CONFIG_ATTR, f.attrs["config_toml"])
+        return float(sg["time"][i]), _py(text), block

@@ -15,6 +15,8 @@ direction of P. It removes the overshoot and nothing else, so it is inactive
 on mixed states with a margin and leaves linear growth untouched (tested).
 P0 is unchanged, so the total lepton number is conserved exactly; ELN and
 XLN change by the Pz part of the removed overshoot (reported, see below).
+:func:`limit_norm` is this projection on whole cells, reporting that change as
+the cell's lepton moment (the third total, the same quantity for both limiters).
 
 Rejected alternative: shortening only the off-diagonal part (which would keep
 every flavor number exactly) turns a round-off-level overshoot of a nearly
@@ -42,10 +44,11 @@ from numba import njit
 def limit(p: np.ndarray) -> tuple[int, float, float]:
     """Project the cells ``p`` (..., 4) with |P| > P0 radially onto |P| = P0, in place.
 
-    Returns ``(n_limited, overshoot, eln_change)``: how many matrices were
+    Returns ``(n_limited, overshoot, pz_change)``: how many matrices were
     rescaled, the sum of (|P| - P0) over them before limiting, and the sum of
-    their change of Pz (occupation units, unweighted; <= 0 in magnitude terms:
-    the flavor content moved by the limiter).
+    their change of Pz (occupation units, unweighted; it shrinks |Pz|: the flavor
+    content moved by the limiter). The solver uses :func:`limit_norm`, which
+    weighs that change into the cells' ELN - XLN instead.
     """
     p0 = p[..., 0]
     norm = np.sqrt(p[..., 1] ** 2 + p[..., 2] ** 2 + p[..., 3] ** 2)
@@ -62,10 +65,11 @@ def limit(p: np.ndarray) -> tuple[int, float, float]:
 
 
 @njit(cache=True, error_model="numpy")
-def _conservative_kernel(p, ww, totals):
-    """Per cell of ``p`` (n, 2, nE, D, 4): radial projection, then the cell's Pz lepton
-    moment restored from the margin of the other matrices (see :func:`limit_conservative`).
-    ``totals`` (3,) accumulates (matrices limited, overshoot removed, moment not restored)."""
+def _cell_kernel(p, ww, totals, restore):
+    """Per cell of ``p`` (n, 2, nE, D, 4): radial projection, then (``restore``) the cell's
+    Pz lepton moment restored from the margin of the other matrices (see
+    :func:`limit_conservative`). ``totals`` (3,) accumulates (matrices limited, overshoot
+    removed, change of the lepton moment left)."""
     n, n_s, n_e, n_d = p.shape[0], p.shape[1], p.shape[2], p.shape[3]
     for x in range(n):
         over = 0
@@ -94,7 +98,9 @@ def _conservative_kernel(p, ww, totals):
                         q[1] *= scale
                         q[2] *= scale
                         q[3] *= scale
-        if not _restore_moment(p[x], ww, moved):
+        if not restore:
+            totals[2] += moved
+        elif not _restore_moment(p[x], ww, moved):
             totals[2] += _restore_partial(p[x], ww, moved)
 
 
@@ -170,5 +176,18 @@ def limit_conservative(p: np.ndarray, ww: np.ndarray) -> np.ndarray:
     Not collective; cell-local, so independent of the partition.
     """
     totals = np.zeros(3)
-    _conservative_kernel(p, np.ascontiguousarray(ww, dtype=float), totals)
+    _cell_kernel(p, np.ascontiguousarray(ww, dtype=float), totals, True)
+    return totals
+
+
+def limit_norm(p: np.ndarray, ww: np.ndarray) -> np.ndarray:
+    """The ``norm`` limiter on whole cells: :func:`limit`'s radial projection, in place.
+
+    ``p`` and ``ww`` as for :func:`limit_conservative`, and the same totals: (matrices
+    limited, sum of overshoots removed, change of sum M over cells), where nothing
+    is restored, so the last is the whole change of the cells' ELN - XLN that
+    the projection made. Not collective.
+    """
+    totals = np.zeros(3)
+    _cell_kernel(p, np.ascontiguousarray(ww, dtype=float), totals, False)
     return totals

@@ -138,7 +138,7 @@ def _richers(nu: SpeciesInit, nubar: SpeciesInit, grid: GridSettings, t_end, out
              perturbation) -> KineticSettings:
     return KineticSettings(
         grid=grid,
-        physics=PhysicsSettings(omega=(0.0,), mu=1.0),
+        physics=PhysicsSettings(omega=(0.0,), mu=1.0, omega0_per_second=MU_PER_S),
         nu=nu, nubar=nubar,
         perturbation=perturbation or PerturbationSettings(kind="random", amplitude=1e-6, seed=1),
         time=TimeSettings(t_end=t_end if t_end is not None else FIDUCIAL_END_S * MU_PER_S,

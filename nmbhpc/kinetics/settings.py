@@ -127,7 +127,9 @@ class PhysicsSettings:
     negative value flips the mass ordering); weights[e]: fraction of particles
     in bin e (sums to 1); theta: vacuum mixing angle (rad), B = (sin 2theta, 0,
     -cos 2theta); lam: matter potential sqrt(2) G_F n_e; mu: self-interaction
-    strength sqrt(2) G_F n_ref.
+    strength sqrt(2) G_F n_ref. omega0_per_second: the physical value of the unit
+    omega0 in s^-1 (the time unit 1/omega0 is its inverse in s, the length unit
+    c/omega0 follows); None keeps the run in code units only.
     """
     omega: tuple = (0.0,)
     weights: tuple = (1.0,)
@@ -135,11 +137,11 @@ class PhysicsSettings:
     lam: float = 0.0
     mu: float = 1.0
     collisions: CollisionSettings = field(default_factory=CollisionSettings)
+    omega0_per_second: Optional[float] = None
 
     @property
     def n_energy(self) -> int:
         return len(self.omega)
-
 
 @dataclass(frozen=True)
 class SpeciesInit:
@@ -285,6 +287,9 @@ PHYSICS_KEYS = (
     Key("theta", "real", 0.0, "vacuum mixing angle", unit="rad", low=-2 * np.pi, high=2 * np.pi),
     Key("lambda", "real", 0.0, "matter potential sqrt(2) G_F n_e", unit="omega0", field="lam"),
     Key("mu", "real", 1.0, "self-interaction strength sqrt(2) G_F n_ref", unit="omega0"),
+    Key("omega0_per_second", "real", None, "physical value of the unit omega0: sets 1/omega0 "
+        "in s and c/omega0 in cm, stored in the output file and used for ns/cm plot axes",
+        unit="s^-1", low=0.0, open_low=True, default_doc="none (code units only)"),
 )
 COLLISION_KEYS = (
     Key("gamma_nu", "any", (0.0, 0.0), "absorption rates [e, x] of nu, each >= 0", unit="omega0"),

@@ -129,7 +129,8 @@ class KineticSolver:
         self._Xn = da.createNaturalVec() if g.ndim > 1 else None
         self.field_block[...] = initial_block(settings, self.lo, self.hi)
         self.n_rhs = 0
-        # local totals (matrices limited, overshoot removed, Pz change) of the positivity limiter
+        # local totals of the positivity limiter: matrices limited, overshoot removed, change of
+        # the cells' lepton moment sum W w (Pz_nu - Pz_nubar) = ELN - XLN that it left
         self.limited = np.zeros(3)
         self._target = 0.0
         self.ts = self._make_ts()
@@ -266,7 +267,7 @@ class KineticSolver:
             if limiter == "conservative":
                 self.limited += positivity.limit_conservative(p, self.rhs.moment_weights)
             else:
-                self.limited += positivity.limit(p)
+                self.limited += positivity.limit_norm(p, self.rhs.moment_weights)
             # the step's last stage no longer matches the state (FSAL methods); unconditional,
             # because a restart evaluates the RHS, which is collective
             ts.restartStep()

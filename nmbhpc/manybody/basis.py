@@ -100,8 +100,15 @@ class SectorBasis:
         return int(self.sector_offset[k - self.kmin + 1] - self.sector_offset[k - self.kmin])
 
     def configs(self, start: int, stop: int) -> np.ndarray:
-        """Configurations of basis indices ``start..stop-1``: int array [stop - start, M]."""
-        if stop <= start:
+        """Configurations of basis indices ``start..stop-1``: int array [stop - start, M].
+
+        Raises IndexError unless ``0 <= start <= stop <= dim`` (the unranking
+        kernel would return configurations of no basis state beyond ``dim``).
+        """
+        if not 0 <= start <= stop <= self.dim:
+            raise IndexError(f"basis indices {start}..{stop} (stop excluded) outside 0..{self.dim} "
+                             f"of a basis of dimension {self.dim}")
+        if stop == start:
             return np.zeros((0, self.n_modes), dtype=self.config_dtype)
         out = np.empty((stop - start, self.n_modes), dtype=self.config_dtype)
         kernels.unrank_range(int(start), self.cum, self.kmin, self.sector_offset, out)

@@ -49,3 +49,24 @@ def pehlivan_invariants(model, polarization: np.ndarray, pair_correlation: np.nd
     np.fill_diagonal(dw, np.inf)  # drops q = p from the sum
     g = mu * float(model.single_angle_factor) / float(np.sum(model.counts))
     return j * (P @ model.b_vector()) + g * np.sum(jj / dw, axis=1)
+
+
+def max_relative_drift(h: np.ndarray) -> float:
+    """Drift of recorded invariants ``h[T, M]`` (time axis first) relative to their scale:
+    ``max over t, p of |h_p(t) - h_p(t0)| / max_p |h_p(t0)|``.
+
+    ``t0`` is the first record without NaN (a file's rows before a monitor was
+    first recorded are NaN). nan without such a record or when every ``h_p(t0)``
+    is 0 (no scale). Meaningful at constant mu only; with a mu schedule the
+    ``h_p`` change physically.
+    """
+    h = np.asarray(h, dtype=np.float64)
+    if h.ndim != 2:
+        return float("nan")
+    h = h[np.all(np.isfinite(h), axis=1)]
+    if h.shape[0] == 0:
+        return float("nan")
+    scale = float(np.max(np.abs(h[0]))) if h.shape[1] else 0.0
+    if scale == 0.0:
+        return float("nan")
+    return float(np.max(np.abs(h - h[0]))) / scale
