@@ -127,8 +127,17 @@ INT64_TESTS = tests/test_manybody_*.py tests/test_exit.py
 INT64_ENV = env NMBHPC_PETSC_INDEX_BITS=64 PETSC_DIR= SLEPC_DIR=
 HAVE_INT64 := $(wildcard /usr/lib/petscdir/petsc64-3.*/*-linux-gnu-complex)
 
+# The serial pass runs its files on two pytest-xdist workers (--dist loadfile: a
+# file's tests stay in one process, in order); most of its time is spent waiting
+# for the subprocesses and mpirun jobs the tests start. The local-SLURM tests run
+# on their own after it: their SLURM signal timing must not compete with a
+# second worker.
+XDIST = -n 2 --dist loadfile
+SLURM_TESTS = tests/test_slurm.py
+
 test: setup
-	$(call pytest_pass,serial,$(PYTEST))
+	$(call pytest_pass,serial,$(PYTEST) $(XDIST) --ignore $(SLURM_TESTS))
+	$(call pytest_pass,serial: local SLURM,$(VPY) -m pytest -q --color=no $(SLURM_TESTS))
 	$(call pytest_pass,$(MPIEXEC) -n 2,$(MPIEXEC) -n 2 $(PYTEST))
 	$(call pytest_pass,$(MPIEXEC) -n 3,$(MPIEXEC) -n 3 $(PYTEST))
 	$(MAKE) test-int64
