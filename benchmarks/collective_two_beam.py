@@ -12,7 +12,7 @@ tridiagonal; the run goes past the conversion time tau_conv ~ -0.5 + ln(N)/4
 * products in total, evolution wall and CPU time, time per product, peak RSS per rank;
 * conservation drifts over all output times: max |norm - 1|, max |E - E0|/|E0|,
   max |<B.J> - <B.J>_0| (B.J per neutrino);
-* tau_conv (first C = 0.1, as nmbhpc.experiments.measures); ``--csv`` saves C(t).
+* tau_conv (first C = 0.1, as nmbhpc.analysis.experiments.measures); ``--csv`` saves C(t).
 
 Two exact methods (``--method``):
 
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     from mpi4py import MPI
 
     from nmbhpc.config import load_config_text
-    from nmbhpc.experiments.measures import first_crossing
+    from nmbhpc.analysis.experiments.measures import first_crossing
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()

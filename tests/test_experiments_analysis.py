@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nmbhpc.experiments import logn, measures, perturbative, seeding
-from nmbhpc.experiments.fits import fit_line, fit_power_law
+from nmbhpc.analysis.experiments import logn, measures, perturbative, seeding
+from nmbhpc.analysis.experiments.fits import fit_line, fit_power_law
 from nmbhpc.physics.generators import two_beam
 from nmbhpc.physics.model import Model
 from nmbhpc.physics.schedule import MuSchedule

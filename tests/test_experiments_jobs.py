@@ -11,8 +11,8 @@ import os
 import pytest
 
 from nmbhpc.cli import main as cli_main
-from nmbhpc.experiments import logn, measures, perturbative, seeding
-from nmbhpc.experiments.table import make_configs, parse_cell, read_table
+from nmbhpc.analysis.experiments import logn, measures, perturbative, seeding
+from nmbhpc.analysis.experiments.table import make_configs, parse_cell, read_table
 
 JOBS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jobs", "experiments")
 EXPERIMENTS = ("logN", "seeding", "perturbative")

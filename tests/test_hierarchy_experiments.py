@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from nmbhpc.hierarchy import check_window, run_hierarchy
-from nmbhpc.hierarchy_experiments import common, correlations, instabilities, localised
+from nmbhpc.analysis.hierarchy_experiments import common, correlations, instabilities, localised
 from nmbhpc.hierarchy.recording import record_hierarchy
 from nmbhpc.kinetics import dispersion
 

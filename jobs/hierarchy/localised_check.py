@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     from mpi4py import MPI
     from nmbhpc.runtime.stack import init_petsc
     init_petsc([])
-    from nmbhpc.hierarchy_experiments import localised
+    from nmbhpc.analysis.hierarchy_experiments import localised
 
     comm = MPI.COMM_WORLD
     row = dict(localised.parameter_table("default")[0], mu=args.mu,

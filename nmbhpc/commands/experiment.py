@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def make_configs_main(args) -> int:
-    from ..experiments.table import make_configs
+    from ..analysis.experiments.table import make_configs
 
     try:
         paths = make_configs(args.table, args.outdir, args.base)
@@ -57,7 +57,7 @@ def make_configs_main(args) -> int:
 
 
 def analyze_main(args) -> int:
-    from ..experiments import logn, measures, perturbative, seeding
+    from ..analysis.experiments import logn, measures, perturbative, seeding
     from ..runtime.log import setup_logging
 
     setup_logging(args.log_level, None)

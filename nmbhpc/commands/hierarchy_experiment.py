@@ -41,7 +41,7 @@ def main(args) -> int:
     from . import start_parallel
 
     comm = start_parallel(args)
-    from ..hierarchy_experiments import common, experiment
+    from ..analysis.hierarchy_experiments import common, experiment
 
     try:
         exp = experiment(args.experiment)

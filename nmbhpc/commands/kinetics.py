@@ -11,7 +11,7 @@ from __future__ import annotations
 
 def register(subparsers) -> None:
     from ..cli import output_file
-    from .run import add_run_options
+    from ..cli import add_run_options
 
     p = subparsers.add_parser(
         "kinetics", help="run the x-dependent quantum-kinetic solver (alias of 'run' for "

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..cli import UsageError, assignment, nonnegative_float, nonnegative_int, output_file
+from ..cli import UsageError, add_run_options, output_file
 
 
 def register(subparsers) -> None:
@@ -44,31 +44,6 @@ def register(subparsers) -> None:
                         "that record field snapshots: kinetics)")
     add_run_options(p)
     p.set_defaults(func=main)
-
-
-def add_run_options(p) -> None:
-    """The options ``run`` shares with its alias ``kinetics``, ``study`` and the job
-    scripts of ``slurm``."""
-    p.add_argument("--set", action="append", default=[], type=assignment, metavar="KEY=VALUE",
-                   dest="overrides",
-                   help="set a config key before validation, e.g. --set model.mu=5 --set "
-                        "solver=meanfield --set output.n_out=11 (repeatable; VALUE is a TOML "
-                        "value, a bare word a string); the file stores the config with these "
-                        "keys set, and --resume needs the same --set options")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite an existing output file (never one a live run is writing)")
-    p.add_argument("--takeover", action="store_true",
-                   help="break OUT.h5's ownership claim left by a run that cannot be checked "
-                        "from here (another host, no SLURM); only when you know it is gone")
-    p.add_argument("--checkpoint-every", type=nonnegative_int, default=0, metavar="N",
-                   help="checkpoint the solver state every N outputs (default: never by count)")
-    p.add_argument("--checkpoint-interval", type=nonnegative_float, default=1800.0, metavar="SECONDS",
-                   help="checkpoint when this much wall time passed since the last one "
-                        "(default 1800; 0: never by time)")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--progress-interval", type=nonnegative_float, default=None, metavar="SECONDS",
-                   help="wall time between progress lines (default: 10 s on a terminal; in "
-                        "batch logs every 5%% of the run or 30 s)")
 
 
 def _read_text(path: str, comm) -> str:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    from .run import add_run_options
+    from ..cli import add_run_options
 
     p = subparsers.add_parser(
         "study", help="run one config with several solvers and compare them (files, table, figures)",

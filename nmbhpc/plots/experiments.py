@@ -1,4 +1,4 @@
-"""Figures of the ``nmbhpc experiment`` studies (nmbhpc.experiments): log N
+"""Figures of the ``nmbhpc experiment`` studies (nmbhpc.analysis.experiments): log N
 departure times (Eqs. (20)-(25)), the perturbative regime (Eq. (19)) and
 seeding (Eqs. (26)-(29)). Times in 1/omega0. Each function writes ``path``
 (PNG, PDF or SVG by the suffix). Not collective.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..experiments import measures
+from ..analysis.experiments import measures
 from . import style
 
 

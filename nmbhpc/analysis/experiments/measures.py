@@ -24,9 +24,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..analysis.compare import departure_time, interpolate_series
+from ..compare import departure_time, interpolate_series
 
-log = logging.getLogger("nmbhpc.experiments")
+log = logging.getLogger("nmbhpc.analysis.experiments")
 
 
 @dataclass
@@ -54,8 +54,8 @@ class RunInfo:
 
 def load_runs(rundir: str) -> list[RunInfo]:
     """Every completed ``*.h5`` run in ``rundir`` (others skipped with a warning), by name."""
-    from ..config import load_config_text
-    from ..io import read_run
+    from ...config import load_config_text
+    from ...io import read_run
 
     out = []
     for path in sorted(glob.glob(os.path.join(rundir, "*.h5"))):
@@ -89,7 +89,7 @@ def is_fixed_point(model, tol: float = 1e-12) -> bool:
 
 def growth_rate(model) -> float:
     """Omega of Eq. (22) about the initial state (``nmbhpc.meanfield.stability``), 1/omega0."""
-    from ..meanfield.stability import linear_stability
+    from ...meanfield.stability import linear_stability
 
     return float(linear_stability(model).growth_rate)
 

@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-from ..kinetics.grid import cell_centres
-from ..kinetics.settings import (GridSettings, KineticSettings, PerturbationSettings,
+from ...kinetics.grid import cell_centres
+from ...kinetics.settings import (GridSettings, KineticSettings, PerturbationSettings,
                                  PhysicsSettings, SpeciesInit, TimeSettings)
 from .common import pyplot, write_table
 
@@ -83,7 +83,7 @@ def run_one(row: dict, comm, kinetic_settings: KineticSettings | None = None) ->
     ``kinetic_settings`` replaces ``settings(row)`` (numerics/time-step checks); its grid
     must be the row's.
     """
-    from ..kinetics.solver import KineticSolver
+    from ...kinetics.solver import KineticSolver
 
     s = kinetic_settings or settings(row)
     solver = KineticSolver(s, comm)

@@ -22,7 +22,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 
-from ..config import ConfigError, config_from_dict, dump_toml
+from ...config import ConfigError, config_from_dict, dump_toml
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 

@@ -25,9 +25,9 @@ import math
 
 import numpy as np
 
-from ..physics.model import Mode, Model
-from ..physics.schedule import MuSchedule
-from ..settings import MeanFieldSettings, OutputSettings, RunConfig
+from ...physics.model import Mode, Model
+from ...physics.schedule import MuSchedule
+from ...settings import MeanFieldSettings, OutputSettings, RunConfig
 from .common import pyplot, write_table
 
 NAME = "A"
@@ -79,7 +79,7 @@ def run_config(row: dict, solver: str) -> RunConfig:
 
 def evolve(config, comm) -> tuple[np.ndarray, np.ndarray]:
     """Collective. (times[T], polarization[T, M, 3]) of one solver run."""
-    from ..solvers import solver_class
+    from ...solvers import solver_class
 
     solver = solver_class(config.solver)(config, comm)
     recs = list(solver.records())

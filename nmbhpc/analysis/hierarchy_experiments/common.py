@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-log = logging.getLogger("nmbhpc.hierarchy_experiments")
+log = logging.getLogger("nmbhpc.analysis.hierarchy_experiments")
 
 PARAMS_FILE = "params.csv"
 RUNS_DIR = "runs"

@@ -61,7 +61,7 @@ def analyze(runs, outdir: str, g_values=(1.0, 5.0, 10.0, 20.0), fit_min_n: int =
         fh.write("# Perturbative regime (Eq. 19): exact minus mean field at fixed g = mu t\n\n"
                  f"D = max_p |P_p - P_p^MF| fitted as A N^p over N >= {fit_min_n}.\n\n"
                  + report.markdown_table(fits) + "\n")
-    from ..plots import experiments as figures
+    from ...plots import experiments as figures
 
     figures.perturbative(groups, labels, g_values, os.path.join(outdir, "perturbative.png"))
     return {"points": rows, "fits": fits}

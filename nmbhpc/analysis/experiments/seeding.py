@@ -100,7 +100,7 @@ def analyze(runs, outdir: str, f_conv: float = 0.1, fit_min_n: int = 100,
                  + report.markdown_table(fits) + "\n## Equivalent mixing angle per N\n\n"
                  + report.markdown_table(qrows) + "\n"
                  + (report.markdown_table([summary]) if summary else "") + "\n")
-    from ..plots import experiments as figures
+    from ...plots import experiments as figures
 
     figures.seeding(crows, fit, omega, qrows, summary, os.path.join(outdir, "seeding.png"))
     return {"meanfield": crows, "fit": fits, "quantum": qrows, "summary": summary}

@@ -78,7 +78,7 @@ def analyze(runs, outdir: str, f_dep: float = 0.01, f_conv: float = 0.1,
                  f"fits over N >= {fit_min_n}, tau = a + b ln N, 1-sigma errors from the scatter.\n\n"
                  "## Runs\n\n" + report.markdown_table(rows) + "\n## Fits\n\n"
                  + report.markdown_table(fits) + "\n")
-    from ..plots import experiments as figures
+    from ...plots import experiments as figures
 
     figures.logn(runs, rows, fits, omega, f_conv, os.path.join(outdir, "logN.png"))
     return {"runs": rows, "fits": fits, "omega": omega}

@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from ..kinetics import dispersion
-from ..kinetics.settings import (CollisionSettings, GridSettings, KineticSettings,
+from ...kinetics import dispersion
+from ...kinetics.settings import (CollisionSettings, GridSettings, KineticSettings,
                                  PerturbationSettings, PhysicsSettings, SpeciesInit, TimeSettings)
 from .common import pyplot, write_table
 
@@ -161,7 +161,7 @@ def _t_end(rate: float, t_max: float) -> float:
 
 def run_one(row: dict, comm) -> dict:
     """Collective. One growth-rate measurement (module docstring)."""
-    from ..kinetics.solver import KineticSolver
+    from ...kinetics.solver import KineticSolver
 
     scan, gamma = row["scan"], float(row["gamma_over_mu"])
     if scan == "collisional":
