@@ -109,13 +109,21 @@ def max_difference(a, b) -> float:
     return max(diffs)
 
 
+#: environment of the MPI job (and pytest-xdist worker) running the tests, which a child
+#: process started by a test must not inherit: it would think it is one of their ranks
+JOB_ENV_PREFIXES = ("OMPI_", "PMIX_", "PMI_", "PYTEST_XDIST_")
+
+
+def without_job_env(env) -> dict:
+    """A copy of ``env`` without the variables of :data:`JOB_ENV_PREFIXES`."""
+    return {k: v for k, v in env.items() if not k.startswith(JOB_ENV_PREFIXES)}
+
+
 def python_env() -> dict:
     """Environment for a child ``python -m nmbhpc`` that imports this checkout."""
-    env = dict(os.environ)
+    env = without_job_env(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in
                                                       env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    for k in [k for k in env if k.startswith(("OMPI_", "PMIX_", "PMI_", "PYTEST_XDIST_"))]:
-        del env[k]  # a child must not think it is a rank of the pytest job (or an xdist worker)
     # ranks waiting in a collective yield the core instead of spinning: on a shared
     # (oversubscribed) machine a 2-rank child runs ~2.5x faster, results are the same
     env["OMPI_MCA_mpi_yield_when_idle"] = "1"

@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from production_cases import without_job_env
+
 
 class Unavailable(RuntimeError):
     """This machine cannot run a local SLURM (reason in the message)."""
@@ -75,9 +77,7 @@ class LocalCluster:
         self.dir = Path(directory)
         self.conf = self.dir / "slurm.conf"
         # jobs inherit this environment: none of the MPI job of the pytest that submits them
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("OMPI_", "PMIX_", "PMI_", "PYTEST_XDIST_"))}
-        self.env["SLURM_CONF"] = str(self.conf)
+        self.env = dict(without_job_env(os.environ), SLURM_CONF=str(self.conf))
         self._procs = []
         self._munged = None
 
