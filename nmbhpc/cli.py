@@ -228,29 +228,71 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_run_options(p) -> None:
-    """The options ``run`` shares with its alias ``kinetics``, ``study`` and the job
-    scripts of ``slurm``."""
-    p.add_argument("--set", action="append", default=[], type=assignment, metavar="KEY=VALUE",
-                   dest="overrides",
-                   help="set a config key before validation, e.g. --set model.mu=5 --set "
-                        "solver=meanfield --set output.n_out=11 (repeatable; VALUE is a TOML "
-                        "value, a bare word a string); the file stores the config with these "
-                        "keys set, and --resume needs the same --set options")
-    p.add_argument("--force", action="store_true",
-                   help="overwrite an existing output file (never one a live run is writing)")
-    p.add_argument("--takeover", action="store_true",
-                   help="break OUT.h5's ownership claim left by a run that cannot be checked "
-                        "from here (another host, no SLURM); only when you know it is gone")
-    p.add_argument("--checkpoint-every", type=nonnegative_int, default=0, metavar="N",
-                   help="checkpoint the solver state every N outputs (default: never by count)")
-    p.add_argument("--checkpoint-interval", type=nonnegative_float, default=1800.0, metavar="SECONDS",
-                   help="checkpoint when this much wall time passed since the last one "
-                        "(default 1800; 0: never by time)")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    p.add_argument("--progress-interval", type=nonnegative_float, default=None, metavar="SECONDS",
-                   help="wall time between progress lines (default: 10 s on a terminal; in "
-                        "batch logs every 5%% of the run or 30 s)")
+class _Forward(argparse.Action):
+    """Keep an option as typed in ``namespace.run_options`` after ``check`` (the type
+    ``run`` gives it) accepted its value: the ``nmbhpc run`` line of a job script."""
+
+    def __init__(self, *args, check=None, **kwargs):
+        self.check = check
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        words = list(getattr(namespace, "run_options", None) or [])
+        words.append(option_string)
+        if self.nargs != 0:
+            if self.check is not None:
+                try:
+                    self.check(values)
+                except (argparse.ArgumentTypeError, ValueError) as exc:
+                    parser.error(f"argument {option_string}: {exc}")
+            words.append(values)
+        namespace.run_options = words
+
+
+def add_run_options(p, *, forward: bool = False, skip: tuple = ()) -> None:
+    """The options ``run`` shares with its alias ``kinetics`` and ``study``.
+
+    ``forward``: declare them for a command that passes them on to the ``nmbhpc
+    run`` of a job script (``slurm``): each is checked as ``run`` would, then kept
+    as typed in ``args.run_options``. ``skip``: options that command defines itself.
+    """
+    options = [
+        (("--set",), dict(action="append", default=[], type=assignment, metavar="KEY=VALUE",
+                          dest="overrides",
+                          help="set a config key before validation, e.g. --set model.mu=5 --set "
+                               "solver=meanfield --set output.n_out=11 (repeatable; VALUE is a "
+                               "TOML value, a bare word a string); the file stores the config "
+                               "with these keys set, and --resume needs the same --set options")),
+        (("--force",), dict(action="store_true",
+                            help="overwrite an existing output file (never one a live run is "
+                                 "writing)")),
+        (("--takeover",), dict(action="store_true",
+                               help="break OUT.h5's ownership claim left by a run that cannot be "
+                                    "checked from here (another host, no SLURM); only when you "
+                                    "know it is gone")),
+        (("--checkpoint-every",), dict(type=nonnegative_int, default=0, metavar="N",
+                                       help="checkpoint the solver state every N outputs "
+                                            "(default: never by count)")),
+        (("--checkpoint-interval",), dict(type=nonnegative_float, default=1800.0,
+                                          metavar="SECONDS",
+                                          help="checkpoint when this much wall time passed since "
+                                               "the last one (default 1800; 0: never by time)")),
+        (("--log-level",), dict(default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])),
+        (("--progress-interval",), dict(type=nonnegative_float, default=None, metavar="SECONDS",
+                                        help="wall time between progress lines (default: 10 s on "
+                                             "a terminal; in batch logs every 5%% of the run or "
+                                             "30 s)")),
+    ]
+    for flags, kwargs in options:
+        if flags[0] in skip:
+            continue
+        if forward:
+            flag_only = kwargs.get("action") == "store_true"
+            kwargs = {"action": _Forward, "dest": "run_options", "default": None,
+                      "nargs": 0 if flag_only else None, "check": kwargs.get("type"),
+                      "choices": kwargs.get("choices"), "metavar": kwargs.get("metavar"),
+                      "help": "for the job's nmbhpc run: " + kwargs.get("help", flags[0])}
+        p.add_argument(*flags, **kwargs)
 
 
 def split_petsc_args(extra: list[str], command: str = "run") -> list[str]:
@@ -261,15 +303,8 @@ def split_petsc_args(extra: list[str], command: str = "run") -> list[str]:
     if extra and command not in PETSC_COMMANDS:
         raise UsageError(f"unrecognized arguments: {' '.join(extra)} "
                          f"('nmbhpc {command}' takes no PETSc options)")
-    petsc = extra
-    if command == "slurm":
-        # the script's `nmbhpc run` gets them: its own options (--checkpoint-every ...)
-        # are checked by run's parser, the rest must be PETSc options
-        run_parser = _Parser(prog="nmbhpc run", add_help=False)
-        add_run_options(run_parser)
-        _, petsc = run_parser.parse_known_args(extra)
     try:
-        parse_petsc_args(petsc)
+        parse_petsc_args(extra)
     except PetscOptionError as exc:
         raise UsageError(str(exc)) from None
     return list(extra)
@@ -298,6 +333,10 @@ def _main(argv) -> int:
     if threading.current_thread() is threading.main_thread():  # signal.signal's condition
         previous = {sig: signal.signal(sig, _raise_interrupted) for sig in _STOP_SIGNALS}
     try:
+        if getattr(args, "config", "") is None and extra and not extra[0].startswith("-"):
+            # argparse fills an optional positional (slurm's CONFIG) before the options
+            # that follow KIND, so `slurm single --set k=v c.toml` leaves c.toml over
+            args.config = extra.pop(0)
         args.petsc_args = split_petsc_args(extra, args.command)
         status = int(args.func(args) or 0)
     except (UsageError, ConfigError, PetscOptionError) as exc:

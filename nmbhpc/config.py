@@ -645,6 +645,37 @@ def dump_config(config) -> str:
     return dump_toml(config_to_dict(config))
 
 
+def _flat(data: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (arrays, also of tables, stay whole)."""
+    out = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(stored_text: str, config, source_path: str = "<stored config>") -> list:
+    """What differs between a run file's stored config text and ``config``, as lines
+    ``"model.mu: 3.5 in the file, 4.0 now"``; [] when both describe the same run.
+
+    The comparison is of the validated settings (:func:`dump_config`), so the
+    spelling does not matter: ``5`` or ``5.0``, comments, key order, a default
+    written out or left implicit, ``n_out`` or the list of times it means. Not
+    collective.
+    """
+    try:
+        stored = load_any_config_text(stored_text, source_path)
+    except ConfigError as exc:
+        return [f"the stored config no longer loads ({exc})"]
+    was = _flat(tomllib.loads(dump_config(stored)))
+    now = _flat(tomllib.loads(dump_config(config)))
+    missing = "(not set)"
+    return [f"{k}: {show(was.get(k, missing))} in the file, {show(now.get(k, missing))} now"
+            for k in sorted(was.keys() | now.keys()) if was.get(k, missing) != now.get(k, missing)]
+
+
 def main(argv=None) -> int:
     """``python -m nmbhpc.config [--write FILE]``: print the key table of every section, or
     replace the generated table in FILE (docs/config.md)."""

@@ -15,6 +15,8 @@ records to the writer (solvers never touch files). Protocol::
                                             # cheap refusals before any file exists
     solver = SolverClass(config, comm)      # collective
     solver.describe() -> dict               # sizes/settings, logged and stored as attrs
+    solver.work() -> (unit, count)          # work so far, for progress rates (not collective)
+    solver.steps -> int                     # time steps taken so far
     solver.static_datasets() -> dict        # name -> numpy array (identical on every rank)
     for record in solver.records(): ...     # collective; one per output time
     solver.snapshots() -> list              # field snapshots since the last call

@@ -1,7 +1,7 @@
 """Independent dense reference solver for H_MB (the test oracle).
 
-Written from the physics of DESIGN.md, not from ``nmbhpc.manybody``: the full
-tensor product of spin-``j_p`` spaces (no sector restriction), in the FLAVOR
+Written from Eq. (1) of the paper (Johns, arXiv:2305.04916), not from
+``nmbhpc.manybody``: the full tensor product of spin-``j_p`` spaces (no sector restriction), in the FLAVOR
 frame (``J^z = +1/2`` is nu_e), with
 
     H(mu) = sum_p omega_p B.J_p + (mu/N) sum_{p<q} c_pq J_p.J_q,

@@ -20,7 +20,7 @@ from nmbhpc.hierarchy import (
     format_table, gf_e2, inequalities, matter_potential, physical_table, preset, run_hierarchy,
     run_inequalities, self_energy, table_arrays, tau_collision, tau_forward, tau_int, value,
 )
-from nmbhpc.hierarchy.constants import FD_MEAN_ENERGY_OVER_T, HBARC_MEV_CM
+from nmbhpc.physics.constants import FD_MEAN_ENERGY_OVER_T, HBARC_MEV_CM
 from nmbhpc.physics.model import Mode, Model
 from nmbhpc.physics.schedule import MuSchedule
 from nmbhpc.settings import OutputSettings, RunConfig

@@ -176,6 +176,50 @@ def test_existing_file_is_refused_and_untouched(comm, shared_tmp_path):
     assert read_run(path).n_records == 1
 
 
+def test_a_new_file_appears_only_with_its_whole_header(comm, shared_tmp_path, monkeypatch):
+    """The header is built in OUT.h5.part and renamed: while it is written no OUT.h5 exists,
+    a header that fails leaves neither file, and a --force'd old file survives the failure."""
+    path = shared_tmp_path / "atomic.h5"
+    staging = shared_tmp_path / "atomic.h5.part"
+    seen = []
+    write_header = RunWriter._write_header
+
+    def watched(self, meta):
+        seen.append((path.exists(), staging.exists()))
+        write_header(self, meta)
+
+    monkeypatch.setattr(RunWriter, "_write_header", watched)
+    with RunWriter.create(path, comm, small_config()) as w:
+        assert path.exists() and not staging.exists()
+    assert seen == [(False, True)]
+
+    old = path.read_bytes()
+
+    def broken(self, meta):
+        raise ValueError("header failure for the test")
+
+    monkeypatch.setattr(RunWriter, "_write_header", broken)
+    with pytest.raises(ValueError, match="header failure"):
+        RunWriter.create(path, comm, small_config(), force=True)
+    comm.Barrier()
+    assert path.read_bytes() == old and not staging.exists()
+    fresh = shared_tmp_path / "never.h5"
+    with pytest.raises(ValueError, match="header failure"):
+        RunWriter.create(fresh, comm, small_config())
+    comm.Barrier()
+    assert not fresh.exists() and not (shared_tmp_path / "never.h5.part").exists()
+
+
+def test_a_stale_staging_file_is_replaced(comm, shared_tmp_path):
+    """A run killed before its header was complete left OUT.h5.part: the next run replaces it."""
+    path = shared_tmp_path / "stale.h5"
+    write_plain(comm, shared_tmp_path / "stale.h5.part", b"half a header" * 10)
+    with RunWriter.create(path, comm, small_config()) as w:
+        w.append(synthetic_record(0))
+    comm.Barrier()
+    assert read_run(path).n_records == 1 and not (shared_tmp_path / "stale.h5.part").exists()
+
+
 def test_bad_directory_is_refused_before_anything_is_created(comm, shared_tmp_path):
     missing = shared_tmp_path / "no" / "such" / "dir"
     with pytest.raises(FileNotFoundError, match="does not exist"):

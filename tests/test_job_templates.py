@@ -169,11 +169,29 @@ def test_long_template_requeues_after_a_checkpoint_or_an_early_warning(
     (["array", "--scan-dir", "s"], "give --table"),
     (["analyze"], "give --scan-dir"),
     (["array", "--scan-dir", "s", "--table", "/nonexistent/table"], "--table"),
+    (["analyze", "--scan-dir", "s", "c.toml"], "unexpected argument 'c.toml'"),
+    (["single", "--checkpoint-every", "x", "c.toml", "-o", "o.h5"], "--checkpoint-every"),
+    (["single", "c.toml", "-o", "o.h5", "--set", "nokey"], "--set: expected KEY=VALUE"),
 ])
 def test_bad_render_requests_are_usage_errors(argv, message, comm, capsys):
-    assert cli_main(["slurm", *argv]) == 2
+    try:
+        status = cli_main(["slurm", *argv])
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    assert status == 2
     if comm.Get_rank() == 0:
         assert message in capsys.readouterr().err
+
+
+@serial
+@pytest.mark.parametrize("argv", [
+    ["single", "--set", "model.mu=3", "--force", "c.toml", "-o", "o.h5", "-mfn_tol", "1e-9"],
+    ["single", "c.toml", "--set", "model.mu=3", "-o", "o.h5", "--force", "-mfn_tol", "1e-9"],
+])
+def test_run_options_reach_the_job_wherever_they_stand(argv, capsys):
+    script = _render(capsys, *argv)
+    assert "config=c.toml\n" in script
+    assert 'run "$config" -o "$output" --set model.mu=3 --force -mfn_tol 1e-9' in script
 
 
 @serial

@@ -14,6 +14,7 @@ import pytest
 
 from kinetics_cases import growth_slope, homogeneous
 from nmbhpc.kinetics import dispersion, positivity, presets
+from nmbhpc.physics.constants import C_CM_S
 from nmbhpc.kinetics.settings import (CollisionSettings, GridSettings, KineticSettings,
                                       NumericsSettings, PerturbationSettings, PhysicsSettings,
                                       SpeciesInit, TimeSettings)
@@ -110,7 +111,7 @@ def _emu_cfi(scale=1.0, omega=0.0):
     kappa_e = 1e4/0.417e5, kappa_ebar = 1e4/4.36e5, kappa_x = 0 cm^-1) in units omega0 = mu(1e33 cm^-3);
     ``scale`` multiplies the rates. Returns settings and (Gamma+, Gammabar+)."""
     mu1 = presets.self_interaction_rate(1e33)
-    ge, geb = (scale * k * presets.C_LIGHT / mu1 for k in (1e4 / 0.417e5, 1e4 / 4.36e5))
+    ge, geb = (scale * k * C_CM_S / mu1 for k in (1e4 / 0.417e5, 1e4 / 4.36e5))
     col = CollisionSettings(gamma=((ge, 0.0), (geb, 0.0)), equilibrium=((3.0, 1.0), (2.5, 1.0)))
     s = KineticSettings(grid=GridSettings(nx=12, length=1.0, n_dir=2),
                         physics=PhysicsSettings(omega=(omega,), mu=1.0, collisions=col),
@@ -122,7 +123,7 @@ def test_collisional_growth_agrees_with_johns_eq14():
     """The exact discrete dispersion relation at k = 0 (general background, x flavors occupied)
     against the published leading-order formula; the difference is the next order and shrinks
     as (rates)^2."""
-    omega = 0.304e-5 * presets.C_LIGHT / presets.self_interaction_rate(1e33)  # Emu's omega
+    omega = 0.304e-5 * C_CM_S / presets.self_interaction_rate(1e33)  # Emu's omega
     rel = []
     for scale in (1.0, 0.25):
         s, gp, gbp = _emu_cfi(scale, omega)

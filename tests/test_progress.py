@@ -11,10 +11,10 @@ from nmbhpc.cli import main as cli_main
 from production_cases import nmbhpc_cmd, python_env, write_config
 
 LINE = re.compile(r"output (\d+)/(\d+)  t = (\S+) .*step (\d+)  (RHS evaluations|MFN iterations|"
-                  r"matvecs) (\d+) \((\S+)/s\)  elapsed (\d+:\d\d:\d\d)  ETA (\d+:\d\d:\d\d|\?)$")
+                  r"matvecs|RK4 steps) (\d+) \((\S+)/s\)  elapsed (\d+:\d\d:\d\d)  ETA (\d+:\d\d:\d\d|\?)$")
 
 
-@pytest.mark.parametrize("solver", ["manybody", "meanfield"])
+@pytest.mark.parametrize("solver", ["manybody", "meanfield", "cumulant", "twa"])
 def test_progress_every_output_when_interval_is_zero(solver, comm, shared_tmp_path, capsys):
     cfg = write_config(shared_tmp_path, solver, comm, n_out=5)
     assert cli_main(["run", cfg, "-o", str(shared_tmp_path / "p.h5"), "--progress-interval", "0"]) == 0

@@ -80,10 +80,28 @@ def test_set_is_the_stored_config_and_resume_needs_the_same(comm, shared_tmp_pat
                            "--set", "model.mu=4.0", "--set", "output.n_out=4", "--log-level", "ERROR"],
                           capsys)
     assert status == 2
-    assert_one_line(comm, err, "--resume", "different config", "--set model.mu=4.0")
+    assert_one_line(comm, err, "--resume", "different config", "--set model.mu=4.0",
+                    "model.mu: 3.5 in the file, 4.0 now")
     status, err, stdout = call(["run", cfg, "-o", out, "--resume", *sets, "--log-level", "ERROR"],
                                capsys)
     assert status == 0, err
     assert comm.Get_rank() > 0 or "already complete" in stdout
     with nmbhpc.open(out) as ds:
         assert ds.attrs["config_toml"] == stored and ds.attrs["status"] == "completed"
+
+
+def test_resume_compares_settings_not_spelling(comm, shared_tmp_path, capsys):
+    """``--set model.mu=3`` and ``model.mu=3.0`` (or the key written into the file) are one run."""
+    cfg = write_config(shared_tmp_path, "manybody", comm, t_final=0.5, n_out=3)
+    out = shared_tmp_path / "spelling.h5"
+    status, err, _ = call(["run", cfg, "-o", out, "--set", "model.mu=3", "--log-level", "ERROR"],
+                          capsys)
+    assert status == 0, err
+    status, err, stdout = call(["run", cfg, "-o", out, "--resume", "--set", "model.mu=3.0",
+                                "--log-level", "ERROR"], capsys)
+    assert status == 0, err
+    assert comm.Get_rank() > 0 or "already complete" in stdout
+    status, err, _ = call(["run", cfg, "-o", out, "--resume", "--set", "model.mu=3.0000001",
+                           "--log-level", "ERROR"], capsys)
+    assert status == 2
+    assert_one_line(comm, err, "different config", "model.mu: 3.0 in the file, 3.0000001 now")

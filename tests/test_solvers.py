@@ -10,7 +10,7 @@ from nmbhpc.solvers import FIELD_SNAPSHOTS, REGISTRY, SOLVERS, resumable, solver
 def test_every_registered_solver_follows_the_protocol(name):
     cls = solver_class(name)
     entry = spec(name)
-    for method in ("describe", "records", "static_datasets", "final_state", "destroy"):
+    for method in ("describe", "records", "static_datasets", "final_state", "destroy", "work"):
         assert callable(getattr(cls, method, None)), f"{name}: no {method}()"
     if entry.resumable:
         assert callable(getattr(cls, "restore", None)) and callable(

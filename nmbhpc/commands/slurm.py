@@ -5,8 +5,9 @@ one array task per row), ``analyze`` (``nmbhpc analyze`` of a scan directory;
 chain it with ``--dependency=afterok``, see jobs/slurm/submit_scan.sh) and
 ``long`` (checkpoints on SLURM's warning signal and requeues itself).
 Cluster-specific lines come from --partition/--account/--qos/--sbatch and
---module/--setup. Options this command does not know (``--checkpoint-every
-5``, ``-mfn_tol 1e-12``) are passed to ``nmbhpc run`` in the script.
+--module/--setup. The run options (``--set``, ``--checkpoint-every 5``, ...;
+checked as ``nmbhpc run`` checks them) and PETSc options (``-mfn_tol 1e-12``)
+are passed to ``nmbhpc run`` in the script.
 
 Every value lands in the script quoted for its place (one shell word each,
 #SBATCH values in the syntax sbatch accepts for the option) or is refused
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..cli import UsageError
+from ..cli import UsageError, add_run_options
 
 
 def register(subparsers) -> None:
@@ -59,6 +60,9 @@ def register(subparsers) -> None:
                    help="directory of KIND.sbatch templates (default: the ones shipped with "
                         "nmbhpc, also in jobs/slurm/)")
     p.add_argument("--write", metavar="FILE", help="write the script to FILE instead of stdout")
+    # the job's `nmbhpc run` options, known here so that their values are never read as
+    # CONFIG; --checkpoint-interval is this command's own (the job passes it on)
+    add_run_options(p, forward=True, skip=("--checkpoint-interval",))
     p.set_defaults(func=run)
 
 
@@ -69,6 +73,9 @@ def _fields(args) -> dict:
     kind = args.kind
     if kind in ("single", "long") and (args.config is None or args.output is None):
         raise UsageError(f"slurm {kind}: give CONFIG and -o OUTPUT")
+    if kind in ("array", "analyze") and args.config is not None:
+        raise UsageError(f"slurm {kind}: unexpected argument {args.config!r} (CONFIG is for "
+                         f"single and long; an array's table names each run's config)")
     if kind in ("array", "analyze") and args.scan_dir is None:
         raise UsageError(f"slurm {kind}: give --scan-dir")
     if kind == "array" and args.table is None:
@@ -95,7 +102,8 @@ def _fields(args) -> dict:
         "SITE_SETUP": jt.site_setup(args.module, args.setup),
         "LAUNCH": jt.join_words(jt.command_words("--launcher", args.launcher)),
         "NMBHPC": jt.join_words(_nonempty("--nmbhpc", jt.command_words("--nmbhpc", args.nmbhpc))),
-        "RUN_OPTIONS": " ".join(jt.shell_word("run option", a) for a in args.petsc_args),
+        "RUN_OPTIONS": " ".join(jt.shell_word("run option", a)
+                                for a in (args.run_options or []) + args.petsc_args),
         "SIGNAL_LEAD": jt.positive("--signal-lead", args.signal_lead),
         "CHECKPOINT_INTERVAL": jt.positive("--checkpoint-interval", args.checkpoint_interval,
                                            integer=False),

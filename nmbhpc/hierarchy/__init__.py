@@ -9,7 +9,7 @@
 
 docs/hierarchy.md has the formulas, the presets and a worked example.
 """
-from .constants import G_F_MEV2, HBAR_MEV_S, HBARC_MEV_CM, C_CM_S  # noqa: F401
+from ..physics.constants import G_F_MEV2, HBAR_MEV_S, HBARC_MEV_CM, C_CM_S  # noqa: F401
 from .physical import (  # noqa: F401
     PRESETS, Conditions, ConditionsError, coupling_g, cross_section, gf_e2, inequalities,
     matter_potential, physical_table, preset, self_energy, tau_collision, tau_forward, tau_int,

@@ -2,7 +2,7 @@
 
 Units: energies in MeV, times in s, lengths in cm, densities in cm^-3 (mass
 density in g cm^-3), luminosities in erg/s, radii in km. Constants and their
-sources: :mod:`nmbhpc.hierarchy.constants`. Every estimate here is an order of
+sources: :mod:`nmbhpc.physics.constants`. Every estimate here is an order of
 magnitude; the O(1) factors chosen are stated in each docstring.
 
 The quantities (``E`` = mean neutrino energy, ``n`` = neutrino number density):
@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from .constants import (
+from ..physics.constants import (
     ATOMIC_MASS_G, C_CM_S, FD_MEAN_ENERGY_OVER_T, G_F_MEV2, G_F_MEV_CM3, HBAR_MEV_S,
     HBARC_MEV_CM, KM_CM, MEV_ERG,
 )

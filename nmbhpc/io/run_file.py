@@ -70,6 +70,15 @@ def raise_agreed(comm, error) -> None:
         raise _EXCEPTIONS.get(name, RuntimeError)(msg)
 
 
+#: suffix of the file a new run writes its header into before renaming it to its name
+STAGING_SUFFIX = ".part"
+
+
+def staging_path(path) -> str:
+    """Where a new run file is built until its header is complete (``OUT.h5.part``)."""
+    return os.fspath(path) + STAGING_SUFFIX
+
+
 def check_output_path(path: str, force: bool) -> tuple[str, str] | None:
     """Return ``(exception class name, message)`` if ``path`` cannot be created, else None.
 
@@ -198,15 +207,56 @@ class RunFile:
                     error = ("ValueError", f"{path}: cannot build the file header: {exc!r}")
             error, meta = comm.bcast((error, meta), root=0)
             raise_agreed(_Agreed, error)
-            h5file = h5py.File(path, "w" if force else "w-", driver="mpio", comm=comm)
-            # a superblock on disk at once: a run killed while it builds its header and
-            # solver leaves a readable (empty) file, not one without an HDF5 signature
-            h5file.flush()
+            # "w", not "w-": a staging file left by a run killed during its creation is
+            # ours to replace (we hold the claim on ``path``)
+            h5file = h5py.File(staging_path(path), "w", driver="mpio", comm=comm)
         except BaseException:
             cls._release(path, comm)
             comm.Free()
             raise
         return h5file, comm, meta
+
+    def _complete_creation(self, write_header, *, force: bool) -> None:
+        """Collective. Run ``write_header()`` on the staging file, then publish it at ``path``.
+
+        The file appears under its name only once its header is complete:
+        rank 0 renames the staging file (:func:`staging_path`), an atomic step
+        on POSIX file systems. A run killed at any moment therefore leaves
+        either no file, the old file ``--force`` was to replace, or a file
+        with a complete header. On any error the staging file is closed and
+        removed, and the error is raised on every rank.
+        """
+        try:
+            write_header()
+            self._file.flush()
+            error = None
+            if self._rank == 0:
+                if not force and os.path.lexists(self.path):
+                    error = ("FileExistsError", f"output file {self.path!r} appeared while this "
+                             f"run created it; use --force to overwrite it")
+                else:
+                    try:
+                        os.replace(staging_path(self.path), self.path)
+                    except OSError as exc:
+                        error = ("OSError", f"{self.path}: cannot move the new file into "
+                                 f"place: {exc}")
+            raise_agreed(self._comm, error)
+        except BaseException:
+            self._discard_staging()
+            raise
+
+    def _discard_staging(self) -> None:
+        """Collective. Close the unpublished file, remove it, release the claim."""
+        self._forget_handles()
+        self._file.close()
+        self._file = None
+        if self._rank == 0:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staging_path(self.path))
+        self._comm.Barrier()  # the staging file is gone before the claim is released
+        self._release(self.path, self._comm)
+        self._comm.Free()
+        self._exit_comm.Free()
 
     def _root_header(self, solver: str, config_toml: str, meta: dict, attrs: dict | None) -> None:
         """Write the root attributes every format has (``meta``: :func:`provenance`)."""
@@ -218,7 +268,6 @@ class RunFile:
         }
         for k, v in root.items():
             self._file.attrs[k] = attr_value(v)
-        self._file.flush()  # a killed run's file says what it is from here on
 
     @classmethod
     def _reopen_file(cls, path, comm, probe, error_class):

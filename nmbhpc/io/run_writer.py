@@ -13,11 +13,12 @@ raised only after the record's rows are written, so a run killed at any point
 leaves a file that :func:`nmbhpc.io.read_run` reads up to its last complete
 output (``status == "running"``).
 
-Overwriting (``force=True``): the checks run first, on rank 0, before any file
-is touched; the old file is then truncated when the new one is created at the
-same path. The new file is not written elsewhere and renamed at the end,
-because a run that dies must leave its partial output at the path the user
-asked for.
+Creation (``force=True`` or not): the checks run first, on rank 0, before any
+file is touched; the header is built in ``OUT.h5.part`` and renamed to the
+output path once complete (:meth:`~nmbhpc.io.run_file.RunFile._complete_creation`),
+so an old file replaced with ``force`` survives until then. The records are
+written in place after that, so a run that dies leaves its partial output at
+the path the user asked for.
 """
 from __future__ import annotations
 
@@ -82,14 +83,13 @@ class RunWriter(RunFile):
         writer = cls(h5file, comm, len(meta["modes"]["n"]), np.asarray(meta["modes"]["n"]),
                      os.fspath(path))
         writer.flush_interval = float(flush_interval)
-        try:
+
+        def write_header():  # same data on every rank: a failure here is collective too
             writer._root_header(config.solver, config.source_text,
                                 {**meta["provenance"], "config_path": config.source_path}, attrs)
             writer._write_header(meta)
-        except BaseException:
-            # same data on every rank, so a failure here is collective too
-            writer._close_file()
-            raise
+
+        writer._complete_creation(write_header, force=force)
         log.info("writing %s", writer.path)
         return writer
 

@@ -30,7 +30,7 @@ import numpy as np
 from ..io.run_file import (COORDINATE_ATTR, BlockSeries, RunFile, TimeSeries, complete_rows,
                            file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
-from ..hierarchy.constants import C_CM_S
+from ..physics.constants import C_CM_S
 from ..io.run_reader import RunFileError
 from ..runtime.stack import import_h5py
 
@@ -179,16 +179,15 @@ class KineticWriter(RunFile):
         h5file, comm, meta = cls._create_file(path, comm, force=force,
                                               header=lambda: provenance(size))
         writer = cls(h5file, comm, os.fspath(path))
-        try:
-            writer._root_header("kinetics", settings.source_text, meta,
-                                {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
-                                 for k, v in {RESOLVED_CONFIG_ATTR: resolved,
-                                              **physical_scale_attrs(settings),
-                                              **(attrs or {})}.items()})
+        root = {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
+                for k, v in {RESOLVED_CONFIG_ATTR: resolved, **physical_scale_attrs(settings),
+                             **(attrs or {})}.items()}
+
+        def write_header():
+            writer._root_header("kinetics", settings.source_text, meta, root)
             writer._write_header(settings)
-        except BaseException:
-            writer._close_file()
-            raise
+
+        writer._complete_creation(write_header, force=force)
         return writer
 
     def _write_header(self, s) -> None:

@@ -54,27 +54,31 @@ from __future__ import annotations
 
 import math
 
+from ..physics.constants import C_CM_S
 from .settings import (GridSettings, KineticSettings, PerturbationSettings, PhysicsSettings,
                        SpeciesInit, TimeSettings)
 
-# physical constants (PDG): G_F in GeV^-2, hbar c in GeV cm, hbar in GeV s, c in cm/s
-G_F = 1.1663787e-5
-HBARC = 1.973269804e-14
-HBAR = 6.582119569e-25
-C_LIGHT = 2.99792458e10
 
 FIDUCIAL_DENSITY = 4.891290819e32       # cm^-3, nu_e (and nubar_e in Fiducial, 90Degree)
 FIDUCIAL_BOX_CM = 64.0
 FIDUCIAL_END_S = 5.0e-9                  # Emu's end time for the 1D Fiducial run
 
 
+# The constants of Emu (Richers et al.), whose set-ups these are: G_F = 1.1663787e-5 GeV^-2
+# (CODATA 2018; nmbhpc.physics.constants has PDG 2024's 1.1663788e-5), hbar c and hbar in GeV,
+# so that the box lengths and times in 1/omega0 are Emu's to the last digit.
+G_F_GEV2 = 1.1663787e-5
+HBARC_GEV_CM = 1.973269804e-14
+HBAR_GEV_S = 6.582119569e-25
+
+
 def self_interaction_rate(density_cm3: float) -> float:
-    """mu = sqrt(2) G_F n in s^-1 for a number density n in cm^-3."""
-    return math.sqrt(2.0) * G_F * HBARC ** 3 * density_cm3 / HBAR
+    """mu = sqrt(2) G_F n in s^-1 for a number density n in cm^-3 (Emu's constants)."""
+    return math.sqrt(2.0) * G_F_GEV2 * HBARC_GEV_CM ** 3 * density_cm3 / HBAR_GEV_S
 
 
 MU_PER_S = self_interaction_rate(FIDUCIAL_DENSITY)    # 1/omega0 = 1 / MU_PER_S seconds
-MU_PER_CM = MU_PER_S / C_LIGHT                        # 1/omega0 = 1 / MU_PER_CM cm (= 1/pi)
+MU_PER_CM = MU_PER_S / C_CM_S                        # 1/omega0 = 1 / MU_PER_CM cm (= 1/pi)
 
 
 TWO_THIRDS_NUBAR_FRACTION = 2.0 / 3.0

@@ -428,6 +428,10 @@ class KineticSolver:
         key); not collective, nothing is built."""
         process_grid(settings.grid, comm.Get_size())
 
+    def work(self) -> tuple[str, int]:
+        """``("RHS evaluations", count so far)``, for progress rates. Not collective."""
+        return "RHS evaluations", int(self.n_rhs)
+
     def describe(self) -> dict:
         """Sizes and step settings (logged by the driver, stored as ``solver_*`` attributes)."""
         s = self.settings

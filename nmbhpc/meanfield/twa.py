@@ -188,6 +188,11 @@ class TWASolver:
         """Standard errors of the recorded polarisations so far, float64[T_done, M, 3]."""
         return np.array(self.stderr_history).reshape(-1, self.model.n_modes, 3)
 
+    def work(self) -> tuple[str, int]:
+        """``("RK4 steps", count so far)`` (every sample advances in each), for progress
+        rates. Not collective."""
+        return "RK4 steps", int(self.n_steps)
+
     @property
     def steps(self) -> int:
         """RK4 steps taken so far (progress reporting)."""

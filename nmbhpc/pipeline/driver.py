@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import config_differences
 from ..physics.flavor import species_fractions
 from ..physics import invariants
 from ..solvers import FIELD_SNAPSHOTS, REGISTRY, resumable, spec_of
@@ -119,11 +120,15 @@ def _reopen(writer_cls, config, options: RunOptions, comm):
         raise RunRefused(f"--resume: {exc}") from None
     except OSError as exc:
         raise RunRefused(f"--resume: cannot open {options.output!r} for writing: {exc}") from None
-    if writer.config_toml != config.source_text:
+    changed = ([] if writer.config_toml == config.source_text
+               else config_differences(writer.config_toml, config))
+    if changed:
         writer.close(writer.previous_status or "running")
+        shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3
+                                          else "")
         raise RunRefused(f"--resume: {options.output} was written from a different config "
-                         f"than {options.config_name or config.source_path!r} (its text is "
-                         "stored in the file's 'config_toml' attribute)")
+                         f"than {options.config_name or config.source_path!r}: {shown} (its text "
+                         "is stored in the file's 'config_toml' attribute)")
     if writer.previous_status == "completed":
         writer.close("completed")
         return None
@@ -151,20 +156,6 @@ def _record_times(config, solver, start: int) -> np.ndarray:
     if output is not None:
         return np.asarray(output.times)[start:]
     return np.asarray(solver.record_times())
-
-
-def _work(solver) -> tuple[str, int]:
-    """The solver's natural unit of work for rates: RHS evaluations, matvecs or steps."""
-    if hasattr(solver, "n_rhs"):
-        return "RHS evaluations", int(solver.n_rhs)
-    propagator = getattr(solver, "propagator", None)
-    if getattr(propagator, "summary", {}).get("propagator") == "spectral":
-        return "steps", int(getattr(solver, "steps", 0))  # its EPS work is done before step 1
-    if propagator is not None and getattr(propagator, "matvecs", 0):
-        return "matvecs", int(propagator.matvecs)
-    if propagator is not None and hasattr(propagator, "iterations"):
-        return "MFN iterations", int(propagator.iterations)
-    return "steps", int(getattr(solver, "steps", 0))
 
 
 class Run:
@@ -291,8 +282,8 @@ class Run:
             if snapshots:
                 for snap in solver.snapshots():
                     writer.append_snapshot(snap)
-            work_name, work = _work(solver)
-            progress.update(i, rec.time, work, work_name, getattr(solver, "steps", None))
+            work_name, work = solver.work()
+            progress.update(i, rec.time, work, work_name, solver.steps)
             if control is None or start + i + 1 == n_total:
                 continue  # done: a checkpoint or a stop now would gain nothing
             checkpoint, stop = control.decide(start + i)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..physics.constants import C_CM_S
 from ..runtime.stack import import_h5py
 from . import style
 
 #: attribute / config key names holding omega0 in s^-1
 SCALE_ATTRS = ("omega0_per_second", "omega0_per_s", "omega0_s-1", "omega0_hz")
-C_LIGHT_CM_PER_S = 2.99792458e10
 
 _COMMENT = re.compile(r"#.*omega0\b.*?=\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)\s*s\^-1")
 
@@ -76,7 +76,7 @@ def physical_scale(run) -> Scale:
         omega0, source = _omega0_from_config(run.config_toml or "")
     if omega0 is None:
         return CODE_UNITS
-    return Scale(1e9 / omega0, r"$t$ [ns]", C_LIGHT_CM_PER_S / omega0, r"$z$ [cm]", source)
+    return Scale(1e9 / omega0, r"$t$ [ns]", C_CM_S / omega0, r"$z$ [cm]", source)
 
 
 def last_snapshot_profile(run):

@@ -1,4 +1,5 @@
-"""Physical constants for the scale estimates, in MeV, s, cm, g.
+"""Physical constants (MeV, s, cm, g) for the physical scales of the hierarchy estimates and
+the kinetic runs.
 
 Sources
 -------
