@@ -656,17 +656,18 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(stored_text: str, config, source_path: str = "<stored config>") -> list:
+def config_differences(stored_text: str, config) -> list:
     """What differs between a run file's stored config text and ``config``, as lines
     ``"model.mu: 3.5 in the file, 4.0 now"``; [] when both describe the same run.
 
     The comparison is of the validated settings (:func:`dump_config`), so the
     spelling does not matter: ``5`` or ``5.0``, comments, key order, a default
     written out or left implicit, ``n_out`` or the list of times it means. Not
-    collective.
+    collective. Files the stored text names (angular tables) are found relative to
+    ``config``'s file, as they were when the run started.
     """
     try:
-        stored = load_any_config_text(stored_text, source_path)
+        stored = load_any_config_text(stored_text, config.source_path or "<string>")
     except ConfigError as exc:
         return [f"the stored config no longer loads ({exc})"]
     was = _flat(tomllib.loads(dump_config(stored)))

@@ -277,7 +277,7 @@ def test_tabulated_angular_distribution_from_a_file(tmp_path):
     assert got.nubar.table == ((-1.0, 0.5), (0.0, 1.0), (1.0, 1.5))
     want = replace(got, nubar=SpeciesInit(n_e=0.8, shape="linear", parameter=0.5))
     assert np.abs(background(got) - background(want)).max() < 1e-15
-    for content in ("1.0\n2.0\n", "0.5 1.0\n0.0 1.0\n", "-1.0 1.0\n1.0 -0.1\n"):
+    for content in ("1.0\n2.0\n", "0.5 1.0\n0.5 2.0\n", "-1.0 1.0\n1.0 -0.1\n"):
         (tmp_path / "bad.txt").write_text(content)
         with pytest.raises(ConfigError) as info:
             load_kinetics_text(text.replace("nubar.txt", str(tmp_path / "bad.txt")))
@@ -287,3 +287,72 @@ def test_tabulated_angular_distribution_from_a_file(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_kinetics_text(bad)
         assert info.value.key == "kinetics.nubar.file"
+
+
+def _table_text(table_key: str, columns: list, rows, *, n_phi: int = 4, omega=(0.0,)) -> str:
+    body = "[" + ", ".join("[" + ", ".join(repr(float(x)) for x in r) + "]" for r in rows) + "]"
+    return ("[kinetics.time]\nt_end = 1.0\noutput_interval = 0.5\n[kinetics.grid]\nn_dir = 6\n"
+            f"n_phi = {n_phi}\n[kinetics.physics]\nomega = {list(omega)}\n"
+            "[kinetics.nu]\nn_e = 1.0\n[kinetics.nubar]\nn_e = 0.8\nshape = \"table\"\n"
+            f"columns = {columns!r}\n{table_key} = {body}\n".replace("'", '"'))
+
+
+def test_table_in_u_and_phi_reproduces_an_off_axis_linear_shape():
+    """A (u, phi) table sampled at the grid's own nodes from g = 1 + a.v, a off the z axis,
+    gives the `linear` shape with axis a/|a| and parameter |a| (another code path: the
+    direction vectors) to round-off; rows in any order; the inline table round-trips."""
+    from nmbhpc.kinetics.config import load_kinetics_text, settings_from_dict, settings_to_dict
+    from nmbhpc.kinetics.grid import background, directions, direction_vectors, azimuths
+
+    grid = GridSettings(nx=10, n_dir=6, n_phi=4)
+    a = np.array([0.3, -0.2, 0.4])
+    u, _ = directions(grid)
+    rows = [(ui, ph, 1.0 + a @ vi) for ui, ph, vi in
+            zip(u, azimuths(grid), direction_vectors(grid))]
+    rows = rows[::-1]  # any order
+    got = load_kinetics_text(_table_text("table", ["u", "phi", "g"], rows))
+    norm = np.linalg.norm(a)
+    want = replace(got, nubar=SpeciesInit(n_e=0.8, shape="linear", parameter=norm,
+                                          axis=tuple(a / norm)))
+    assert np.abs(background(got) - background(want)).max() < 1e-14
+    assert np.abs(background(got)[1, 0, :, 0] - background(got)[1, 0, 0, 0]).max() > 0.1
+    again = settings_from_dict(settings_to_dict(got))
+    assert np.array_equal(background(again), background(got))
+
+
+def test_table_per_energy_bin_keeps_the_spectrum():
+    """With an energy column each bin has its own g(u); the bins keep their relative
+    weights (angular averages 2/3 and 4/3 of n for g and 2 g), each shaped like its table."""
+    from nmbhpc.kinetics.config import load_kinetics_text
+    from nmbhpc.kinetics.grid import background, directions
+
+    rows = [(e, uu, (1.0 + e) * (1.0 + 0.5 * uu)) for e in (0, 1) for uu in (-1.0, 0.0, 1.0)]
+    s = load_kinetics_text(_table_text("table", ["energy", "u", "g"], rows, n_phi=1,
+                                       omega=(0.5, 1.0)))
+    bg = background(s)
+    _, w = directions(s.grid)
+    np.testing.assert_allclose(bg[1, :, :, 0] @ w, [0.8 * 2 / 3, 0.8 * 4 / 3], rtol=1e-14)
+    u, _ = directions(s.grid)
+    np.testing.assert_allclose(bg[1, 1, :, 0], 2 * bg[1, 0, :, 0], rtol=1e-14)
+    np.testing.assert_allclose(bg[1, 0, :, 0] / bg[1, 0, 0, 0], (1 + 0.5 * u) / (1 + 0.5 * u[0]),
+                               rtol=1e-13)
+
+
+@pytest.mark.parametrize("columns, rows, n_phi, omega, key, message", [
+    (["u", "phi", "g"], [(-1, 0, 1), (1, 0, 1)], 1, (0.0,), "columns", "n_phi > 1"),
+    (["u", "psi", "g"], [(-1, 0, 1), (1, 0, 1)], 4, (0.0,), "columns", "did you mean"),
+    (["u", "g", "u"], [(-1, 0, 1), (1, 0, 1)], 4, (0.0,), "columns", "each column once"),
+    (["u", "phi", "g"], [(-1, 0, 1), (1, 0, 1), (1, 1, 1)], 4, (0.0,), "table", "full grid"),
+    (["u", "phi", "g"], [(-1, 0, 1), (1, 7, 1)], 4, (0.0,), "table", "[0, 2 pi)"),
+    (["energy", "u", "g"], [(0, -1, 1), (0, 1, 1)], 1, (0.0, 1.0), "table", "bin indices 0..1"),
+    (["energy", "u", "g"], [(0, -1, 1), (0, 1, 1), (1, -1, 1), (1, 0, 1), (1, 1, 1)], 1,
+     (0.0, 1.0), "table", "same (u, phi) rows"),
+    (["u", "g"], [(-1, 0, 1), (1, 0, 1)], 1, (0.0,), "table", "rows of 2 numbers"),
+])
+def test_bad_tables_are_refused_naming_the_key(columns, rows, n_phi, omega, key, message):
+    from nmbhpc.config import ConfigError
+    from nmbhpc.kinetics.config import load_kinetics_text
+
+    with pytest.raises(ConfigError) as info:
+        load_kinetics_text(_table_text("table", columns, rows, n_phi=n_phi, omega=omega))
+    assert info.value.key == f"kinetics.nubar.{key}" and message in str(info.value), info.value

@@ -30,7 +30,7 @@ from .grid import axis_cosines, beam_mask
 from .settings import (COLLISION_KEYS, GRID_KEYS, KINETICS_KEYS, MIN_CELLS, PHYSICS_KEYS,
                        SPECIES_KEYS, TIME_KEYS, CollisionSettings, GridSettings, KineticSettings,
                        NumericsSettings, PerturbationSettings, PhysicsSettings, SpeciesInit,
-                       TimeSettings)
+                       TABLE_COLUMNS, TimeSettings)
 
 __all__ = ["is_kinetics_document", "settings_from_dict", "settings_to_dict", "load_kinetics_text",
            "load_kinetics", "SOLVER_NAME", "TOP_LEVEL_KEYS", "MIN_CELLS"]
@@ -68,8 +68,21 @@ def _pair(key: str, v: Any) -> tuple:
     return tuple(_NONNEG.parse(f"{key}[{i}]", x) for i, x in enumerate(v))
 
 
-def _angular_table(key: str, v: Any, base: Path) -> tuple:
-    """((u, g), ...) from the two-column text file ``v`` (relative to ``base``)."""
+def _columns(key: str, v: Any) -> tuple:
+    """The columns of an angular table: names from TABLE_COLUMNS, each once, u and g among them."""
+    if not (isinstance(v, list) and all(isinstance(c, str) for c in v)):
+        raise fail(key, "must be an array of column names, e.g. [\"u\", \"phi\", \"g\"]", v)
+    for c in v:
+        if c not in TABLE_COLUMNS:
+            raise ConfigError(key, f"unknown column {c!r}{did_you_mean(c, TABLE_COLUMNS)} "
+                              f"(columns: {', '.join(TABLE_COLUMNS)})")
+    if len(set(v)) != len(v) or not {"u", "g"} <= set(v):
+        raise fail(key, "must name u and g, and each column once", v)
+    return tuple(v)
+
+
+def _angular_table(key: str, v: Any, base: Path, n_columns: int):
+    """The rows of the text file ``v`` (relative to ``base``) as an array of ``n_columns``."""
     if not isinstance(v, str):
         raise fail(key, "must be a file name (string)", v)
     path = base / v
@@ -77,47 +90,92 @@ def _angular_table(key: str, v: Any, base: Path) -> tuple:
         data = np.loadtxt(path, ndmin=2)
     except (OSError, ValueError) as exc:
         raise ConfigError(key, f"cannot read the angular table {str(path)!r}: {exc}") from None
-    return _table_pairs(key, data, repr(str(path)))
+    return data, repr(str(path))
 
 
-def _inline_table(key: str, v: Any) -> tuple:
-    """((u, g), ...) from an inline ``[[u, g], ...]`` array."""
-    if not (isinstance(v, list) and all(isinstance(r, list) and len(r) == 2 for r in v)):
-        raise fail(key, "must be an array of [u, g] pairs", v)
-    return _table_pairs(key, np.array([[_NUMBER.parse(key, x) for x in r] for r in v]), "the table")
+def _inline_table(key: str, v: Any, n_columns: int):
+    """The rows of an inline ``[[u, g], ...]`` array."""
+    if not (isinstance(v, list) and all(isinstance(r, list) and len(r) == n_columns for r in v)):
+        raise fail(key, f"must be an array of rows of {n_columns} numbers", v)
+    return np.array([[_NUMBER.parse(key, x) for x in r] for r in v]).reshape(-1, n_columns), \
+        "the table"
 
 
-def _table_pairs(key: str, data, what: str) -> tuple:
-    if data.ndim != 2 or data.shape[1] != 2 or data.shape[0] < 2:
-        raise ConfigError(key, f"{what}: need >= 2 rows of two columns 'u g', got shape "
+def _table_rows(key: str, data, what: str, columns: tuple, n_energy: int) -> tuple:
+    """Checked rows in the canonical column order (TABLE_COLUMNS), sorted by energy, u, phi.
+
+    Each energy bin's rows must be the full grid of its u and phi values:
+    g is interpolated linearly in u and periodically in phi between them.
+    """
+    names = " ".join(columns)
+    if data.ndim != 2 or data.shape[1] != len(columns) or data.shape[0] < 2:
+        raise ConfigError(key, f"{what}: need >= 2 rows of the columns '{names}', got shape "
                           f"{list(data.shape)}")
-    u, g = data[:, 0], data[:, 1]
-    if not (np.isfinite(data).all() and np.all(np.diff(u) > 0) and u[0] >= -1.0 and u[-1] <= 1.0
-            and np.all(g >= 0) and np.any(g > 0)):
-        raise ConfigError(key, f"{what}: u must increase within [-1, 1] and g be >= 0 "
-                          "(not all 0), all finite")
-    return tuple((float(a), float(b)) for a, b in data)
+    if not np.isfinite(data).all():
+        raise ConfigError(key, f"{what}: every value must be finite")
+    col = {c: data[:, i] for i, c in enumerate(columns)}
+    u, g = col["u"], col["g"]
+    if u.min() < -1.0 or u.max() > 1.0 or np.any(g < 0) or not np.any(g > 0):
+        raise ConfigError(key, f"{what}: u must lie in [-1, 1] and g be >= 0 (not all 0)")
+    if "phi" in col and (col["phi"].min() < 0.0 or col["phi"].max() >= 2.0 * math.pi):
+        raise ConfigError(key, f"{what}: phi (the azimuth about z, rad) must lie in [0, 2 pi)")
+    if "energy" in col:
+        e = col["energy"]
+        bins = set(np.unique(e).tolist())
+        if not np.array_equal(e, np.round(e)) or bins != set(range(n_energy)):
+            raise ConfigError(key, f"{what}: the energy column must hold the bin indices 0.."
+                              f"{n_energy - 1} of kinetics.physics.omega, got "
+                              f"{sorted(bins)[:8]}")
+    order = [c for c in TABLE_COLUMNS if c in col]
+    rows = np.column_stack([col[c] for c in order])
+    rows = rows[np.lexsort(rows[:, :-1].T[::-1])]
+    n_bins = n_energy if "energy" in col else 1
+    per_bin = rows.reshape(n_bins, -1, rows.shape[1]) if rows.shape[0] % n_bins == 0 else None
+    if per_bin is None:
+        raise ConfigError(key, f"{what}: every energy bin needs the same (u, phi) rows")
+    for k, b in enumerate(per_bin):
+        if "energy" in col and not np.all(b[:, 0] == k):
+            raise ConfigError(key, f"{what}: every energy bin needs the same (u, phi) rows")
+        us = np.unique(b[:, order.index("u")])
+        phis = np.unique(b[:, order.index("phi")]) if "phi" in col else np.zeros(1)
+        grid = np.array([(x, y) for x in us for y in phis])
+        have = np.column_stack([b[:, order.index("u")],
+                                b[:, order.index("phi")] if "phi" in col else np.zeros(len(b))])
+        if us.size < 2 or have.shape != grid.shape or not np.array_equal(have, grid):
+            raise ConfigError(key, f"{what}: the rows of each energy bin must be the full grid of "
+                              "its u values (at least 2, each once) times its phi values, each "
+                              "combination once")
+    return tuple(tuple(float(x) for x in r) for r in rows), tuple(order)
 
 
-def _species(t: Table, n_phi: int, base: Path) -> SpeciesInit:
+def _species(t: Table, n_phi: int, n_energy: int, base: Path) -> SpeciesInit:
     t.check_keys(SPECIES_KEYS)
     s = _spec(SPECIES_KEYS)
     shape = t.read(s["shape"])
-    table = ()
-    if shape == "table":
-        if ("file" in t) == ("table" in t):
-            raise ConfigError(t.key("file"), "shape = \"table\" needs exactly one of file = "
-                              "\"u_g.txt\" and table = [[u, g], ...]")
-        table = (t.get("file", lambda key, v: _angular_table(key, v, base)) if "file" in t
-                 else t.get("table", _inline_table))
-    else:
-        for name in ("file", "table"):
-            if name in t:
-                raise ConfigError(t.key(name), f"is only read for shape = \"table\", not {shape!r}")
+    table, columns = (), ("u", "g")
     axis = t.get("axis", unit_vector, s["axis"].default)
     if n_phi == 1 and (axis[0] != 0.0 or axis[1] != 0.0):
         raise ConfigError(t.key("axis"), f"{list(axis)} is not along the box axis z: an "
                           "axisymmetric grid cannot hold it; set kinetics.grid.n_phi > 1")
+    if shape == "table":
+        if ("file" in t) == ("table" in t):
+            raise ConfigError(t.key("file"), "shape = \"table\" needs exactly one of file = "
+                              "\"u_g.txt\" and table = [[u, g], ...]")
+        columns = t.get("columns", _columns, columns)
+        if "phi" in columns and n_phi == 1:
+            raise ConfigError(t.key("columns"), "a table in phi needs an azimuth grid: set "
+                              "kinetics.grid.n_phi > 1 (or leave phi out for g(u))")
+        if "phi" in columns and axis != (0.0, 0.0, 1.0):
+            raise ConfigError(t.key("axis"), f"{list(axis)}: a table in (u, phi) is about the box "
+                              "axis z (leave axis out)")
+        name = "file" if "file" in t else "table"
+        data, what = t.get(name, (lambda key, v: _angular_table(key, v, base, len(columns)))
+                           if name == "file" else (lambda key, v: _inline_table(key, v, len(columns))))
+        table, columns = _table_rows(t.key(name), data, what, columns, n_energy)
+    else:
+        for name in ("file", "table", "columns"):
+            if name in t:
+                raise ConfigError(t.key(name), f"is only read for shape = \"table\", not {shape!r}")
     if shape == "gaussian" and "parameter" not in t:
         raise ConfigError(t.key("parameter"), "is required with shape = \"gaussian\" (its width)")
     param = t.read(s["parameter"])
@@ -128,7 +186,7 @@ def _species(t: Table, n_phi: int, base: Path) -> SpeciesInit:
     if shape == "beam" and abs(param) > 1.0:
         raise ConfigError(t.key("parameter"), f"a beam's cosine must be in [-1, 1], got {param!r}")
     return SpeciesInit(n_e=t.read(s["n_e"]), n_x=t.read(s["n_x"]), shape=shape, parameter=param,
-                       axis=axis, table=table)
+                       axis=axis, table=table, columns=columns)
 
 
 def _cells(key: str, v: Any) -> tuple:
@@ -268,8 +326,8 @@ def _settings(data: dict, source_text: str, source_path: str) -> KineticSettings
     physics = _physics(k.table("physics", empty=True), collisions)
     # a table file is found relative to the config file
     base = Path(source_path).parent if source_path != "<string>" else Path(".")
-    nu = _species(k.table("nu", empty=True), grid.n_phi, base)
-    nubar = _species(k.table("nubar", empty=True), grid.n_phi, base)
+    nu = _species(k.table("nu", empty=True), grid.n_phi, physics.n_energy, base)
+    nubar = _species(k.table("nubar", empty=True), grid.n_phi, physics.n_energy, base)
     if grid.quadrature == "gauss-lobatto" and grid.n_dir < 2:
         raise ConfigError("kinetics.grid.n_dir", f"gauss-lobatto needs n_dir >= 2, got {grid.n_dir}")
     for name, init in (("nu", nu), ("nubar", nubar)):
@@ -329,7 +387,9 @@ def settings_to_dict(s: KineticSettings) -> dict:
 
     def species(sp: SpeciesInit) -> dict:
         return {"n_e": sp.n_e, "n_x": sp.n_x, "shape": sp.shape, "parameter": sp.parameter,
-                "axis": list(sp.axis), **({"table": [list(r) for r in sp.table]} if sp.table else {})}
+                "axis": list(sp.axis),
+                **({"table": [list(r) for r in sp.table], "columns": list(sp.columns)}
+                   if sp.table else {})}
 
     pert = to_dict(s.perturbation)
     if isinstance(s.perturbation.mode, tuple):

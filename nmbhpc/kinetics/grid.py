@@ -61,6 +61,11 @@ def directions(grid: GridSettings) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(v, grid.n_phi), np.repeat(w / grid.n_phi, grid.n_phi)
 
 
+def azimuths(grid: GridSettings) -> np.ndarray:
+    """Azimuth phi about z (rad) of every direction, 2 pi k / n_phi (0 for n_phi = 1)."""
+    return np.tile(2.0 * np.pi * np.arange(grid.n_phi) / grid.n_phi, grid.n_dir)
+
+
 def direction_vectors(grid: GridSettings) -> np.ndarray:
     """Unit vectors (sin th cos ph, sin th sin ph, cos th), shape (n_dir n_phi, 3).
 
@@ -71,7 +76,7 @@ def direction_vectors(grid: GridSettings) -> np.ndarray:
     out = np.zeros((vz.size, 3))
     out[:, 2] = vz
     if grid.n_phi > 1:
-        phi = np.tile(2.0 * np.pi * np.arange(grid.n_phi) / grid.n_phi, grid.n_dir)
+        phi = azimuths(grid)
         sin_theta = np.sqrt(np.maximum(1.0 - vz * vz, 0.0))
         out[:, 0] = sin_theta * np.cos(phi)
         out[:, 1] = sin_theta * np.sin(phi)
@@ -117,8 +122,7 @@ def angular_shape(init: SpeciesInit, u: np.ndarray, w: np.ndarray) -> np.ndarray
                              f"{list(init.axis)} (a beam needs a node there; v = +-1: "
                              "kinetics.grid.quadrature = \"gauss-lobatto\")")
     elif init.shape == "table":
-        ug = np.asarray(init.table, dtype=float)
-        g = np.interp(u, ug[:, 0], ug[:, 1])
+        raise ValueError("a table shape is evaluated by occupation_shape()")
     else:  # gaussian, peaked at u = 1
         g = np.exp(-(1.0 - u) ** 2 / (2.0 * init.parameter ** 2))
     return g / np.dot(w, g)
@@ -140,13 +144,46 @@ def axis_cosines(init: SpeciesInit, grid: GridSettings) -> np.ndarray:
     return direction_vectors(grid) @ np.asarray(init.axis, dtype=float)
 
 
+def _table_shape(init: SpeciesInit, grid: GridSettings, n_energy: int) -> np.ndarray:
+    """g of a ``table`` shape at every direction, shape (bins, N): bins = n_energy when
+    the table has an energy column, else 1 (unnormalised)."""
+    cols = init.columns
+    rows = np.asarray(init.table, dtype=float)
+    u_all = axis_cosines(init, grid)
+    phi_all = azimuths(grid)
+    n_bins = n_energy if "energy" in cols else 1
+    out = np.empty((n_bins, u_all.size))
+    for k, b in enumerate(rows.reshape(n_bins, -1, rows.shape[1])):
+        us = np.unique(b[:, cols.index("u")])
+        g = b[:, cols.index("g")].reshape(us.size, -1)   # rows are the sorted (u x phi) grid
+        if "phi" in cols:
+            phis = np.unique(b[:, cols.index("phi")])
+            g = np.array([np.interp(phi_all, phis, row, period=2.0 * np.pi) for row in g])
+            out[k] = [np.interp(u_all[i], us, g[:, i]) for i in range(u_all.size)]
+        else:
+            out[k] = np.interp(u_all, us, g[:, 0])
+    return out
+
+
+def occupation_shape(init: SpeciesInit, grid: GridSettings, n_energy: int) -> np.ndarray:
+    """g_e(v_i) of a species, shape (n_energy, n_dir n_phi), normalised so that the
+    mean over the energy bins of sum_i w_i g_e(v_i) is 1 (each bin's is 1 unless a
+    table gives the bins different weights)."""
+    _, w = directions(grid)
+    if init.shape != "table":
+        g = angular_shape(init, axis_cosines(init, grid), w)
+        return np.broadcast_to(g, (n_energy, g.size))
+    g = _table_shape(init, grid, n_energy)
+    return np.broadcast_to(g / np.mean(g @ w), (n_energy, g.shape[1]))
+
+
 def background(settings: KineticSettings) -> np.ndarray:
     """Homogeneous initial state, shape (2, nE, n_dir n_phi, 4): diagonal in flavor."""
-    v, w = directions(settings.grid)
+    v, _ = directions(settings.grid)
     n_e = settings.physics.n_energy
     out = np.zeros((N_SPECIES, n_e, v.size, N_COMPONENTS))
     for s, init in enumerate((settings.nu, settings.nubar)):
-        g = angular_shape(init, axis_cosines(init, settings.grid), w)
+        g = occupation_shape(init, settings.grid, n_e)
         out[s, :, :, 0] = (init.n_e + init.n_x) * g
         out[s, :, :, 3] = (init.n_e - init.n_x) * g
     return out

@@ -27,6 +27,8 @@ FLAVORS = ("e", "x")
 # real components of one 2x2 Hermitian matrix rho = (P0 + P.sigma)/2
 COMPONENTS = ("P0", "Px", "Py", "Pz")
 SHAPES = ("isotropic", "linear", "gaussian", "beam", "table")
+#: the columns an angular table may have, in their canonical order (u and g required)
+TABLE_COLUMNS = ("energy", "u", "phi", "g")
 QUADRATURES = ("gauss-legendre", "gauss-lobatto", "uniform")
 PERTURBATIONS = ("none", "random", "mode")
 ADVECTIONS = ("weno5", "upwind5")
@@ -156,11 +158,15 @@ class SpeciesInit:
     cosine u to ``axis`` equals ``parameter`` (a direction node must lie there, to
     1e-9: u = +-1 needs ``quadrature = "gauss-lobatto"``; with an azimuth grid
     and u != +-1 it is the ring of those directions). ``parameter`` is a
-    (linear), sigma (gaussian) or the beam's u; ``table``: g(u) linearly
-    interpolated in ``table`` = ((u_0, g_0), (u_1, g_1), ...) (u increasing in
-    [-1, 1], g >= 0; outside the tabulated range the end values; read by the
-    config from a two-column text file). An axis off the z axis needs an
-    azimuth grid (n_phi > 1).
+    (linear), sigma (gaussian) or the beam's u; ``table``: g interpolated in the
+    rows of ``table``, whose columns ``columns`` name (the canonical order
+    ``energy, u, phi, g``, optional ones left out): linear in u (end values
+    beyond the tabulated range), periodic-linear in the azimuth phi about z
+    (rad, [0, 2 pi)) when tabulated, one g per energy bin (0-based index)
+    when tabulated, else the same for every bin; the rows of a bin form the
+    full (u x phi) grid, sorted. A tabulated energy dependence is kept between
+    bins: the bins' angular averages have mean 1. An axis off the z axis needs
+    an azimuth grid (n_phi > 1).
     """
     n_e: float = 1.0
     n_x: float = 0.0
@@ -168,6 +174,7 @@ class SpeciesInit:
     parameter: float = 0.0
     axis: tuple = (0.0, 0.0, 1.0)
     table: tuple = ()
+    columns: tuple = ("u", "g")
 
 
 @dataclass(frozen=True)
@@ -306,10 +313,13 @@ SPECIES_KEYS = (
     Key("parameter", "real", 0.0, "linear: a, |a| <= 1; gaussian: width sigma > 0 (required); "
         "beam: its cosine u to the axis"),
     Key("axis", "vector3", (0.0, 0.0, 1.0), "axis of the shape, normalised (off z needs n_phi > 1)"),
-    Key("file", "any", None, "table: two-column text file 'u g' (relative to the config file)",
+    Key("file", "any", None, "table: text file of rows in the order of columns, e.g. 'u g' "
+        "(relative to the config file)", default_doc="none"),
+    Key("table", "any", None, "table: the same rows inline, [[u, g], ...] (instead of file)",
         default_doc="none"),
-    Key("table", "any", None, "table: the same pairs inline, [[u, g], ...] (instead of file)",
-        default_doc="none"),
+    Key("columns", "any", None, "table: the columns of its rows, in their order: u and g, "
+        "optionally phi (azimuth about z, rad; needs n_phi > 1) and energy (bin index)",
+        default_doc='["u", "g"]'),
 )
 TIME_KEYS = (
     Key("t_end", "real", doc="end time", unit="1/omega0", low=0.0, open_low=True, high=MAX_TIME),
