@@ -30,7 +30,7 @@ from .physics.model import Mode, Model
 from .physics.schedule import MuSchedule
 from .schema import (parse_toml, read_config_file, MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key,
                      Section, Table, build, choice, dump_toml, fail, human_bytes, petsc_int_max,
-                     register, show, to_dict, unit_vector)
+                     register, show, to_dict, toml_value, unit_vector)
 from .settings import ManyBodySettings, MeanFieldSettings, OutputSettings, RunConfig
 
 __all__ = ["ConfigError", "load_config", "load_config_text", "config_from_dict", "dump_toml",
@@ -656,24 +656,39 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(stored_text: str, config) -> list:
-    """What differs between a run file's stored config text and ``config``, as lines
-    ``"model.mu: 3.5 in the file, 4.0 now"``; [] when both describe the same run.
+def config_differences(stored_text: str, config, stored_resolved: str | None = None) -> list:
+    """What differs between a run file's config and ``config``, as lines
+    ``"model.mu: 3.5 in the file, 4.0 now"`` (values in TOML); [] when both describe
+    the same run.
 
     The comparison is of the validated settings (:func:`dump_config`), so the
     spelling does not matter: ``5`` or ``5.0``, comments, key order, a default
-    written out or left implicit, ``n_out`` or the list of times it means. Not
-    collective. Files the stored text names (angular tables) are found relative to
-    ``config``'s file, as they were when the run started.
+    written out or left implicit, ``n_out`` or the list of times it means.
+    ``stored_resolved`` is the file's resolved settings (its
+    ``config_toml_resolved``, every default written out): with it, a default
+    that changed since the run started shows as a difference. Files without it
+    compare ``stored_text`` validated today (equal texts are the same run);
+    files it names (angular tables) are then found relative to ``config``'s
+    file, as they were when the run started. Not collective.
     """
-    try:
-        stored = load_any_config_text(stored_text, config.source_path or "<string>")
-    except ConfigError as exc:
-        return [f"the stored config no longer loads ({exc})"]
-    was = _flat(tomllib.loads(dump_config(stored)))
+    if stored_resolved:
+        was = _flat(tomllib.loads(stored_resolved))
+    elif stored_text == config.source_text:
+        return []
+    else:
+        try:
+            stored = load_any_config_text(stored_text, config.source_path or "<string>")
+        except ConfigError as exc:
+            return [f"the stored config no longer loads ({exc})"]
+        was = _flat(tomllib.loads(dump_config(stored)))
     now = _flat(tomllib.loads(dump_config(config)))
-    missing = "(not set)"
-    return [f"{k}: {show(was.get(k, missing))} in the file, {show(now.get(k, missing))} now"
+    missing = object()
+
+    def brief(v) -> str:
+        text = "not set" if v is missing else toml_value(v)
+        return text if len(text) <= 60 else text[:56] + " ..."
+
+    return [f"{k}: {brief(was.get(k, missing))} in the file, {brief(now.get(k, missing))} now"
             for k in sorted(was.keys() | now.keys()) if was.get(k, missing) != now.get(k, missing)]
 
 

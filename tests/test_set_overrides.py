@@ -105,3 +105,30 @@ def test_resume_compares_settings_not_spelling(comm, shared_tmp_path, capsys):
                            "--log-level", "ERROR"], capsys)
     assert status == 2
     assert_one_line(comm, err, "different config", "model.mu: 3.0 in the file, 3.0000001 now")
+
+
+def test_resume_refuses_a_default_that_changed_since_the_run_started(comm, shared_tmp_path, capsys):
+    """The file keeps its resolved settings (every default written out): a run whose
+    default integrator was another one is not continued with today's default."""
+    import h5py
+
+    cfg = write_config(shared_tmp_path, "manybody", comm, t_final=0.5, n_out=3)
+    out = shared_tmp_path / "default.h5"
+    status, err, _ = call(["run", cfg, "-o", out, "--checkpoint-every", "1", "--log-level",
+                           "ERROR"], capsys)
+    assert status == 0, err
+    if comm.Get_rank() == 0:
+        with h5py.File(out, "r+") as f:
+            resolved = f.attrs["config_toml_resolved"]
+            resolved = resolved.decode() if isinstance(resolved, bytes) else resolved
+            assert 'time_integrator = "cf4"' in resolved
+            f.attrs["config_toml_resolved"] = resolved.replace('"cf4"', '"midpoint"')
+            f.attrs["status"] = "interrupted"
+    comm.Barrier()
+    status, err, _ = call(["run", cfg, "-o", out, "--resume", "--log-level", "ERROR"], capsys)
+    assert status == 2
+    assert_one_line(comm, err, "different config",
+                    "manybody.time_integrator: \"midpoint\" in the file, \"cf4\" now")
+    status, err, _ = call(["run", cfg, "-o", out, "--resume", "--set",
+                           "manybody.time_integrator=midpoint", "--log-level", "ERROR"], capsys)
+    assert status == 0, err

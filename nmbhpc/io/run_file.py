@@ -70,6 +70,12 @@ def raise_agreed(comm, error) -> None:
         raise _EXCEPTIONS.get(name, RuntimeError)(msg)
 
 
+#: root attribute: the run's settings as a self-contained config, every default written
+#: out (kinetic angular tables read from ``file`` inlined); ``config_toml`` keeps the text
+#: as the user wrote it. ``--resume`` compares the new config against it, so a default
+#: that changed between versions cannot change a run halfway.
+RESOLVED_CONFIG_ATTR = "config_toml_resolved"
+
 #: suffix of the file a new run writes its header into before renaming it to its name
 STAGING_SUFFIX = ".part"
 
@@ -258,12 +264,15 @@ class RunFile:
         self._comm.Free()
         self._exit_comm.Free()
 
-    def _root_header(self, solver: str, config_toml: str, meta: dict, attrs: dict | None) -> None:
-        """Write the root attributes every format has (``meta``: :func:`provenance`)."""
+    def _root_header(self, solver: str, config_toml: str, resolved_toml: str, meta: dict,
+                     attrs: dict | None) -> None:
+        """Write the root attributes every format has (``meta``: :func:`provenance`;
+        ``resolved_toml``: :data:`RESOLVED_CONFIG_ATTR`)."""
         root = {
             **(attrs or {}),  # the caller's extras never replace the reserved attributes
             "format": self.format_name, "format_version": self.format_version, **meta,
-            "solver": solver, "config_toml": config_toml, "status": "running",
+            "solver": solver, "config_toml": config_toml, RESOLVED_CONFIG_ATTR: resolved_toml,
+            "status": "running",
             N_RECORDS_ATTR: 0,
         }
         for k, v in root.items():

@@ -77,6 +77,9 @@ class RunWriter(RunFile):
         last flush, and HDF5 does not promise a readable file if the process
         dies between flushes.
         """
+        from ..config import dump_config
+
+        resolved = dump_config(config)
         size = comm.Get_size()
         h5file, comm, meta = cls._create_file(path, comm, force=force,
                                               header=lambda: cls._metadata(config, size))
@@ -85,7 +88,7 @@ class RunWriter(RunFile):
         writer.flush_interval = float(flush_interval)
 
         def write_header():  # same data on every rank: a failure here is collective too
-            writer._root_header(config.solver, config.source_text,
+            writer._root_header(config.solver, config.source_text, resolved,
                                 {**meta["provenance"], "config_path": config.source_path}, attrs)
             writer._write_header(meta)
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io.run_file import (COORDINATE_ATTR, BlockSeries, RunFile, TimeSeries, complete_rows,
-                           file_format, open_for_reading, provenance)
+from ..io.run_file import (COORDINATE_ATTR, RESOLVED_CONFIG_ATTR, BlockSeries, RunFile,  # noqa: F401
+                           TimeSeries, complete_rows, file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
 from ..physics.constants import C_CM_S
 from ..io.run_reader import RunFileError
@@ -53,10 +53,6 @@ OPTIONAL_SERIES = (f"{GROUP}/limiter",)
 #: unit c/omega0 in cm; written when the config sets ``kinetics.physics.omega0_per_second``
 #: (:func:`physical_scale_attrs`) or the caller passes them (``attrs``)
 PHYSICAL_SCALE_ATTRS = ("omega0_per_second", "length_unit_cm")
-#: root attribute: the run's settings as a self-contained config (angular tables read
-#: from ``file`` inlined as ``table``), so that reading the settings back needs no other
-#: file; ``config_toml`` keeps the text as the user wrote it
-RESOLVED_CONFIG_ATTR = "config_toml_resolved"
 SNAPSHOTS = f"{GROUP}/snapshots"
 SNAPSHOT_TIME = f"{SNAPSHOTS}/time"
 SNAPSHOT_FIELD = f"{SNAPSHOTS}/field"
@@ -180,11 +176,10 @@ class KineticWriter(RunFile):
                                               header=lambda: provenance(size))
         writer = cls(h5file, comm, os.fspath(path))
         root = {k: v if k in PHYSICAL_SCALE_ATTRS else str(v)
-                for k, v in {RESOLVED_CONFIG_ATTR: resolved, **physical_scale_attrs(settings),
-                             **(attrs or {})}.items()}
+                for k, v in {**physical_scale_attrs(settings), **(attrs or {})}.items()}
 
         def write_header():
-            writer._root_header("kinetics", settings.source_text, meta, root)
+            writer._root_header("kinetics", settings.source_text, resolved, meta, root)
             writer._write_header(settings)
 
         writer._complete_creation(write_header, force=force)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import config_differences
+from ..io.run_file import RESOLVED_CONFIG_ATTR
 from ..physics.flavor import species_fractions
 from ..physics import invariants
 from ..solvers import FIELD_SNAPSHOTS, REGISTRY, resumable, spec_of
@@ -120,8 +121,8 @@ def _reopen(writer_cls, config, options: RunOptions, comm):
         raise RunRefused(f"--resume: {exc}") from None
     except OSError as exc:
         raise RunRefused(f"--resume: cannot open {options.output!r} for writing: {exc}") from None
-    changed = ([] if writer.config_toml == config.source_text
-               else config_differences(writer.config_toml, config))
+    changed = config_differences(writer.config_toml, config,
+                                 writer.root_attr(RESOLVED_CONFIG_ATTR))
     if changed:
         writer.close(writer.previous_status or "running")
         shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3
