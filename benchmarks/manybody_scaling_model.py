@@ -202,8 +202,8 @@ def predict(args) -> int:
           f"{net.ranks_per_node} ranks, {1e6 * net.latency:g} us per message; "
           f"{args.samples} sampled rows per rank")
     print("| N | dim | operator | cores | s per product | compute % | communication ms | "
-          "max ghosts / rows | stored GiB per rank | speed-up vs first |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "ghosts of slowest rank | max ghosts / rows | stored GiB per rank | speed-up vs first |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.n:
         sectors = sm.QubitSectors.half_filled(n)
         for op in OPERATORS:
@@ -219,6 +219,7 @@ def predict(args) -> int:
                 comm_ms = 1e3 * (pr.transfer + pr.latency)
                 print(f"| {n} | {sectors.dim:.3g} | {op} | {p} | {pr.seconds:.3g} | "
                       f"{100 * pr.compute / pr.seconds:.0f} | {comm_ms:.3g} | "
+                      f"{pr.ghosts:.3g} +- {100 * pr.ghosts_stderr / max(pr.ghosts, 1):.0f}% | "
                       f"{pr.max_ghost_fraction:.2f} | {gib:.3g} | "
                       f"{speedup:.1f} (ideal {p / first[0]:g}) |", flush=True)
                 if args.verbose:

@@ -130,3 +130,11 @@ def test_predict_time_adds_the_parts():
     one = sm.predict_time(sm.exact_counts(sectors, 1, "separable"), 1e-9, net)
     assert one.transfer == one.latency == 0.0
     assert one.compute == pytest.approx(comb(12, 5) * 7 * 1e-9)
+
+
+def test_sampled_prediction_prices_every_other_rank():
+    sectors = sm.QubitSectors.half_filled(14)
+    rc = sm.sampled_counts(sectors, 6, "real", samples=200)
+    p = sm.predict_time(rc, 0.0, sm.Network(bandwidth=1e30, latency=1e-6))
+    assert p.latency == pytest.approx(5 * 1e-6)
+    assert np.all(rc["messages"] <= 5)

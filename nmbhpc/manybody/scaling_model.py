@@ -272,7 +272,12 @@ class RankCounts:
 
     @property
     def message_count(self) -> np.ndarray:
+        """Messages a rank receives (real) or receives and sends (separable) per
+        product; sampled counts take every other rank (the upper bound) since
+        the owners met in a sample are only a lower bound."""
         both_ways = 2 if self.operator == "separable" else 1
+        if not self.exact:
+            return both_ways * np.full(self.n_ranks, self.n_ranks - 1, dtype=np.float64)
         return both_ways * np.asarray(self.fields["messages"], dtype=np.float64)
 
 
@@ -503,7 +508,10 @@ class Network:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Time per product on P ranks (seconds) and its parts on the slowest rank."""
+    """Time per product on P ranks (seconds) and its parts on the slowest rank:
+    ``ghosts`` and ``work`` of that rank (``ghosts_stderr``: standard error of
+    sampled counts, 0 when exact), ``max_ghost_fraction``: the largest ghosts
+    per owned row over the ranks."""
 
     n_ranks: int
     seconds: float
@@ -513,6 +521,7 @@ class Prediction:
     ghosts: float
     work: float
     max_ghost_fraction: float
+    ghosts_stderr: float = 0.0
 
 
 def predict_time(rc: RankCounts, seconds_per_entry: float, network: Network = Network()
@@ -533,9 +542,10 @@ def predict_time(rc: RankCounts, seconds_per_entry: float, network: Network = Ne
     total = compute + transfer + latency
     r = int(np.argmax(total))
     rows = np.asarray(rc["rows"], dtype=np.float64)
+    err = float(rc.stderr["ghosts"][r]) if "ghosts" in rc.stderr else 0.0
     return Prediction(rc.n_ranks, float(total[r]), float(compute[r]), float(transfer[r]),
                       float(latency[r]), float(np.asarray(rc["ghosts"])[r]), float(rc.work[r]),
-                      float(np.max(np.asarray(rc["ghosts"]) / np.maximum(rows, 1))))
+                      float(np.max(np.asarray(rc["ghosts"]) / np.maximum(rows, 1))), err)
 
 
 def measured_counts(mat) -> dict:
