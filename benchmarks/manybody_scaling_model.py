@@ -46,8 +46,12 @@ OPERATORS = ("real", "separable")
 KEYS = {"real": ("rows", "diag_upper", "off_block", "nonzeros", "ghosts", "messages"),
         "separable": ("rows", "intermediate_rows", "local_entries", "ghost_entries", "ghosts",
                       "messages")}
-#: uint8 value code + int32 column (real_operator.BYTES_PER_NNZ), uint32 + uint8 (separable)
+#: bytes per stored entry: uint8 value code + int32 column (real_operator.BYTES_PER_NNZ),
+#: uint32 neighbour + uint8 mode (separable_operator.BYTES_PER_ENTRY_QUBIT)
 STORED_BYTES = {"real": 5, "separable": 5}
+#: bytes per ghost: ghost Vec, scatter buffer and index (real_operator.memory_bytes);
+#: x and y ghosts with their send and receive buffers (separable_operator.separable_bytes)
+GHOST_BYTES = {"real": 36, "separable": 64}
 
 
 def _build(n: int, operator: str, comm):
@@ -197,12 +201,14 @@ def _seconds_per_entry(args) -> dict:
 
 def predict(args) -> int:
     per = _seconds_per_entry(args)
-    net = sm.Network(args.bandwidth, args.latency, args.ranks_per_node)
-    print(f"network: {net.bandwidth / 1e9:g} GB/s per node link shared by up to "
-          f"{net.ranks_per_node} ranks, {1e6 * net.latency:g} us per message; "
-          f"{args.samples} sampled rows per rank")
+    net = sm.Network(args.bandwidth, args.latency, args.ranks_per_node, args.intranode_bandwidth)
+    print(f"network: {net.bandwidth / 1e9:g} GB/s per node link shared by "
+          f"{net.ranks_per_node} ranks per node, {net.intranode_bandwidth / 1e9:g} GB/s per rank "
+          f"within a node, {1e6 * net.latency:g} us per message; {args.samples} sampled rows "
+          f"per rank")
     print("| N | dim | operator | cores | s per product | compute % | communication ms | "
-          "ghosts of slowest rank | max ghosts / rows | stored GiB per rank | speed-up vs first |")
+          "ghosts of slowest rank | max ghosts / rows | GiB per rank, stored + ghosts | "
+          "speed-up vs first |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.n:
         sectors = sm.QubitSectors.half_filled(n)
@@ -210,10 +216,12 @@ def predict(args) -> int:
             first = None
             for p in args.cores:
                 t0 = time.perf_counter()
-                rc = sm.sampled_counts(sectors, p, op, samples=args.samples)
+                rc = sm.sampled_counts(sectors, p, op, samples=args.samples,
+                                       ranks_per_node=net.ranks_per_node)
                 pr = sm.predict_time(rc, per[op], net)
                 stored = (rc["diag_upper"] + rc["off_block"] if op == "real" else rc.work)
-                gib = STORED_BYTES[op] * float(np.max(stored)) / 2**30
+                gib = float(np.max(STORED_BYTES[op] * stored + GHOST_BYTES[op] * rc["ghosts"]))
+                gib /= 2**30
                 first = first or (p, pr.seconds)
                 speedup = first[1] / pr.seconds
                 comm_ms = 1e3 * (pr.transfer + pr.latency)
@@ -249,6 +257,8 @@ def main(argv=None) -> int:
             c.add_argument("--bandwidth", type=float, default=12.5e9, help="bytes/s per node")
             c.add_argument("--latency", type=float, default=2e-6, help="seconds per message")
             c.add_argument("--ranks-per-node", type=int, default=32)
+            c.add_argument("--intranode-bandwidth", type=float, default=5e9,
+                           help="bytes/s per rank for ghosts owned on the same node")
             c.add_argument("--seconds-per-entry", default="",
                            help="real=S,separable=S: skip the timing")
             c.add_argument("--verbose", action="store_true")

@@ -110,31 +110,52 @@ def test_zero_couplings_are_not_counted():
 @pytest.mark.parametrize("operator", ["real", "separable"])
 def test_sampled_counts_agree_with_exact(operator):
     sectors = sm.QubitSectors.half_filled(16)
-    exact = sm.exact_counts(sectors, 8, operator)
-    est = sm.sampled_counts(sectors, 8, operator, samples=3000, seed=3)
+    exact = sm.exact_counts(sectors, 8, operator, ranks_per_node=2)
+    est = sm.sampled_counts(sectors, 8, operator, samples=3000, seed=3, ranks_per_node=2)
     for key, err in est.stderr.items():
         assert np.all(err > 0), key
         z = np.abs(est[key] - exact[key]) / err
         assert z.max() < 5.0, (key, z)
     assert np.all(est["messages"] <= exact["messages"])
+    off_exact, off_est = exact["offnode_ghosts"].sum(), est["offnode_ghosts"].sum()
+    assert abs(off_est - off_exact) < 0.05 * off_exact
 
 
 def test_predict_time_adds_the_parts():
     sectors = sm.QubitSectors.half_filled(12)
-    rc = sm.exact_counts(sectors, 4, "separable")
-    net = sm.Network(bandwidth=1e9, latency=1e-6, ranks_per_node=2)
+    rc = sm.exact_counts(sectors, 4, "separable", ranks_per_node=2)
+    net = sm.Network(bandwidth=1e9, latency=1e-6, ranks_per_node=2, intranode_bandwidth=4e9)
     p = sm.predict_time(rc, 1e-9, net)
-    total = rc.work * 1e-9 + 2 * 16 * rc["ghosts"] * 2 / 1e9 + 2 * rc["messages"] * 1e-6
+    off, on = rc["offnode_ghosts"], rc["ghosts"] - rc["offnode_ghosts"]
+    assert off.sum() > 0 and on.sum() > 0
+    total = (rc.work * 1e-9 + 2 * 16 * (off * 2 / 1e9 + on / 4e9)
+             + 2 * rc["messages"] * 1e-6)
     assert p.seconds == pytest.approx(total.max())
     assert p.seconds == pytest.approx(p.compute + p.transfer + p.latency)
-    one = sm.predict_time(sm.exact_counts(sectors, 1, "separable"), 1e-9, net)
+    one = sm.predict_time(sm.exact_counts(sectors, 1, "separable", ranks_per_node=2), 1e-9, net)
     assert one.transfer == one.latency == 0.0
     assert one.compute == pytest.approx(comb(12, 5) * 7 * 1e-9)
+    with pytest.raises(ValueError, match="ranks_per_node"):
+        sm.predict_time(sm.exact_counts(sectors, 4, "separable"), 1e-9, net)
+
+
+@pytest.mark.parametrize("operator", ["real", "separable"])
+def test_offnode_ghosts(operator):
+    sectors = sm.QubitSectors.half_filled(12)
+    alone = sm.exact_counts(sectors, 6, operator, ranks_per_node=1)
+    one_node = sm.exact_counts(sectors, 6, operator, ranks_per_node=8)
+    pairs = sm.exact_counts(sectors, 6, operator, ranks_per_node=2)
+    np.testing.assert_array_equal(alone["offnode_ghosts"], alone["ghosts"])
+    assert one_node["offnode_ghosts"].sum() == 0
+    assert np.all(pairs["offnode_ghosts"] <= pairs["ghosts"])
+    assert pairs["offnode_ghosts"].sum() < pairs["ghosts"].sum()
+    assert pairs["offnode_ghosts"].sum() > 0
 
 
 def test_sampled_prediction_prices_every_other_rank():
     sectors = sm.QubitSectors.half_filled(14)
     rc = sm.sampled_counts(sectors, 6, "real", samples=200)
-    p = sm.predict_time(rc, 0.0, sm.Network(bandwidth=1e30, latency=1e-6))
+    p = sm.predict_time(rc, 0.0, sm.Network(bandwidth=1e30, latency=1e-6, ranks_per_node=1,
+                                            intranode_bandwidth=1e30))
     assert p.latency == pytest.approx(5 * 1e-6)
     assert np.all(rc["messages"] <= 5)

@@ -141,10 +141,23 @@ def _owner(j, bounds):
 
 
 @njit(cache=True)
-def _exact_real(m, binom, kmin, offsets, coupled, bounds, out, mask, seen):
-    """Per rank r: ``out[r] = (rows, upper, lower, off, ghosts, sources)``: the
+def _ghosts_by_owner(mask, bounds, counts):
+    """Add each marked column to its owner's count and clear the mark."""
+    o = 0
+    for j in range(mask.shape[0]):
+        if mask[j]:
+            mask[j] = 0
+            while bounds[o + 1] <= j:
+                o += 1
+            counts[o] += 1
+
+
+@njit(cache=True)
+def _exact_real(m, binom, kmin, offsets, coupled, bounds, out, mask, by_owner):
+    """Per rank r: ``out[r] = (rows, upper, lower, off, ghosts)``: the
     diagonal-block non-zeros right (upper) and left (lower) of the diagonal,
-    the off-block ones, distinct off-block columns, distinct owner ranks."""
+    the off-block ones, distinct off-block columns; ``by_owner[r, o]``: the
+    ghosts owned by rank o."""
     n_ranks = bounds.shape[0] - 1
     for r in range(n_ranks):
         lo = bounds[r]
@@ -173,28 +186,20 @@ def _exact_real(m, binom, kmin, offsets, coupled, bounds, out, mask, seen):
                         if mask[j] == 0:
                             mask[j] = 1
                             ghosts += 1
-        sources = 0
-        for j in range(mask.shape[0]):
-            if mask[j]:
-                mask[j] = 0
-                o = _owner(j, bounds)
-                if seen[o] == 0:
-                    seen[o] = 1
-                    sources += 1
-        seen[:] = 0
+        _ghosts_by_owner(mask, bounds, by_owner[r])
         out[r, 0] = hi - lo
         out[r, 1] = up
         out[r, 2] = low
         out[r, 3] = off
         out[r, 4] = ghosts
-        out[r, 5] = sources
 
 
 @njit(cache=True)
 def _exact_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_bounds, out, mask,
-                     seen):
+                     by_owner):
     """Per rank r: ``out[r] = (intermediate rows, local entries, ghost entries,
-    ghosts, owners)`` of the ladder map (raised neighbours ``j + e_b``)."""
+    ghosts)`` of the ladder map (raised neighbours ``j + e_b``), ``by_owner`` as
+    in :func:`_exact_real`."""
     n_ranks = bounds.shape[0] - 1
     for r in range(n_ranks):
         lo = bounds[r]
@@ -215,20 +220,11 @@ def _exact_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_bound
                     if mask[j] == 0:
                         mask[j] = 1
                         ghosts += 1
-        owners = 0
-        for j in range(mask.shape[0]):
-            if mask[j]:
-                mask[j] = 0
-                o = _owner(j, bounds)
-                if seen[o] == 0:
-                    seen[o] = 1
-                    owners += 1
-        seen[:] = 0
+        _ghosts_by_owner(mask, bounds, by_owner[r])
         out[r, 0] = t_bounds[r + 1] - t_bounds[r]
         out[r, 1] = loc
         out[r, 2] = gho
         out[r, 3] = ghosts
-        out[r, 4] = owners
 
 
 @dataclass
@@ -243,6 +239,8 @@ class RankCounts:
     separable: ``rows``, ``intermediate_rows``, ``local_entries``,
     ``ghost_entries``, ``ghosts``, ``messages`` (owner ranks; the product sends
     to and receives from each, forward and reverse).
+    Both: ``offnode_ghosts``, the ghosts owned by ranks on other nodes
+    (``ranks_per_node`` consecutive ranks per node).
     ``exact``: counted over every row (else sampled, with ``stderr`` of the
     estimated fields).
     """
@@ -252,6 +250,7 @@ class RankCounts:
     fields: dict
     exact: bool = True
     stderr: dict = field(default_factory=dict)
+    ranks_per_node: int = 1
 
     def __getitem__(self, key):
         return self.fields[key]
@@ -293,41 +292,53 @@ def _coupled(m: int, coupled) -> np.ndarray:
 
 
 def exact_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
-                 coupled=None) -> RankCounts:
+                 coupled=None, ranks_per_node: int = 1) -> RankCounts:
     """Per-rank counts of ``operator`` ("real" or "separable") on ``n_ranks`` by
     walking every row (every intermediate row). Exact; one byte per basis state
-    of scratch. Not collective (no MPI)."""
+    and 8 per pair of ranks of scratch. ``ranks_per_node`` consecutive ranks
+    share a node (the ``offnode_ghosts`` field). Not collective (no MPI)."""
     m = sectors.n_modes
     binom = _binomials(m)
     offsets = sectors.offsets
     bounds = row_blocks(sectors.dim, n_ranks)
     mask = np.zeros(sectors.dim, dtype=np.uint8)
-    seen = np.zeros(n_ranks, dtype=np.uint8)
+    by_owner = np.zeros((n_ranks, n_ranks), dtype=np.int64)
     if operator == "real":
-        out = np.zeros((n_ranks, 6), dtype=np.int64)
-        _exact_real(m, binom, sectors.kmin, offsets, _coupled(m, coupled), bounds, out, mask, seen)
-        f = dict(zip(("rows", "diag_upper", "diag_lower", "off_block", "ghosts", "messages"),
-                     out.T))
+        out = np.zeros((n_ranks, 5), dtype=np.int64)
+        _exact_real(m, binom, sectors.kmin, offsets, _coupled(m, coupled), bounds, out, mask,
+                    by_owner)
+        f = dict(zip(("rows", "diag_upper", "diag_lower", "off_block", "ghosts"), out.T))
+        f.update(_owner_fields(by_owner, ranks_per_node))
         f["diag_block"] = f["diag_upper"] + f["diag_lower"]
         f["nonzeros"] = f["diag_block"] + f["off_block"]
-        return RankCounts("real", n_ranks, f)
+        return RankCounts("real", n_ranks, f, ranks_per_node=ranks_per_node)
     if operator != "separable":
         raise ValueError(f"operator {operator!r}: expected 'real' or 'separable'")
     inter = sectors.intermediate()
-    out = np.zeros((n_ranks, 5), dtype=np.int64)
+    out = np.zeros((n_ranks, 4), dtype=np.int64)
     if inter is not None:
         _exact_separable(m, binom, sectors.kmin, offsets, inter.kmin, inter.offsets, bounds,
-                         row_blocks(inter.dim, n_ranks), out, mask, seen)
-    f = dict(zip(("intermediate_rows", "local_entries", "ghost_entries", "ghosts", "messages"),
-                 out.T))
+                         row_blocks(inter.dim, n_ranks), out, mask, by_owner)
+    f = dict(zip(("intermediate_rows", "local_entries", "ghost_entries", "ghosts"), out.T))
+    f.update(_owner_fields(by_owner, ranks_per_node))
     f["rows"] = np.diff(bounds)
-    return RankCounts("separable", n_ranks, f)
+    return RankCounts("separable", n_ranks, f, ranks_per_node=ranks_per_node)
+
+
+def _owner_fields(by_owner: np.ndarray, ranks_per_node: int) -> dict:
+    """``messages`` (owners with a ghost) and ``offnode_ghosts`` from ghosts by owner."""
+    if ranks_per_node < 1:
+        raise ValueError(f"ranks_per_node = {ranks_per_node}: expected at least 1")
+    node = np.arange(by_owner.shape[0]) // ranks_per_node
+    other = node[:, None] != node[None, :]
+    return {"messages": np.count_nonzero(by_owner > 0, axis=1),
+            "offnode_ghosts": (by_owner * other).sum(axis=1)}
 
 
 @njit(cache=True)
-def _sample_real(m, binom, kmin, offsets, coupled, bounds, r, n_samples, seed, acc, seen):
+def _sample_real(m, binom, kmin, offsets, coupled, bounds, r, n_samples, seed, acc, by_owner):
     """Sampled sums for the rows of rank r: ``acc = (inside, off, ghosts)`` and their
-    sums of squares ``acc[3:6]``; ``seen[o] = 1`` for the owner of each ghost met.
+    sums of squares ``acc[3:6]``; ``by_owner[o]`` sums the ghost weights by owner.
 
     A sample is a row x (uniform) and one of its ``f = K (M - K)`` flips y
     (uniform): ``f 1[y inside]`` and ``f 1[y outside]`` average to the row's
@@ -370,7 +381,7 @@ def _sample_real(m, binom, kmin, offsets, coupled, bounds, r, n_samples, seed, a
             continue
         acc[1] += f
         acc[4] += f * f
-        seen[_owner(j, bounds)] = 1
+        o = _owner(j, bounds)
         deg = 0
         for c in range(m):
             if not (t >> (m - 1 - c)) & 1:
@@ -385,11 +396,12 @@ def _sample_real(m, binom, kmin, offsets, coupled, bounds, r, n_samples, seed, a
         w = f / deg
         acc[2] += w
         acc[5] += w * w
+        by_owner[o] += w
 
 
 @njit(cache=True)
 def _sample_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_bounds, r,
-                      n_samples, seed, acc, seen):
+                      n_samples, seed, acc, by_owner):
     """As :func:`_sample_real` for the ladder map of rank r: a sample is an
     intermediate row (uniform) and one of its ``f = M - K'`` raised neighbours y;
     ``acc = (local, ghost entries, ghosts)`` and squares, ``deg(y)``: the lowered
@@ -421,7 +433,7 @@ def _sample_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_boun
             continue
         acc[1] += f
         acc[4] += f * f
-        seen[_owner(j, bounds)] = 1
+        o = _owner(j, bounds)
         deg = 0
         for c in range(m):
             if (t >> (m - 1 - c)) & 1:
@@ -431,21 +443,23 @@ def _sample_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_boun
         w = f / deg
         acc[2] += w
         acc[5] += w * w
+        by_owner[o] += w
 
 
 def sampled_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
-                   samples: int = 1000, seed: int = 1, coupled=None) -> RankCounts:
+                   samples: int = 1000, seed: int = 1, coupled=None,
+                   ranks_per_node: int = 1) -> RankCounts:
     """Per-rank counts of ``operator`` on ``n_ranks`` from ``samples`` random rows per
-    rank (unbiased; ``stderr`` holds the standard errors). ``messages`` counts the
-    owner ranks of the ghosts met in the sample: a lower bound. Not collective."""
+    rank (unbiased; ``stderr`` holds the standard errors of the sampled fields).
+    ``messages`` counts the owner ranks of the ghosts met in the sample: a lower
+    bound. Not collective."""
     m = sectors.n_modes
     binom = _binomials(m)
     bounds = row_blocks(sectors.dim, n_ranks)
     rows = np.diff(bounds)
-    seen = np.zeros(n_ranks, dtype=np.uint8)
+    by_owner = np.zeros((n_ranks, n_ranks))
     est = np.zeros((n_ranks, 3))
     err = np.zeros((n_ranks, 3))
-    messages = np.zeros(n_ranks, dtype=np.int64)
     if operator == "real":
         scale_rows = rows
         coup = _coupled(m, coupled)
@@ -461,49 +475,55 @@ def sampled_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
         if scale_rows[r] == 0:
             continue
         acc = np.zeros(6)
-        seen[:] = 0
         if operator == "real":
             _sample_real(m, binom, sectors.kmin, sectors.offsets, coup, bounds, r, samples,
-                         seed + r, acc, seen)
+                         seed + r, acc, by_owner[r])
         else:
             _sample_separable(m, binom, sectors.kmin, sectors.offsets, inter.kmin,
-                              inter.offsets, bounds, t_bounds, r, samples, seed + r, acc, seen)
+                              inter.offsets, bounds, t_bounds, r, samples, seed + r, acc,
+                              by_owner[r])
         mean = acc[:3] / samples
         var = np.maximum(acc[3:] / samples - mean**2, 0.0)
         est[r] = scale_rows[r] * mean
         err[r] = scale_rows[r] * np.sqrt(var / samples)
-        messages[r] = int(seen.sum())
+        by_owner[r] *= scale_rows[r] / samples
     if operator == "real":
         names = ("diag_block", "off_block", "ghosts")
-        f = {"diag_block": est[:, 0], "rows": rows, "diag_upper": est[:, 0] / 2, "diag_lower": est[:, 0] / 2,
-             "off_block": est[:, 1], "ghosts": est[:, 2], "messages": messages,
+        f = {"rows": rows, "diag_block": est[:, 0], "diag_upper": est[:, 0] / 2,
+             "diag_lower": est[:, 0] / 2, "off_block": est[:, 1],
              "nonzeros": est[:, 0] + est[:, 1]}
     else:
         names = ("local_entries", "ghost_entries", "ghosts")
         f = {"rows": rows, "intermediate_rows": scale_rows, "local_entries": est[:, 0],
-             "ghost_entries": est[:, 1], "ghosts": est[:, 2], "messages": messages}
-    return RankCounts(operator, n_ranks, f, exact=False,
+             "ghost_entries": est[:, 1]}
+    f["ghosts"] = est[:, 2]
+    f.update(_owner_fields(by_owner, ranks_per_node))
+    return RankCounts(operator, n_ranks, f, exact=False, ranks_per_node=ranks_per_node,
                       stderr={name: err[:, i] for i, name in enumerate(names)})
 
 
 def counts(sectors: QubitSectors, n_ranks: int, operator: str = "real", *,
-           exact_limit: int = 2_000_000, samples: int = 1000, coupled=None) -> RankCounts:
+           exact_limit: int = 2_000_000, samples: int = 1000, coupled=None,
+           ranks_per_node: int = 1) -> RankCounts:
     """:func:`exact_counts` for bases up to ``exact_limit`` states, else
     :func:`sampled_counts`. Not collective."""
     if sectors.dim <= exact_limit:
-        return exact_counts(sectors, n_ranks, operator, coupled)
-    return sampled_counts(sectors, n_ranks, operator, samples, coupled=coupled)
+        return exact_counts(sectors, n_ranks, operator, coupled, ranks_per_node)
+    return sampled_counts(sectors, n_ranks, operator, samples, coupled=coupled,
+                          ranks_per_node=ranks_per_node)
 
 
 @dataclass(frozen=True)
 class Network:
-    """The stated interconnect: ``bandwidth`` bytes/s per node link, ``latency`` s per
-    message, ``ranks_per_node`` ranks sharing a link. Every ghost byte is priced
-    at the link (intra-node messages too: an upper bound on one node)."""
+    """The stated machine: ``bandwidth`` bytes/s of a node's link, shared by the
+    node's ``ranks_per_node`` ranks (ghosts owned on other nodes),
+    ``intranode_bandwidth`` bytes/s per rank for ghosts owned on the same node
+    (a shared-memory copy), ``latency`` seconds per message."""
 
     bandwidth: float = 12.5e9
     latency: float = 2e-6
     ranks_per_node: int = 32
+    intranode_bandwidth: float = 5e9
 
 
 @dataclass(frozen=True)
@@ -526,18 +546,27 @@ class Prediction:
 
 def predict_time(rc: RankCounts, seconds_per_entry: float, network: Network = Network()
                  ) -> Prediction:
-    """Time per product: the largest over ranks of ``work x seconds_per_entry +
-    ghost bytes x (ranks sharing the link) / bandwidth + messages x latency``.
+    """Time per product: the largest over ranks of ``work x seconds_per_entry``
+    + off-node ghost bytes x (ranks per node) / bandwidth + on-node ghost bytes /
+    intranode_bandwidth + messages x latency. Compute and communication are
+    added: the separable product finishes its scatter before the kernel; the
+    real one overlaps it with the diagonal block, so for it this is an upper bound.
 
     ``seconds_per_entry`` is one rank's time per product over its
     :attr:`RankCounts.work` (non-zeros of A for "real", map entries for
-    "separable"), measured serially (benchmarks/manybody_scaling_model.py)."""
+    "separable"), measured serially (benchmarks/manybody_scaling_model.py).
+    ``rc`` must be counted with the network's ``ranks_per_node``."""
+    if rc.ranks_per_node != network.ranks_per_node:
+        raise ValueError(f"counts made with ranks_per_node = {rc.ranks_per_node}, network has "
+                         f"{network.ranks_per_node}")
     share = min(rc.n_ranks, network.ranks_per_node)
     compute = np.asarray(rc.work, dtype=np.float64) * seconds_per_entry
     if rc.n_ranks == 1:
         transfer = latency = np.zeros(1)
     else:
-        transfer = rc.ghost_bytes * share / network.bandwidth
+        off = np.asarray(rc["offnode_ghosts"], dtype=np.float64) / np.maximum(rc["ghosts"], 1)
+        transfer = rc.ghost_bytes * (off * share / network.bandwidth
+                                     + (1 - off) / network.intranode_bandwidth)
         latency = rc.message_count * network.latency
     total = compute + transfer + latency
     r = int(np.argmax(total))
