@@ -141,6 +141,22 @@ def _owner(j, bounds):
 
 
 @njit(cache=True)
+def _flips(s, m, coupled, out):
+    """The states ``s`` connects to through a coupled flip (a down quantum moves
+    from mode a to mode b, mode a at bit ``m - 1 - a``) into ``out``; their number."""
+    n = 0
+    for a in range(m):
+        if not (s >> (m - 1 - a)) & 1:
+            continue
+        for b in range(m):
+            if (s >> (m - 1 - b)) & 1 or not coupled[a, b]:
+                continue
+            out[n] = s ^ (1 << (m - 1 - a)) ^ (1 << (m - 1 - b))
+            n += 1
+    return n
+
+
+@njit(cache=True)
 def _ghosts_by_owner(mask, bounds, counts):
     """Add each marked column to its owner's count and clear the mark."""
     o = 0
@@ -154,59 +170,45 @@ def _ghosts_by_owner(mask, bounds, counts):
 
 @njit(cache=True)
 def _exact_real(m, binom, kmin, offsets, coupled, bounds, out, mask, by_owner):
-    """Per rank r: ``out[r] = (rows, upper, lower, off, ghosts)``: the
-    diagonal-block non-zeros right (upper) and left (lower) of the diagonal,
-    the off-block ones, distinct off-block columns; ``by_owner[r, o]``: the
-    ghosts owned by rank o."""
+    """Per rank r: ``out[r] = (upper, lower, off)``: the diagonal-block non-zeros
+    right (upper) and left (lower) of the diagonal and the off-block ones;
+    ``by_owner[r, o]``: the distinct off-block columns owned by rank o."""
     n_ranks = bounds.shape[0] - 1
+    nbrs = np.empty(m * m, dtype=np.int64)
     for r in range(n_ranks):
         lo = bounds[r]
         hi = bounds[r + 1]
         up = 0
         low = 0
         off = 0
-        ghosts = 0
         for i in range(lo, hi):
-            s = _state(i, m, binom, kmin, offsets)
-            for a in range(m):       # mode a = bit m-1-a: a down quantum moves a -> b
-                if not (s >> (m - 1 - a)) & 1:
-                    continue
-                for b in range(m):
-                    if (s >> (m - 1 - b)) & 1 or not coupled[a, b]:
-                        continue
-                    t = s ^ (1 << (m - 1 - a)) ^ (1 << (m - 1 - b))
-                    j = _index(t, m, binom, kmin, offsets)
-                    if lo <= j < hi:
-                        if j > i:
-                            up += 1
-                        else:
-                            low += 1
+            for q in range(_flips(_state(i, m, binom, kmin, offsets), m, coupled, nbrs)):
+                j = _index(nbrs[q], m, binom, kmin, offsets)
+                if lo <= j < hi:
+                    if j > i:
+                        up += 1
                     else:
-                        off += 1
-                        if mask[j] == 0:
-                            mask[j] = 1
-                            ghosts += 1
+                        low += 1
+                else:
+                    off += 1
+                    mask[j] = 1
         _ghosts_by_owner(mask, bounds, by_owner[r])
-        out[r, 0] = hi - lo
-        out[r, 1] = up
-        out[r, 2] = low
-        out[r, 3] = off
-        out[r, 4] = ghosts
+        out[r, 0] = up
+        out[r, 1] = low
+        out[r, 2] = off
 
 
 @njit(cache=True)
 def _exact_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_bounds, out, mask,
                      by_owner):
-    """Per rank r: ``out[r] = (intermediate rows, local entries, ghost entries,
-    ghosts)`` of the ladder map (raised neighbours ``j + e_b``), ``by_owner`` as
-    in :func:`_exact_real`."""
+    """Per rank r: ``out[r] = (local entries, ghost entries)`` of the ladder map
+    (raised neighbours ``j + e_b``), ``by_owner`` as in :func:`_exact_real`."""
     n_ranks = bounds.shape[0] - 1
     for r in range(n_ranks):
         lo = bounds[r]
         hi = bounds[r + 1]
         loc = 0
         gho = 0
-        ghosts = 0
         for t in range(t_bounds[r], t_bounds[r + 1]):
             s = _state(t, m, binom, t_kmin, t_offsets)
             for b in range(m):
@@ -217,14 +219,10 @@ def _exact_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_bound
                     loc += 1
                 else:
                     gho += 1
-                    if mask[j] == 0:
-                        mask[j] = 1
-                        ghosts += 1
+                    mask[j] = 1
         _ghosts_by_owner(mask, bounds, by_owner[r])
-        out[r, 0] = t_bounds[r + 1] - t_bounds[r]
-        out[r, 1] = loc
-        out[r, 2] = gho
-        out[r, 3] = ghosts
+        out[r, 0] = loc
+        out[r, 1] = gho
 
 
 @dataclass
@@ -304,10 +302,11 @@ def exact_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
     mask = np.zeros(sectors.dim, dtype=np.uint8)
     by_owner = np.zeros((n_ranks, n_ranks), dtype=np.int64)
     if operator == "real":
-        out = np.zeros((n_ranks, 5), dtype=np.int64)
+        out = np.zeros((n_ranks, 3), dtype=np.int64)
         _exact_real(m, binom, sectors.kmin, offsets, _coupled(m, coupled), bounds, out, mask,
                     by_owner)
-        f = dict(zip(("rows", "diag_upper", "diag_lower", "off_block", "ghosts"), out.T))
+        f = dict(zip(("diag_upper", "diag_lower", "off_block"), out.T))
+        f["rows"] = np.diff(bounds)
         f.update(_owner_fields(by_owner, ranks_per_node))
         f["diag_block"] = f["diag_upper"] + f["diag_lower"]
         f["nonzeros"] = f["diag_block"] + f["off_block"]
@@ -315,11 +314,13 @@ def exact_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
     if operator != "separable":
         raise ValueError(f"operator {operator!r}: expected 'real' or 'separable'")
     inter = sectors.intermediate()
-    out = np.zeros((n_ranks, 4), dtype=np.int64)
+    out = np.zeros((n_ranks, 2), dtype=np.int64)
+    t_bounds = row_blocks(0 if inter is None else inter.dim, n_ranks)
     if inter is not None:
         _exact_separable(m, binom, sectors.kmin, offsets, inter.kmin, inter.offsets, bounds,
-                         row_blocks(inter.dim, n_ranks), out, mask, by_owner)
-    f = dict(zip(("intermediate_rows", "local_entries", "ghost_entries", "ghosts"), out.T))
+                         t_bounds, out, mask, by_owner)
+    f = dict(zip(("local_entries", "ghost_entries"), out.T))
+    f["intermediate_rows"] = np.diff(t_bounds)
     f.update(_owner_fields(by_owner, ranks_per_node))
     f["rows"] = np.diff(bounds)
     return RankCounts("separable", n_ranks, f, ranks_per_node=ranks_per_node)
@@ -331,8 +332,24 @@ def _owner_fields(by_owner: np.ndarray, ranks_per_node: int) -> dict:
         raise ValueError(f"ranks_per_node = {ranks_per_node}: expected at least 1")
     node = np.arange(by_owner.shape[0]) // ranks_per_node
     other = node[:, None] != node[None, :]
-    return {"messages": np.count_nonzero(by_owner > 0, axis=1),
+    return {"ghosts": by_owner.sum(axis=1), "messages": np.count_nonzero(by_owner > 0, axis=1),
             "offnode_ghosts": (by_owner * other).sum(axis=1)}
+
+
+@njit(cache=True)
+def _tally(acc, by_owner, f, owner, deg):
+    """Add one sample of weight ``f``: inside the block (``owner < 0``), else off
+    the block, with ``f / deg`` to the ghosts and to the owner's share."""
+    if owner < 0:
+        acc[0] += f
+        acc[3] += f * f
+        return
+    acc[1] += f
+    acc[4] += f * f
+    w = f / deg
+    acc[2] += w
+    acc[5] += w * w
+    by_owner[owner] += w
 
 
 @njit(cache=True)
@@ -351,6 +368,7 @@ def _sample_real(m, binom, kmin, offsets, coupled, bounds, r, n_samples, seed, a
     lo = bounds[r]
     hi = bounds[r + 1]
     n = hi - lo
+    nbrs = np.empty(m * m, dtype=np.int64)
     for _ in range(n_samples):
         i = lo + np.random.randint(0, n)
         s = _state(i, m, binom, kmin, offsets)
@@ -376,27 +394,13 @@ def _sample_real(m, binom, kmin, offsets, coupled, bounds, r, n_samples, seed, a
         t = s ^ (1 << (m - 1 - a)) ^ (1 << (m - 1 - b))
         j = _index(t, m, binom, kmin, offsets)
         if lo <= j < hi:
-            acc[0] += f
-            acc[3] += f * f
+            _tally(acc, by_owner, f, -1, 0)
             continue
-        acc[1] += f
-        acc[4] += f * f
-        o = _owner(j, bounds)
         deg = 0
-        for c in range(m):
-            if not (t >> (m - 1 - c)) & 1:
-                continue
-            for d in range(m):
-                if (t >> (m - 1 - d)) & 1 or not coupled[c, d]:
-                    continue
-                u = t ^ (1 << (m - 1 - c)) ^ (1 << (m - 1 - d))
-                jj = _index(u, m, binom, kmin, offsets)
-                if lo <= jj < hi:
-                    deg += 1
-        w = f / deg
-        acc[2] += w
-        acc[5] += w * w
-        by_owner[o] += w
+        for q in range(_flips(t, m, coupled, nbrs)):
+            if lo <= _index(nbrs[q], m, binom, kmin, offsets) < hi:
+                deg += 1
+        _tally(acc, by_owner, f, _owner(j, bounds), deg)
 
 
 @njit(cache=True)
@@ -428,22 +432,15 @@ def _sample_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_boun
         t = s | (1 << (m - 1 - b))
         j = _index(t, m, binom, kmin, offsets)
         if lo <= j < hi:
-            acc[0] += f
-            acc[3] += f * f
+            _tally(acc, by_owner, f, -1, 0)
             continue
-        acc[1] += f
-        acc[4] += f * f
-        o = _owner(j, bounds)
         deg = 0
         for c in range(m):
             if (t >> (m - 1 - c)) & 1:
                 jj = _index(t ^ (1 << (m - 1 - c)), m, binom, t_kmin, t_offsets)
                 if t_lo <= jj < t_hi:
                     deg += 1
-        w = f / deg
-        acc[2] += w
-        acc[5] += w * w
-        by_owner[o] += w
+        _tally(acc, by_owner, f, _owner(j, bounds), deg)
 
 
 def sampled_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
@@ -496,8 +493,8 @@ def sampled_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
         names = ("local_entries", "ghost_entries", "ghosts")
         f = {"rows": rows, "intermediate_rows": scale_rows, "local_entries": est[:, 0],
              "ghost_entries": est[:, 1]}
-    f["ghosts"] = est[:, 2]
     f.update(_owner_fields(by_owner, ranks_per_node))
+    f["ghosts"] = est[:, 2]  # the same sum as by_owner's
     return RankCounts(operator, n_ranks, f, exact=False, ranks_per_node=ranks_per_node,
                       stderr={name: err[:, i] for i, name in enumerate(names)})
 
