@@ -190,8 +190,12 @@ def cost(args) -> int:
 
 def _seconds_per_entry(args) -> dict:
     if args.seconds_per_entry:
-        pairs = dict(item.split("=") for item in args.seconds_per_entry.split(","))
-        return {op: float(pairs[op]) for op in OPERATORS}
+        try:
+            pairs = dict(item.split("=") for item in args.seconds_per_entry.split(","))
+            return {op: float(pairs[op]) for op in OPERATORS}
+        except (ValueError, KeyError):
+            sys.exit(f"--seconds-per-entry {args.seconds_per_entry!r}: expected "
+                     "real=SECONDS,separable=SECONDS")
     res = product_cost(args.cost_n, args.products)
     for op, (per, t, work) in res.items():
         print(f"cost, {op}: N = {args.cost_n}, 1 rank: {1e3 * t:.2f} ms CPU per product over "

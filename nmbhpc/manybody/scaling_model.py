@@ -20,7 +20,7 @@ slowest), reimplemented here with binomial ranks so that the counts do not
 depend on the operators' own ranking kernels.
 
 Two ways of counting: :func:`exact_counts` walks every row (cost ~ dim x
-K (M - K); N <= 22 in seconds) and is exact; :func:`sampled_counts` draws
+K (M - K); N <= 20 in seconds) and is exact; :func:`sampled_counts` draws
 rows of each rank at random and is unbiased (ghosts through the
 neighbour-degree weighting, see :func:`_sample_real`), for N = 30..40 where
 no walk is possible. Their message counts differ in kind: exact counts are
@@ -497,17 +497,6 @@ def sampled_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
     f["ghosts"] = est[:, 2]  # the same sum as by_owner's
     return RankCounts(operator, n_ranks, f, exact=False, ranks_per_node=ranks_per_node,
                       stderr={name: err[:, i] for i, name in enumerate(names)})
-
-
-def counts(sectors: QubitSectors, n_ranks: int, operator: str = "real", *,
-           exact_limit: int = 2_000_000, samples: int = 1000, coupled=None,
-           ranks_per_node: int = 1) -> RankCounts:
-    """:func:`exact_counts` for bases up to ``exact_limit`` states, else
-    :func:`sampled_counts`. Not collective."""
-    if sectors.dim <= exact_limit:
-        return exact_counts(sectors, n_ranks, operator, coupled, ranks_per_node)
-    return sampled_counts(sectors, n_ranks, operator, samples, coupled=coupled,
-                          ranks_per_node=ranks_per_node)
 
 
 @dataclass(frozen=True)
