@@ -39,16 +39,16 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nmbhpc.manybody import scaling_model as sm  # noqa: E402
+from nmbhpc.manybody import real_operator, scaling_model as sm, separable_operator  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPERATORS = ("real", "separable")
 KEYS = {"real": ("rows", "diag_upper", "off_block", "nonzeros", "ghosts", "messages"),
         "separable": ("rows", "intermediate_rows", "local_entries", "ghost_entries", "ghosts",
                       "messages")}
-#: bytes per stored entry: uint8 value code + int32 column (real_operator.BYTES_PER_NNZ),
-#: uint32 neighbour + uint8 mode (separable_operator.BYTES_PER_ENTRY_QUBIT)
-STORED_BYTES = {"real": 5, "separable": 5}
+#: bytes per stored entry of the benchmark model (one-neutrino modes, <= 256 values)
+STORED_BYTES = {"real": real_operator.BYTES_PER_NNZ["uint8"],
+                "separable": separable_operator.BYTES_PER_ENTRY_QUBIT}
 #: bytes per ghost: ghost Vec, scatter buffer and index (real_operator.memory_bytes);
 #: x and y ghosts with their send and receive buffers (separable_operator.separable_bytes)
 GHOST_BYTES = {"real": 36, "separable": 64}
@@ -130,7 +130,8 @@ def measured(args) -> int:
         print(f"| {n} | {op} | {p} | {agree} / {p} | {max(work)} / {int(model.work.max())} | "
               f"{max(ghosts)} / {int(model['ghosts'].max())} | {sum(ghosts)} / "
               f"{int(model['ghosts'].sum())} | {max(msgs)} / {int(model['messages'].max())} |")
-    print("\nCounted only, up to", args.model_ranks, "ranks (max over ranks; ghosts per owned row):")
+    print(f"\nCounted only, up to {args.model_ranks} ranks (max over ranks; ghosts per owned "
+          "row):")
     print("| N | operator | P | max work | max ghosts | max ghosts / rows | max messages |")
     print("|---|---|---|---|---|---|---|")
     p_list = [p for p in (1, 2, 4, 8, 16, 32, 64, 128, 256) if p <= args.model_ranks]
