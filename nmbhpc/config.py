@@ -630,8 +630,15 @@ def config_to_dict(config: RunConfig) -> dict:
                        **({} if md.species is None else {"species": md.species})}
                       for md in m.modes]
     out = config.output
+    times = np.asarray(out.times, dtype=float)
+    even = (times.size >= 2 and
+            np.array_equal(times, np.linspace(times[0], times[-1], times.size)))
+    # evenly spaced times as the three numbers that make them (bit for bit): a run file
+    # stores this text, and 10^5 outputs would otherwise be megabytes of attribute
+    output = ({"t_start": float(times[0]), "t_final": float(times[-1]), "n_out": int(times.size)}
+              if even else {"times": [float(t) for t in times]})
     return {"solver": config.solver, "model": model,
-            "output": {"times": [float(t) for t in out.times],
+            "output": {**output,
                        "pair_correlations": out.pair_correlations, "save_state": out.save_state},
             "manybody": to_dict(config.manybody), "meanfield": to_dict(config.meanfield)}
 

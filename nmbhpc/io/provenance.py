@@ -21,9 +21,14 @@ def git_revision(root: str = _SOURCE_ROOT) -> str:
     package counts: an installed copy inside some unrelated repository (a
     venv in a user's project) must not report that repository's commit.
     """
+    # without GIT_OPTIONAL_LOCKS=0 `git status` refreshes the index, i.e. writes
+    # .git/index.lock: a run must not write into the source checkout (a killed or
+    # size-limited run would leave the lock behind, and concurrent runs contend for it)
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+
     def git(*args: str) -> str:
         out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
-                             timeout=10, check=True)
+                             timeout=10, check=True, env=env)
         return out.stdout.strip()
 
     try:

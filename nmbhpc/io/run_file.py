@@ -252,9 +252,16 @@ class RunFile:
             raise
 
     def _discard_staging(self) -> None:
-        """Collective. Close the unpublished file, remove it, release the claim."""
+        """Collective. Close the unpublished file, remove it, release the claim.
+
+        Runs while an error propagates: a close that fails too (the same full
+        disk) is logged, not raised, so the first error is the one reported.
+        """
         self._forget_handles()
-        self._file.close()
+        try:
+            self._file.close()
+        except (OSError, RuntimeError) as exc:
+            log.warning("closing the unfinished %s failed too: %s", staging_path(self.path), exc)
         self._file = None
         if self._rank == 0:
             with contextlib.suppress(FileNotFoundError):
