@@ -375,3 +375,28 @@ def test_chunks_stay_bounded_for_large_mode_counts():
         assert nbytes <= 256 * 1024 and c[0] >= min_rows, (rows_shape, c)
     assert chunk_shape((), 8)[0] == 4096  # scalar series: 1e6 rows in ~250 chunks
     assert chunk_shape((3, 3), 8) == (3640, 3, 3)
+
+
+@pytest.mark.serial
+def test_git_revision_never_writes_into_the_checkout(tmp_path):
+    """Reading the revision must not refresh the checkout's index (`git status` would
+    rewrite .git/index after a file's time stamp changed)."""
+    import time
+
+    from nmbhpc.io.provenance import git_revision
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t",
+                        *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("a\n")
+    git("add", "a.txt")
+    git("commit", "-qm", "a")
+    index = tmp_path / ".git" / "index"
+    time.sleep(1.1)
+    os.utime(tmp_path / "a.txt")  # same content, new time stamp: the index is stale
+    before = index.stat().st_mtime_ns
+    assert git_revision(str(tmp_path)).endswith("+dirty") is False
+    assert index.stat().st_mtime_ns == before
+    assert not (tmp_path / ".git" / "index.lock").exists()
