@@ -256,7 +256,7 @@ class KineticSolver:
         self.n_rhs += 1
         self.da.globalToLocal(X, self._Xl)
         u = self._Xl.getArray().view(np.float64).reshape(self._ghosted + self.cell_shape)
-        self._view(F, self.n_local)[...] = self.rhs(u)
+        self.rhs.evaluate(u, self._view(F, self.n_local))
 
     def _post_step(self, ts) -> None:
         """TS post-step (collective): positivity limiter, then the next step from the new state."""
