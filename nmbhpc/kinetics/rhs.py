@@ -351,71 +351,70 @@ def _sweep_1d(u, inv_dx, vel, nonlinear, vec, ww, wwvec, h_fixed, mu, w, gbar, g
                 for d in range(n_d):
                     for c in range(4):
                         ut[s, e, d, x, c] = u[x, s, e, d, c]
-    # moments of P_nu - P_nubar (as _self_moments; component 0 is computed and unused),
-    # one accumulator per loop: few enough pointers for LLVM's runtime alias checks
+    # moments of P_nu - P_nubar (as _self_moments; component 0 is computed and unused):
+    # elementwise over (x, component), so flat unit-stride loops, one accumulator per loop
+    # (few enough pointers for LLVM's runtime alias checks)
+    k4 = 4 * n
+    f0, fx, fy, fz, fh = d0.reshape(k4), d1x.reshape(k4), d1y.reshape(k4), d1z.reshape(k4), \
+        hs.reshape(k4)
     for e in range(n_e):
         for d in range(n_d):
             wd = ww[e, d]
             wv0, wv1, wv2 = wwvec[e, d, 0], wwvec[e, d, 1], wwvec[e, d, 2]
-            pn, pb = ut[0, e, d, 3:3 + n], ut[1, e, d, 3:3 + n]
-            for x in range(n):
-                for c in range(4):
-                    d0[x, c] += wd * (pn[x, c] - pb[x, c])
-            for x in range(n):
-                for c in range(4):
-                    d1x[x, c] += wv0 * (pn[x, c] - pb[x, c])
-            for x in range(n):
-                for c in range(4):
-                    d1y[x, c] += wv1 * (pn[x, c] - pb[x, c])
-            for x in range(n):
-                for c in range(4):
-                    d1z[x, c] += wv2 * (pn[x, c] - pb[x, c])
+            pn, pb = ut[0, e, d, 3:3 + n].reshape(k4), ut[1, e, d, 3:3 + n].reshape(k4)
+            for k in range(k4):
+                f0[k] += wd * (pn[k] - pb[k])
+            for k in range(k4):
+                fx[k] += wv0 * (pn[k] - pb[k])
+            for k in range(k4):
+                fy[k] += wv1 * (pn[k] - pb[k])
+            for k in range(k4):
+                fz[k] += wv2 * (pn[k] - pb[k])
     for d in range(n_d):
         v = vel[d]
         v0, v1, v2 = vec[d, 0], vec[d, 1], vec[d, 2]
         # mu D(v) as _self_field
-        for x in range(n):
-            for c in range(4):
-                hs[x, c] = mu * (d0[x, c] - (v0 * d1x[x, c] + v1 * d1y[x, c] + v2 * d1z[x, c]))
+        for k in range(k4):
+            fh[k] = mu * (f0[k] - (v0 * fx[k] + v1 * fy[k] + v2 * fz[k]))
         for s in range(n_s):
             for e in range(n_e):
                 r = ut[s, e, d]
                 if advect and v != 0.0:
                     _face_row(r, v > 0.0, nonlinear, face)
-                    for x in range(n):
-                        for c in range(4):
-                            row[x, c] = 0.0 - v * ((face[x + 1, c] - face[x, c]) * inv_dx)
+                    ff, fr = face.reshape(k4 + 4), row.reshape(k4)
+                    for k in range(k4):
+                        fr[k] = 0.0 - v * ((ff[k + 4] - ff[k]) * inv_dx)
                 else:
                     row[:] = 0.0
                 hx0, hy0, hz0 = h_fixed[s, e, 0], h_fixed[s, e, 1], h_fixed[s, e, 2]
+                gb, gd, e0, ez = gbar[s], gdelta[s], eq0[s], eqz[s]
+                # h x P, then emission/absorption, into the cell's slot of ``out``
                 for x in range(n):
                     hx, hy, hz = hs[x, 1] + hx0, hs[x, 2] + hy0, hs[x, 3] + hz0
-                    px, py, pz = r[x + 3, 1], r[x + 3, 2], r[x + 3, 3]
-                    row[x, 1] += hy * pz - hz * py
-                    row[x, 2] += hz * px - hx * pz
-                    row[x, 3] += hx * py - hy * px
-                if emission:
-                    gb, gd, e0, ez = gbar[s], gdelta[s], eq0[s], eqz[s]
-                    for x in range(n):
-                        a0 = e0 - r[x + 3, 0]
-                        az = ez - r[x + 3, 3]
-                        row[x, 0] += gb * a0 + gd * az
-                        row[x, 1] -= gb * r[x + 3, 1]
-                        row[x, 2] -= gb * r[x + 3, 2]
-                        row[x, 3] += gb * az + gd * a0
-                for x in range(n):
-                    for c in range(4):
-                        out[x, s, e, d, c] = row[x, c]
+                    p0, px, py, pz = r[x + 3, 0], r[x + 3, 1], r[x + 3, 2], r[x + 3, 3]
+                    o0 = row[x, 0]
+                    o1 = row[x, 1] + (hy * pz - hz * py)
+                    o2 = row[x, 2] + (hz * px - hx * pz)
+                    o3 = row[x, 3] + (hx * py - hy * px)
+                    if emission:
+                        a0, az = e0 - p0, ez - pz
+                        o0 += gb * a0 + gd * az
+                        o1 -= gb * px
+                        o2 -= gb * py
+                        o3 += gb * az + gd * a0
+                    out[x, s, e, d, 0] = o0
+                    out[x, s, e, d, 1] = o1
+                    out[x, s, e, d, 2] = o2
+                    out[x, s, e, d, 3] = o3
     if kappa != 0.0:
         avg = hs
         for s in range(n_s):
             for e in range(n_e):
-                avg[:] = 0.0
+                fh[:] = 0.0
                 for d in range(n_d):
-                    wd, pr = w[d], ut[s, e, d, 3:3 + n]
-                    for x in range(n):
-                        for c in range(4):
-                            avg[x, c] += wd * pr[x, c]
+                    wd, pr = w[d], ut[s, e, d, 3:3 + n].reshape(k4)
+                    for k in range(k4):
+                        fh[k] += wd * pr[k]
                 for d in range(n_d):
                     pr = ut[s, e, d, 3:3 + n]
                     for x in range(n):
