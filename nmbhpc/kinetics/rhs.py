@@ -322,6 +322,53 @@ def _face_row(r, positive, nonlinear, face):
         _linear_faces(a, b, m, p, q, face)
 
 
+@njit(**_INLINE)
+def _rows(u):
+    """``u`` (m, S, E, D, 4) as rows (S, E, D, m, 4): a work array with a literal last axis."""
+    m_rows, n_s, n_e, n_d = u.shape[0], u.shape[1], u.shape[2], u.shape[3]
+    ut = np.empty((n_s, n_e, n_d, m_rows, 4))
+    for x in range(m_rows):
+        for s in range(n_s):
+            for e in range(n_e):
+                for d in range(n_d):
+                    for c in range(4):
+                        ut[s, e, d, x, c] = u[x, s, e, d, c]
+    return ut
+
+
+@njit(**_INLINE)
+def _moment_rows(ut, lo, n, ww, wwvec):
+    """Moments of P_nu - P_nubar of the cells lo..lo + n of the rows ``ut``, as
+    :func:`_self_moments` (component 0 is computed and unused): flat (n * 4) arrays
+    d0 = sum W w d and d1a = sum W w v^a d. Elementwise over (x, component), so flat
+    unit-stride loops, one accumulator per loop (few enough pointers for LLVM's runtime
+    alias checks)."""
+    k4 = 4 * n
+    d0, d1x, d1y, d1z = np.zeros(k4), np.zeros(k4), np.zeros(k4), np.zeros(k4)
+    for e in range(ut.shape[1]):
+        for d in range(ut.shape[2]):
+            wd = ww[e, d]
+            wv0, wv1, wv2 = wwvec[e, d, 0], wwvec[e, d, 1], wwvec[e, d, 2]
+            pn, pb = ut[0, e, d, lo:lo + n].reshape(k4), ut[1, e, d, lo:lo + n].reshape(k4)
+            for k in range(k4):
+                d0[k] += wd * (pn[k] - pb[k])
+            for k in range(k4):
+                d1x[k] += wv0 * (pn[k] - pb[k])
+            for k in range(k4):
+                d1y[k] += wv1 * (pn[k] - pb[k])
+            for k in range(k4):
+                d1z[k] += wv2 * (pn[k] - pb[k])
+    return d0, d1x, d1y, d1z
+
+
+@njit(**_INLINE)
+def _self_rows(d0, d1x, d1y, d1z, v, mu, hs):
+    """hs = mu D(v) of every cell (flat, as :func:`_self_field`)."""
+    v0, v1, v2 = v[0], v[1], v[2]
+    for k in range(hs.shape[0]):
+        hs[k] = mu * (d0[k] - (v0 * d1x[k] + v1 * d1y[k] + v2 * d1z[k]))
+
+
 @njit(**_JIT)
 def _sweep_1d(u, inv_dx, vel, nonlinear, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta,
               eq0, eqz, kappa, emission, advect, out):
@@ -335,47 +382,18 @@ def _sweep_1d(u, inv_dx, vel, nonlinear, vec, ww, wwvec, h_fixed, mu, w, gbar, g
     depend on where a cell sits in the block (vector body or remainder of a loop): no
     fast-math, no reassociation.
     """
-    m_rows, n = u.shape[0], out.shape[0]
+    n = out.shape[0]
     n_s, n_e, n_d = u.shape[1], u.shape[2], u.shape[3]
-    ut = np.empty((n_s, n_e, n_d, m_rows, 4))
+    ut = _rows(u)
     face = np.empty((n + 1, 4))
     row = np.empty((n, 4))
-    d0 = np.zeros((n, 4))
-    d1x = np.zeros((n, 4))
-    d1y = np.zeros((n, 4))
-    d1z = np.zeros((n, 4))
     hs = np.empty((n, 4))
-    for x in range(m_rows):
-        for s in range(n_s):
-            for e in range(n_e):
-                for d in range(n_d):
-                    for c in range(4):
-                        ut[s, e, d, x, c] = u[x, s, e, d, c]
-    # moments of P_nu - P_nubar (as _self_moments; component 0 is computed and unused):
-    # elementwise over (x, component), so flat unit-stride loops, one accumulator per loop
-    # (few enough pointers for LLVM's runtime alias checks)
     k4 = 4 * n
-    f0, fx, fy, fz, fh = d0.reshape(k4), d1x.reshape(k4), d1y.reshape(k4), d1z.reshape(k4), \
-        hs.reshape(k4)
-    for e in range(n_e):
-        for d in range(n_d):
-            wd = ww[e, d]
-            wv0, wv1, wv2 = wwvec[e, d, 0], wwvec[e, d, 1], wwvec[e, d, 2]
-            pn, pb = ut[0, e, d, 3:3 + n].reshape(k4), ut[1, e, d, 3:3 + n].reshape(k4)
-            for k in range(k4):
-                f0[k] += wd * (pn[k] - pb[k])
-            for k in range(k4):
-                fx[k] += wv0 * (pn[k] - pb[k])
-            for k in range(k4):
-                fy[k] += wv1 * (pn[k] - pb[k])
-            for k in range(k4):
-                fz[k] += wv2 * (pn[k] - pb[k])
+    fh = hs.reshape(k4)
+    d0, d1x, d1y, d1z = _moment_rows(ut, 3, n, ww, wwvec)
     for d in range(n_d):
         v = vel[d]
-        v0, v1, v2 = vec[d, 0], vec[d, 1], vec[d, 2]
-        # mu D(v) as _self_field
-        for k in range(k4):
-            fh[k] = mu * (f0[k] - (v0 * fx[k] + v1 * fy[k] + v2 * fz[k]))
+        _self_rows(d0, d1x, d1y, d1z, vec[d], mu, fh)
         for s in range(n_s):
             for e in range(n_e):
                 r = ut[s, e, d]
