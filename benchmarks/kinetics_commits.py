@@ -6,7 +6,8 @@ config: the Fiducial preset (nx = 256, n_dir = 16 by default), each tree's defau
 numerics, ``--steps`` steps of its own step control after one untimed warm-up step
 (numba compilation, first-call allocations). Every round runs the old tree, then
 this one, each in a fresh process (``mpirun -n R`` for ``--ranks R``); the medians
-over ``--rounds`` rounds and their ratio are printed. One update is one
+over ``--rounds`` rounds and their ratio are printed, and the ratio of each round's
+pair (run back to back, so under the same load) with its median. One update is one
 (x, v, E) point advanced by one RK4 step (both species).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/kinetics_commits.py --old /tmp/kin-old \\
@@ -91,6 +92,10 @@ def main():
               f"updates/s/core (medians); new/old = {med['new'] / med['old']:.2f}")
         print("  old rates:", " ".join(f"{r:.3g}" for r in rates["old"]))
         print("  new rates:", " ".join(f"{r:.3g}" for r in rates["new"]))
+        # each round's pair ran back to back, so its ratio shares that round's load
+        pairs = [n / o for n, o in zip(rates["new"], rates["old"])]
+        print("  new/old per round:", " ".join(f"{r:.2f}" for r in pairs),
+              f"(median {statistics.median(pairs):.2f}); load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

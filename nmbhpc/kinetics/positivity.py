@@ -64,13 +64,18 @@ def limit(p: np.ndarray) -> tuple[int, float, float]:
     return int(over.sum()), overshoot, dz
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", boundscheck=False)
 def _cell_kernel(p, ww, totals, restore):
     """Per cell of ``p`` (n, 2, nE, D, 4): radial projection, then (``restore``) the cell's
     Pz lepton moment restored from the margin of the other matrices (see
     :func:`limit_conservative`). ``totals`` (3,) accumulates (matrices limited, overshoot
-    removed, change of the lepton moment left)."""
+    removed, change of the lepton moment left).
+
+    |P| is taken once per matrix and again only where the projection changed P; the
+    margins P0 - |P| serve both the capacity and the shift (nothing changes in between).
+    """
     n, n_s, n_e, n_d = p.shape[0], p.shape[1], p.shape[2], p.shape[3]
+    norm = np.empty((n_s, n_e, n_d))
     for x in range(n):
         over = 0
         for s in range(n_s):
@@ -82,6 +87,11 @@ def _cell_kernel(p, ww, totals, restore):
                         over += 1
         if over == 0:
             continue
+        for s in range(n_s):
+            for e in range(n_e):
+                for d in range(n_d):
+                    px, py, pz = p[x, s, e, d, 1], p[x, s, e, d, 2], p[x, s, e, d, 3]
+                    norm[s, e, d] = np.sqrt(px * px + py * py + pz * pz)
         # radial projection; `moved` = its change of sum W w (Pz_nu - Pz_nubar)
         moved = 0.0
         for s in range(n_s):
@@ -89,68 +99,50 @@ def _cell_kernel(p, ww, totals, restore):
             for e in range(n_e):
                 for d in range(n_d):
                     q = p[x, s, e, d]
-                    norm = np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
-                    if norm > q[0]:
+                    if norm[s, e, d] > q[0]:
                         totals[0] += 1.0
-                        totals[1] += norm - q[0]
-                        scale = max(q[0], 0.0) / norm
+                        totals[1] += norm[s, e, d] - q[0]
+                        scale = max(q[0], 0.0) / norm[s, e, d]
                         moved += sign * ww[e, d] * (scale - 1.0) * q[3]
                         q[1] *= scale
                         q[2] *= scale
                         q[3] *= scale
+                        norm[s, e, d] = np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
         if not restore:
             totals[2] += moved
-        elif not _restore_moment(p[x], ww, moved):
-            totals[2] += _restore_partial(p[x], ww, moved)
+            continue
+        # margins m = P0 - |P| of the projected cell and their weighted sum over m > 0
+        cap = 0.0
+        for s in range(n_s):
+            for e in range(n_e):
+                for d in range(n_d):
+                    m = p[x, s, e, d, 0] - norm[s, e, d]
+                    norm[s, e, d] = m
+                    if m > 0.0:
+                        cap += ww[e, d] * m
+        if not abs(moved) > cap:
+            # undo the change of the moment from the margin
+            if moved != 0.0:
+                _shift(p[x], norm, -moved / cap)
+        else:
+            # too little margin: use all of it, report the rest
+            c = -1.0 if moved > 0.0 else 1.0
+            if cap > 0.0:
+                _shift(p[x], norm, c)
+            totals[2] += moved + c * cap
 
 
-@njit(cache=True, error_model="numpy")
-def _capacity(cell, ww):
-    """sum W w (P0 - |P|)_+ over both species of one cell."""
-    cap = 0.0
-    for s in range(cell.shape[0]):
-        for e in range(cell.shape[1]):
-            for d in range(cell.shape[2]):
-                q = cell[s, e, d]
-                m = q[0] - np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
-                if m > 0.0:
-                    cap += ww[e, d] * m
-    return cap
-
-
-@njit(cache=True, error_model="numpy")
-def _shift(cell, ww, c):
-    """Pz += c m (nu) and Pz -= c m (nubar), m = (P0 - |P|)_+: |P| stays <= P0 for |c| <= 1
-    and sum W w (Pz_nu - Pz_nubar) changes by c * capacity."""
+@njit(cache=True, error_model="numpy", boundscheck=False)
+def _shift(cell, margin, c):
+    """Pz += c m (nu) and Pz -= c m (nubar) where the margin m = (P0 - |P|) > 0: |P| stays
+    <= P0 for |c| <= 1 and sum W w (Pz_nu - Pz_nubar) changes by c * capacity."""
     for s in range(cell.shape[0]):
         sign = 1.0 if s == 0 else -1.0
         for e in range(cell.shape[1]):
             for d in range(cell.shape[2]):
-                q = cell[s, e, d]
-                m = q[0] - np.sqrt(q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+                m = margin[s, e, d]
                 if m > 0.0:
-                    q[3] += sign * c * m
-
-
-@njit(cache=True, error_model="numpy")
-def _restore_moment(cell, ww, moved):
-    """Undo a change ``moved`` of the cell's Pz lepton moment from its margin, if it suffices."""
-    cap = _capacity(cell, ww)
-    if abs(moved) > cap:
-        return False
-    if moved != 0.0:
-        _shift(cell, ww, -moved / cap)
-    return True
-
-
-@njit(cache=True, error_model="numpy")
-def _restore_partial(cell, ww, moved):
-    """Use the whole margin of the cell towards undoing ``moved``; return what is left."""
-    cap = _capacity(cell, ww)
-    c = -1.0 if moved > 0.0 else 1.0
-    if cap > 0.0:
-        _shift(cell, ww, c)
-    return moved + c * cap
+                    cell[s, e, d, 3] += sign * c * m
 
 
 def limit_conservative(p: np.ndarray, ww: np.ndarray) -> np.ndarray:

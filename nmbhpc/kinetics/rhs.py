@@ -29,10 +29,11 @@ Advection (``NumericsSettings.advection``), stencil width 3 for both:
   componentwise WENO would not) and keeps the flux a linear map of the
   stencil's density matrices.
 
-Cost: a 1D block is one compiled sweep over its cells (:func:`_fused_1d_kernel`):
-each face value is computed once, in flux form, and used by both cells, then the
-local terms of the cell (self-interaction moments, h x P, collisions) follow
-while its data are in cache. :meth:`KineticRHS.hamiltonian` is the numpy form of
+Cost: a 1D block is one compiled sweep (:func:`_sweep_1d`): the block is laid
+out as rows (species, energy, direction) of (x, component), each face value is
+computed once, in flux form, and used by both cells, and every loop runs over x,
+so the compiler vectorises the WENO faces and the local terms (self-interaction
+moments, h x P, collisions) alike. :meth:`KineticRHS.hamiltonian` is the numpy form of
 h, kept for analysis and tests.
 
 In a 2D/3D box (:attr:`GridSettings.axes`) the advection is dimension by
@@ -70,14 +71,54 @@ _D0, _D1, _D2 = 0.1, 0.6, 0.3
 _WENO_EPS = 1e-6
 
 
-@njit(cache=True, error_model="numpy")
+_JIT = dict(cache=True, error_model="numpy", boundscheck=False)
+
+
+@njit(**_JIT)
+def _smoothness(a, b, m, p, q):
+    """One component's share of the three WENO5 smoothness indicators of the stencil
+    a, b, m, p, q (upwind to downwind; the face lies between m and p)."""
+    t0, t1 = a - 2.0 * b + m, a - 4.0 * b + 3.0 * m
+    t2, t3 = b - 2.0 * m + p, b - p
+    t4, t5 = m - 2.0 * p + q, 3.0 * m - 4.0 * p + q
+    return (13.0 / 12.0 * (t0 * t0) + 0.25 * (t1 * t1), 13.0 / 12.0 * (t2 * t2) + 0.25 * (t3 * t3),
+            13.0 / 12.0 * (t4 * t4) + 0.25 * (t5 * t5))
+
+
+@njit(**_JIT)
+def _weno_z_weights(b0, b1, b2, m0, p0):
+    """WENO-Z weights of the three candidate stencils from the smoothness indicators
+    summed over the components, ``m0``, ``p0``: P0 on both sides of the face."""
+    # floor relative to the local occupation (P0 bounds |P|), so the switch does
+    # not depend on the units of n_ref, and large: the weights stay linear (to
+    # ~tau/eps) for structure below ~1e-3 P0, e.g. a seed of 1e-6 that is to grow
+    # through the linear phase (a floor of 1e-12 P0^2, the square of such a seed,
+    # let WENO act on the seed itself); 1e-100 keeps an empty region finite
+    eps = _WENO_EPS * (m0 * m0 + p0 * p0) + 1e-100
+    tau = abs(b0 - b2)
+    g0 = 1.0 + tau / (b0 + eps)
+    g1 = 1.0 + tau / (b1 + eps)
+    g2 = 1.0 + tau / (b2 + eps)
+    a0, a1, a2 = _D0 * (g0 * g0), _D1 * (g1 * g1), _D2 * (g2 * g2)
+    return a0 / (a0 + a1 + a2), a1 / (a0 + a1 + a2), a2 / (a0 + a1 + a2)
+
+
+@njit(**_JIT)
+def _face_value(w0, w1, w2, a, b, m, p, q):
+    """The face value of one component from the weights of the three candidate stencils."""
+    return (w0 * (2.0 * a - 7.0 * b + 11.0 * m) + w1 * (-b + 5.0 * m + 2.0 * p)
+            + w2 * (2.0 * m + 5.0 * p - q)) / 6.0
+
+
+@njit(**_JIT)
 def _faces(u, i, s, e, vel, nonlinear, face):
     """Face values between rows i + 3 and i + 4 of ``u`` (n + 6, S, E, D, 4) for every
     direction d of (s, e), upwind by the sign of vel[d], into ``face`` (D, 4).
 
     ``nonlinear``: WENO-Z weights, shared by the 4 components of the density matrix
     (so the scheme commutes with flavor rotations); else the optimal (linear) weights,
-    i.e. the fifth-order upwind-biased scheme.
+    i.e. the fifth-order upwind-biased scheme. Used by the 2D/3D sweeps; the 1D sweep
+    evaluates the same formulas vectorised over x (:func:`_weno_faces`).
     """
     for d in range(u.shape[3]):
         v = vel[d]
@@ -90,29 +131,17 @@ def _faces(u, i, s, e, vel, nonlinear, face):
         if nonlinear:
             b0 = b1 = b2 = 0.0
             for c in range(4):
-                a, b, m = u[r0, s, e, d, c], u[r1, s, e, d, c], u[r2, s, e, d, c]
-                p, q = u[r3, s, e, d, c], u[r4, s, e, d, c]
-                b0 += 13.0 / 12.0 * (a - 2.0 * b + m) ** 2 + 0.25 * (a - 4.0 * b + 3.0 * m) ** 2
-                b1 += 13.0 / 12.0 * (b - 2.0 * m + p) ** 2 + 0.25 * (b - p) ** 2
-                b2 += 13.0 / 12.0 * (m - 2.0 * p + q) ** 2 + 0.25 * (3.0 * m - 4.0 * p + q) ** 2
-            # floor relative to the local occupation (P0 bounds |P|), so the switch does
-            # not depend on the units of n_ref, and large: the weights stay linear (to
-            # ~tau/eps) for structure below ~1e-3 P0, e.g. a seed of 1e-6 that is to grow
-            # through the linear phase (a floor of 1e-12 P0^2, the square of such a seed,
-            # let WENO act on the seed itself); 1e-100 keeps an empty region finite
-            eps = _WENO_EPS * (u[r2, s, e, d, 0] ** 2 + u[r3, s, e, d, 0] ** 2) + 1e-100
-            tau = abs(b0 - b2)
-            a0 = _D0 * (1.0 + tau / (b0 + eps)) ** 2
-            a1 = _D1 * (1.0 + tau / (b1 + eps)) ** 2
-            a2 = _D2 * (1.0 + tau / (b2 + eps)) ** 2
-            w0, w1, w2 = a0 / (a0 + a1 + a2), a1 / (a0 + a1 + a2), a2 / (a0 + a1 + a2)
+                s0, s1, s2 = _smoothness(u[r0, s, e, d, c], u[r1, s, e, d, c], u[r2, s, e, d, c],
+                                         u[r3, s, e, d, c], u[r4, s, e, d, c])
+                b0 += s0
+                b1 += s1
+                b2 += s2
+            w0, w1, w2 = _weno_z_weights(b0, b1, b2, u[r2, s, e, d, 0], u[r3, s, e, d, 0])
         else:
             w0, w1, w2 = _D0, _D1, _D2
         for c in range(4):
-            a, b, m = u[r0, s, e, d, c], u[r1, s, e, d, c], u[r2, s, e, d, c]
-            p, q = u[r3, s, e, d, c], u[r4, s, e, d, c]
-            face[d, c] = (w0 * (2.0 * a - 7.0 * b + 11.0 * m) + w1 * (-b + 5.0 * m + 2.0 * p)
-                          + w2 * (2.0 * m + 5.0 * p - q)) / 6.0
+            face[d, c] = _face_value(w0, w1, w2, u[r0, s, e, d, c], u[r1, s, e, d, c],
+                                     u[r2, s, e, d, c], u[r3, s, e, d, c], u[r4, s, e, d, c])
 
 
 @njit(cache=True, error_model="numpy")
@@ -246,28 +275,169 @@ def _local_terms(p, out, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta, eq0, eqz,
                         out[s, e, d, c] += kappa * (avg - p[s, e, d, c])
 
 
-@njit(cache=True, error_model="numpy")
-def _fused_1d_kernel(u, inv_dx, vel, nonlinear, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta,
-                     eq0, eqz, kappa, emission, advect, out):
-    """The whole right-hand side of a 1D block in one sweep over the cells.
+# The 1D sweep below works on one (species, energy, direction) row at a time in the layout
+# (x, component): every loop runs over x (and the 4 components), so LLVM vectorises it.
+# Its helpers are inlined at the numba level ("always") so that the work arrays, made in
+# the sweep with a literal last axis of 4, keep constant strides: with the strides of
+# arguments (runtime values) LLVM cannot bound the accesses and keeps the loops scalar,
+# and a branch inside the loop over faces (``nonlinear``) has the same effect.
+_INLINE = dict(_JIT, inline="always")
 
-    ``u`` (n + 6, 2, E, D, 4) ghosted, ``out`` (n, 2, E, D, 4) overwritten. Advection in
-    flux form: the face value between cells i and i + 1 (WENO-Z if ``nonlinear``, else
-    the linear fifth-order one; upwind by the sign of v) is computed once and used by
-    both cells; then the local terms of cell i.
+
+@njit(**_INLINE)
+def _weno_faces(a, b, m, p, q, face):
+    """WENO-Z face values face[j, :] from the stencil rows a..q (nf, 4), upwind to downwind."""
+    for j in range(face.shape[0]):
+        b0 = b1 = b2 = 0.0
+        for c in range(4):
+            s0, s1, s2 = _smoothness(a[j, c], b[j, c], m[j, c], p[j, c], q[j, c])
+            b0 += s0
+            b1 += s1
+            b2 += s2
+        w0, w1, w2 = _weno_z_weights(b0, b1, b2, m[j, 0], p[j, 0])
+        for c in range(4):
+            face[j, c] = _face_value(w0, w1, w2, a[j, c], b[j, c], m[j, c], p[j, c], q[j, c])
+
+
+@njit(**_INLINE)
+def _linear_faces(a, b, m, p, q, face):
+    """Face values of the fifth-order upwind-biased scheme (the optimal WENO weights)."""
+    for j in range(face.shape[0]):
+        for c in range(4):
+            face[j, c] = _face_value(_D0, _D1, _D2, a[j, c], b[j, c], m[j, c], p[j, c], q[j, c])
+
+
+@njit(**_INLINE)
+def _face_row(r, positive, nonlinear, face):
+    """Faces j = 0..n of one ghosted row ``r`` (n + 6, 4): face j lies between owned cells
+    j - 1 and j (rows j + 2 and j + 3), upwind by the sign of the velocity."""
+    nf = face.shape[0]
+    if positive:
+        a, b, m, p, q = r[0:nf], r[1:nf + 1], r[2:nf + 2], r[3:nf + 3], r[4:nf + 4]
+    else:
+        a, b, m, p, q = r[5:nf + 5], r[4:nf + 4], r[3:nf + 3], r[2:nf + 2], r[1:nf + 1]
+    if nonlinear:
+        _weno_faces(a, b, m, p, q, face)
+    else:
+        _linear_faces(a, b, m, p, q, face)
+
+
+@njit(**_INLINE)
+def _rows(u):
+    """``u`` (m, S, E, D, 4) as rows (S, E, D, m, 4): a work array with a literal last axis."""
+    m_rows, n_s, n_e, n_d = u.shape[0], u.shape[1], u.shape[2], u.shape[3]
+    ut = np.empty((n_s, n_e, n_d, m_rows, 4))
+    for x in range(m_rows):
+        for s in range(n_s):
+            for e in range(n_e):
+                for d in range(n_d):
+                    for c in range(4):
+                        ut[s, e, d, x, c] = u[x, s, e, d, c]
+    return ut
+
+
+@njit(**_INLINE)
+def _moment_rows(ut, lo, n, ww, wwvec):
+    """Moments of P_nu - P_nubar of the cells lo..lo + n of the rows ``ut``, as
+    :func:`_self_moments` (component 0 is computed and unused): flat (n * 4) arrays
+    d0 = sum W w d and d1a = sum W w v^a d. Elementwise over (x, component), so flat
+    unit-stride loops, one accumulator per loop (few enough pointers for LLVM's runtime
+    alias checks)."""
+    k4 = 4 * n
+    d0, d1x, d1y, d1z = np.zeros(k4), np.zeros(k4), np.zeros(k4), np.zeros(k4)
+    for e in range(ut.shape[1]):
+        for d in range(ut.shape[2]):
+            wd = ww[e, d]
+            wv0, wv1, wv2 = wwvec[e, d, 0], wwvec[e, d, 1], wwvec[e, d, 2]
+            pn, pb = ut[0, e, d, lo:lo + n].reshape(k4), ut[1, e, d, lo:lo + n].reshape(k4)
+            for k in range(k4):
+                d0[k] += wd * (pn[k] - pb[k])
+            for k in range(k4):
+                d1x[k] += wv0 * (pn[k] - pb[k])
+            for k in range(k4):
+                d1y[k] += wv1 * (pn[k] - pb[k])
+            for k in range(k4):
+                d1z[k] += wv2 * (pn[k] - pb[k])
+    return d0, d1x, d1y, d1z
+
+
+@njit(**_INLINE)
+def _self_rows(d0, d1x, d1y, d1z, v, mu, hs):
+    """hs = mu D(v) of every cell (flat, as :func:`_self_field`)."""
+    v0, v1, v2 = v[0], v[1], v[2]
+    for k in range(hs.shape[0]):
+        hs[k] = mu * (d0[k] - (v0 * d1x[k] + v1 * d1y[k] + v2 * d1z[k]))
+
+
+@njit(**_JIT)
+def _sweep_1d(u, inv_dx, vel, nonlinear, vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta,
+              eq0, eqz, kappa, emission, advect, out):
+    """The whole right-hand side of a 1D block: ``u`` (n + 6, 2, E, D, 4) ghosted, ``out``
+    (n, 2, E, D, 4) overwritten.
+
+    Advection in flux form: the face value between cells i and i + 1 (WENO-Z if
+    ``nonlinear``, else the linear fifth-order one; upwind by the sign of v) is computed
+    once and used by both cells. Each element of ``out`` gets the same operations in the
+    same order as :func:`_local_terms` after the flux difference, so the result does not
+    depend on where a cell sits in the block (vector body or remainder of a loop): no
+    fast-math, no reassociation.
     """
     n = out.shape[0]
-    shape = (u.shape[1], u.shape[2], u.shape[3], 4)
-    left, right = np.zeros(shape), np.zeros(shape)
-    for i in range(-1 if advect else 0, n):
-        if i >= 0:
-            out[i] = 0.0
-        if advect:
-            _flux_difference(u, i, inv_dx, vel, nonlinear, left, right, out)
-            left, right = right, left
-        if i >= 0:
-            _local_terms(u[i + 3], out[i], vec, ww, wwvec, h_fixed, mu, w, gbar, gdelta, eq0, eqz,
-                         kappa, emission)
+    n_s, n_e, n_d = u.shape[1], u.shape[2], u.shape[3]
+    ut = _rows(u)
+    face = np.empty((n + 1, 4))
+    row = np.empty((n, 4))
+    hs = np.empty((n, 4))
+    k4 = 4 * n
+    fh = hs.reshape(k4)
+    d0, d1x, d1y, d1z = _moment_rows(ut, 3, n, ww, wwvec)
+    for d in range(n_d):
+        v = vel[d]
+        _self_rows(d0, d1x, d1y, d1z, vec[d], mu, fh)
+        for s in range(n_s):
+            for e in range(n_e):
+                r = ut[s, e, d]
+                if advect and v != 0.0:
+                    _face_row(r, v > 0.0, nonlinear, face)
+                    ff, fr = face.reshape(k4 + 4), row.reshape(k4)
+                    for k in range(k4):
+                        fr[k] = 0.0 - v * ((ff[k + 4] - ff[k]) * inv_dx)
+                else:
+                    row[:] = 0.0
+                hx0, hy0, hz0 = h_fixed[s, e, 0], h_fixed[s, e, 1], h_fixed[s, e, 2]
+                gb, gd, e0, ez = gbar[s], gdelta[s], eq0[s], eqz[s]
+                # h x P, then emission/absorption, into the cell's slot of ``out``
+                for x in range(n):
+                    hx, hy, hz = hs[x, 1] + hx0, hs[x, 2] + hy0, hs[x, 3] + hz0
+                    p0, px, py, pz = r[x + 3, 0], r[x + 3, 1], r[x + 3, 2], r[x + 3, 3]
+                    o0 = row[x, 0]
+                    o1 = row[x, 1] + (hy * pz - hz * py)
+                    o2 = row[x, 2] + (hz * px - hx * pz)
+                    o3 = row[x, 3] + (hx * py - hy * px)
+                    if emission:
+                        a0, az = e0 - p0, ez - pz
+                        o0 += gb * a0 + gd * az
+                        o1 -= gb * px
+                        o2 -= gb * py
+                        o3 += gb * az + gd * a0
+                    out[x, s, e, d, 0] = o0
+                    out[x, s, e, d, 1] = o1
+                    out[x, s, e, d, 2] = o2
+                    out[x, s, e, d, 3] = o3
+    if kappa != 0.0:
+        avg = hs
+        for s in range(n_s):
+            for e in range(n_e):
+                fh[:] = 0.0
+                for d in range(n_d):
+                    wd, pr = w[d], ut[s, e, d, 3:3 + n].reshape(k4)
+                    for k in range(k4):
+                        fh[k] += wd * pr[k]
+                for d in range(n_d):
+                    pr = ut[s, e, d, 3:3 + n]
+                    for x in range(n):
+                        for c in range(4):
+                            out[x, s, e, d, c] += kappa * (avg[x, c] - pr[x, c])
 
 
 @njit(cache=True, error_model="numpy")
@@ -300,6 +470,7 @@ class KineticRHS:
         # full unit vectors only when an azimuth grid makes the transverse moments nonzero
         self.vectors = direction_vectors(g) if g.n_phi > 1 else None
         self.dx = g.length / g.nx
+        self._inv_dx = 1.0 / self.dx
         self.axes = g.axes
         #: cell width along each array axis, and the (negative, positive) direction groups
         #: of the velocity component along it (directions with v_a = 0 do not move along a)
@@ -360,21 +531,28 @@ class KineticRHS:
         return h_self[:, None, None, :, :] + self.h_fixed[None]
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
+        gw, nd = STENCIL_WIDTH, len(self.axes)
+        n = int(np.prod([m - 2 * gw for m in u.shape[:nd]]))
+        out = np.empty((n,) + u.shape[nd:])
+        self.evaluate(u, out)
+        return out
+
+    def evaluate(self, u: np.ndarray, out: np.ndarray) -> None:
+        """F(U) of the ghosted ``u`` into ``out`` (n, 2, nE, n_dir, 4), C-contiguous,
+        overwritten (the solver passes the view of PETSc's F: no copy)."""
         gw = STENCIL_WIDTH
         nd = len(self.axes)
         if self.axes == (2,):
-            # one compiled sweep: advection fluxes and local terms, cell by cell
-            out = np.empty((u.shape[0] - 2 * gw,) + u.shape[1:])
-            _fused_1d_kernel(np.ascontiguousarray(u), 1.0 / self.dx, self.v, self._nonlinear,
-                             *self._local_args, self.advect, out)
-            return out
+            # one compiled sweep: advection fluxes and local terms, vectorised over x
+            _sweep_1d(np.ascontiguousarray(u), self._inv_dx, self.v, self._nonlinear,
+                      *self._local_args, self.advect, out)
+            return
         block = tuple(m - 2 * gw for m in u.shape[:nd])
         p = np.ascontiguousarray(u[(slice(gw, -gw),) * nd]).reshape((-1,) + u.shape[nd:])
-        out = np.zeros_like(p)
+        out[...] = 0.0
         if self.advect:
             self._advect_nd(u, out.reshape(block + u.shape[nd:]))
         _local_block_kernel(p, *self._local_args, out)
-        return out
 
     def _advect_nd(self, u: np.ndarray, out: np.ndarray) -> None:
         """Add -sum_a v_a d_a P over the array axes of ``u`` into ``out`` (the owned block).

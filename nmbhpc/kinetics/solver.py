@@ -133,6 +133,7 @@ class KineticSolver:
         # the cells' lepton moment sum W w (Pz_nu - Pz_nubar) = ELN - XLN that it left
         self.limited = np.zeros(3)
         self._target = 0.0
+        self._dt_cfl = self._rate_floor = None
         self.ts = self._make_ts()
         self.dt = self.stable_dt()
         self._worst_margin = 0.0
@@ -256,7 +257,7 @@ class KineticSolver:
         self.n_rhs += 1
         self.da.globalToLocal(X, self._Xl)
         u = self._Xl.getArray().view(np.float64).reshape(self._ghosted + self.cell_shape)
-        self._view(F, self.n_local)[...] = self.rhs(u)
+        self.rhs.evaluate(u, self._view(F, self.n_local))
 
     def _post_step(self, ts) -> None:
         """TS post-step (collective): positivity limiter, then the next step from the new state."""
@@ -320,15 +321,17 @@ class KineticSolver:
         tset = self.settings.time
         if tset.dt is not None:
             return tset.dt
-        g, col = self.settings.grid, self.settings.physics.collisions
-        if g.axes == (2,):
-            dt_cfl = tset.cfl * g.length / g.nx / max(np.abs(self.rhs.v).max(), 1e-300)
-        else:
-            rate = sum(np.abs(va) / dx for va, dx in zip(self.rhs.velocity, self.rhs.spacing))
-            dt_cfl = tset.cfl / max(float(rate.max()), 1e-300)
+        if self._dt_cfl is None:   # the parts that do not change during a run, once
+            g, col = self.settings.grid, self.settings.physics.collisions
+            if g.axes == (2,):
+                self._dt_cfl = tset.cfl * g.length / g.nx / max(np.abs(self.rhs.v).max(), 1e-300)
+            else:
+                rate = sum(np.abs(va) / dx for va, dx in zip(self.rhs.velocity, self.rhs.spacing))
+                self._dt_cfl = tset.cfl / max(float(rate.max()), 1e-300)
+            self._rate_floor = max(max(max(r) for r in col.gamma), col.scattering)
         hmax = self.comm.allreduce(self.rhs.max_frequency(self.field), op=MPI.MAX)
-        rate = max(hmax, max(max(r) for r in col.gamma), col.scattering)
-        return min(dt_cfl, tset.phase_step / rate) if rate > 0 else dt_cfl
+        rate = max(hmax, self._rate_floor)
+        return min(self._dt_cfl, tset.phase_step / rate) if rate > 0 else self._dt_cfl
 
     def advance_to(self, t: float) -> None:
         """Collective. Integrate from the current time to ``t``.
