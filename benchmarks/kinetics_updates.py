@@ -17,7 +17,8 @@ compared when the solver runs the same scheme (``--advection upwind5
 2D box of N x nx cells (x, z) with the same directions and energies, and
 prints its per-core rate and the ratio to the 1D rate of the same run (one
 update is then one (cell, v, E) point; the 2D update pays a second advection
-sweep).
+sweep); with ``--transverse-y M`` (``--n-phi`` >= 3) the box is the 3D one of
+N x M x nx cells.
 
 One "update" is one (x, v, E) point advanced by one full RK4 step (both
 species). Per-core rate = updates / (wall time x ranks). The reference runs
@@ -47,12 +48,14 @@ from nmbhpc.kinetics.settings import (GridSettings, KineticSettings, NumericsSet
 from nmbhpc.kinetics.solver import KineticSolver  # noqa: E402
 
 
-def settings(nx, n_dir, n_e, steps, numerics=NumericsSettings(), n_phi=1, transverse=1):
+def settings(nx, n_dir, n_e, steps, numerics=NumericsSettings(), n_phi=1, transverse=1,
+             transverse_y=1):
     om = tuple(np.linspace(0.1, 1.0, n_e))
     dt = 0.01
     return KineticSettings(grid=GridSettings(nx=nx, length=50.0, n_dir=n_dir, n_phi=n_phi,
-                                             transverse=(transverse, 1),
-                                             transverse_length=(50.0 * transverse / nx, 1.0)),
+                                             transverse=(transverse, transverse_y),
+                                             transverse_length=(50.0 * transverse / nx,
+                                                                50.0 * transverse_y / nx)),
                            physics=PhysicsSettings(omega=om, weights=tuple([1.0 / n_e] * n_e),
                                                    theta=0.1, mu=1.0),
                            nu=SpeciesInit(n_e=1.0), nubar=SpeciesInit(n_e=0.8, shape="linear", parameter=0.9),
@@ -138,6 +141,9 @@ def main():
     ap.add_argument("--n-phi", type=int, default=1)
     ap.add_argument("--transverse", type=int, default=0,
                     help="also time the 2D box of TRANSVERSE x nx cells (needs --n-phi >= 2)")
+    ap.add_argument("--transverse-y", type=int, default=1,
+                    help="with --transverse: a 3D box of TRANSVERSE x TRANSVERSE_Y x nx cells "
+                         "(needs --n-phi >= 3)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="with --transverse: interleaved 1D/2D runs, the fastest of each counts")
     a = ap.parse_args()
@@ -149,7 +155,9 @@ def main():
     if a.transverse:
         # interleaved 1D and 2D runs, fastest of --repeat each: the ratio is what a shared
         # machine can measure
-        s2 = settings(a.nx, a.n_dir, a.n_energy, a.steps, numerics, a.n_phi, a.transverse)
+        s2 = settings(a.nx, a.n_dir, a.n_energy, a.steps, numerics, a.n_phi, a.transverse,
+                      a.transverse_y)
+        cells = a.transverse * a.transverse_y
         walls1, walls2 = [wall], []
         for r in range(a.repeat):
             walls2.append(petsc_run(s2, comm)[0])
@@ -157,11 +165,13 @@ def main():
                 walls1.append(petsc_run(s, comm)[0])
         if comm.Get_rank() == 0:
             rate1 = points * a.steps / min(walls1) / comm.Get_size()
-            rate2 = a.transverse * points * a.steps / min(walls2) / comm.Get_size()
-            print(f"2D box {a.transverse} x {a.nx} cells (x, z), n_phi={a.n_phi}: "
+            rate2 = cells * points * a.steps / min(walls2) / comm.Get_size()
+            box = (f"3D box {a.transverse} x {a.transverse_y} x {a.nx} cells (x, y, z)"
+                   if a.transverse_y > 1 else f"2D box {a.transverse} x {a.nx} cells (x, z)")
+            print(f"{box}, n_phi={a.n_phi}: "
                   f"{rate2:12.4g} updates/s/core ({min(walls2):.3f} s); 1D {a.nx} cells: "
                   f"{rate1:12.4g} updates/s/core ({min(walls1):.3f} s); fastest of {a.repeat}; "
-                  f"ratio 2D/1D per update: {rate2 / rate1:.3f}")
+                  f"ratio {box[:2]}/1D per update: {rate2 / rate1:.3f}")
     if comm.Get_rank() == 0:
         ref_wall, ref = numpy_reference(s, a.steps)
         petsc_rate = points * a.steps / wall / comm.Get_size()
