@@ -183,3 +183,13 @@ def test_describe_and_memory_model(comm):
         assert info["nnz"] > 2**10
     finally:
         solver.destroy()
+
+
+def test_records_in_small_blocks(comm, monkeypatch):
+    """A record walks each sector in blocks of rows (bounded transient): blocks of 5 rows,
+    uneven over the ranks, give the same records as the one basis."""
+    from nmbhpc.manybody import sectors
+
+    monkeypatch.setattr(sectors, "RECORD_CHUNK_ROWS", 5)
+    config = make_config(qubit_modes(8, seed=11), TIMES, theta=0.5, mu=2.0)
+    assert_same(comm, *both(config, comm), "blocks of 5 rows")

@@ -24,10 +24,10 @@ from ..physics.model import ObservableRecord
 from . import kernels
 
 
-def z_sums(configs, counts, psi, pairs: bool) -> np.ndarray:
-    """This rank's ``[sum |psi|^2, sum |psi|^2 m_p, sum |psi|^2 m_p m_q (if pairs)]``,
-    packed in one float64 array for one allreduce. Local."""
-    local = psi.getArray(readonly=True)
+def z_sums(configs, counts, local, pairs: bool) -> np.ndarray:
+    """``[sum |psi|^2, sum |psi|^2 m_p, sum |psi|^2 m_p m_q (if pairs)]`` over the
+    amplitudes ``local`` of the states ``configs``, packed in one float64 array for
+    one allreduce. Local."""
     prob = (local.real ** 2 + local.imag ** 2).astype(np.float64)
     first, second = kernels.z_moments(configs, counts, prob, pairs)
     return np.concatenate([[float(prob.sum())], first, second.ravel()])
@@ -104,7 +104,8 @@ class ObservableEvaluator:
 
     def evaluate(self, psi, time: float, mu: float, energy: float) -> ObservableRecord:
         """Record at ``time`` for the normalised-or-not state ``psi``. Collective."""
-        packed = self.comm.allreduce(z_sums(self.configs, self.counts, psi, self.pairs))
+        packed = self.comm.allreduce(z_sums(self.configs, self.counts,
+                                            psi.getArray(readonly=True), self.pairs))
         jm = gram = None
         if self._phi:
             for mat, phi in zip(self.lowering, self._phi):

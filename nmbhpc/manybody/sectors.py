@@ -58,6 +58,10 @@ from .solver import (ManyBodySolver, _initial_sectors, _krylov_vectors, _mfn_typ
 
 log = logging.getLogger(__name__)
 
+#: local rows of a sector whose configurations and ladder map a record holds at once
+#: (the transient: ~M + 13 (M - K) bytes per row, memory.SectorPlan.observables)
+RECORD_CHUNK_ROWS = 2**20
+
 
 def _plan(config, n_ranks: int, int_bytes: int):
     """``(sector bases, memory.SectorPlan)`` of the sectors the initial state occupies,
@@ -78,8 +82,11 @@ def _plan(config, n_ranks: int, int_bytes: int):
         if k < model.n_total and (pairs or k < kmax):
             upper = SectorBasis(model.counts, k + 1, k + 1)
             n_up = -(-upper.dim // n_ranks)
-            # the map of sector k's states to their neighbours in k + 1
-            transient = sum(separable_bytes(upper, n_up, n_ranks))
+            # the map of up to RECORD_CHUNK_ROWS of sector k's states to their
+            # neighbours in k + 1: separable_bytes' share of the intermediate rows
+            own, setup = separable_bytes(upper, n_up, n_ranks)
+            share = min(1.0, RECORD_CHUNK_ROWS / max(n, 1))
+            transient = (own - 4 * 8 * n_up + setup) * share
             if pairs:
                 transient += (n_up * upper.bytes_per_config()
                               + model.n_modes * n_up * (16 + int_bytes + 12 + 16))
@@ -361,13 +368,15 @@ class SectorSolver(ManyBodySolver):
         for i, psi in enumerate(self._psi):
             basis = self.sectors[i]
             lo, hi = self.rows[i]
-            configs = basis.configs(lo, hi)
-            packed = packed + z_sums(configs, counts, psi, pairs)
-            if jm is not None and i + 1 < len(self._psi):
-                jm += self._raised_overlaps(configs, i)
+            local = psi.getArray(readonly=True)
+            for r0, r1 in self._chunks(i):
+                configs = basis.configs(lo + r0, lo + r1)
+                packed = packed + z_sums(configs, counts, local[r0:r1], pairs)
+                if jm is not None and i + 1 < len(self._psi):
+                    jm += self._raised_overlaps(configs, i, r0, r1)
+                del configs
             if pairs and basis.kmin < model.n_total:
                 gram += self._lowered_gram(i)
-            del configs
         packed = self.comm.allreduce(packed)
         if jm is not None:
             jm = self.comm.allreduce(jm)
@@ -375,8 +384,20 @@ class SectorSolver(ManyBodySolver):
         return record_from_sums(counts, self._rot, packed, jm, gram, t,
                                 float(model.mu(t)), energy)
 
-    def _raised_overlaps(self, configs, i: int) -> np.ndarray:
-        """This rank's part of ``<psi_{K+1}| J^-_p |psi_K>`` for every mode p (K = sector i). Collective."""
+    def _chunks(self, i: int) -> list:
+        """This rank's local rows of sector i in blocks of at most RECORD_CHUNK_ROWS; the
+        same number of blocks on every rank (some empty), as each block makes a
+        collective scatter. Collective."""
+        from mpi4py import MPI
+
+        lo, hi = self.rows[i]
+        count = self.comm.allreduce(-(-(hi - lo) // RECORD_CHUNK_ROWS), op=MPI.MAX)
+        edges = np.linspace(0, hi - lo, max(count, 1) + 1).astype(np.int64)
+        return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+    def _raised_overlaps(self, configs, i: int, r0: int, r1: int) -> np.ndarray:
+        """This rank's part of ``<psi_{K+1}| J^-_p |psi_K>`` for every mode p, summed over
+        the local rows ``r0:r1`` of K = sector i (``configs``). Collective."""
         PETSc, _ = init_petsc()
         upper = self.sectors[i + 1]
         ulo, uhi = self.rows[i + 1]
@@ -389,7 +410,7 @@ class SectorSolver(ManyBodySolver):
                 scatter.scatter(y, ghost, PETSc.InsertMode.INSERT_VALUES,
                                 PETSc.ScatterMode.FORWARD)
             yw = np.concatenate([y.getArray(readonly=True), ghost.getArray(readonly=True)])
-            x = self._psi[i].getArray(readonly=True)
+            x = self._psi[i].getArray(readonly=True)[r0:r1]
             return raised_overlaps(mp.ptr, mp.nbr, mp.mode, mp.ladder, x, yw, self.basis.n_modes)
         finally:
             ghost.destroy()
