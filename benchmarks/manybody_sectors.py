@@ -42,6 +42,9 @@ def run(config, comm):
         comm.Barrier()
         t2 = time.perf_counter()
         info = solver.describe()
+        info["work"] = solver.work()
+        plan = getattr(solver, "plan", None)
+        info["estimate"] = plan.summary() if plan is not None else solver.memory.summary()
     finally:
         solver.destroy()
     return records, t1 - t0, t2 - t1, info
@@ -78,8 +81,10 @@ def main(argv=None) -> int:
         if comm.Get_rank() == 0:
             print(f"{mode}: N = {args.n}, theta = {args.theta}, {info['basis_dim']} states, "
                   f"operator {info['operator']}, ranks {comm.Get_size()}: construction "
-                  f"{t_build:.4g} s, evolution to t = {args.t} {t_evol:.4g} s; peak RSS per "
-                  "rank so far " + ", ".join(mt.fmt_bytes(b) for b in rss), flush=True)
+                  f"{t_build:.4g} s, evolution to t = {args.t} {t_evol:.4g} s "
+                  f"({info['work'][1]} {info['work'][0]}); peak RSS per rank so far "
+                  + ", ".join(mt.fmt_bytes(b) for b in rss), flush=True)
+            print(f"  memory estimate: {info['estimate']}", flush=True)
     if len(results) == 2 and comm.Get_rank() == 0:
         a, b = results["together"], results["one_at_a_time"]
         worst = 0.0
