@@ -193,3 +193,19 @@ def test_records_in_small_blocks(comm, monkeypatch):
     monkeypatch.setattr(sectors, "RECORD_CHUNK_ROWS", 5)
     config = make_config(qubit_modes(8, seed=11), TIMES, theta=0.5, mu=2.0)
     assert_same(comm, *both(config, comm), "blocks of 5 rows")
+
+
+def test_check_refuses_with_the_sector_peak(comm, monkeypatch):
+    """check (and "auto") read the sector-by-sector peak: all sector vectors plus the
+    largest sector's operator, against the node's MemAvailable (here 1 GiB)."""
+    from nmbhpc.manybody import memory
+
+    monkeypatch.setattr(memory, "mem_available", lambda: 2**30)
+    n = 24  # 2^24 states: 256 MiB of sector vectors alone, the largest sector's operator more
+    config = make_config(qubit_modes(n), TIMES[:2], theta=0.1, mu=1.0, pairs=False)
+    assert sector_mode(config, comm) == "one_at_a_time"  # the one basis does not fit
+    with pytest.raises(SettingsError, match="one sector at a time, 25 sectors"):
+        ManyBodySolver.check(with_sectors(config, "one_at_a_time"), comm)
+    monkeypatch.setattr(memory, "mem_available", lambda: 2**40)
+    assert sector_mode(config, comm) == "together"
+    ManyBodySolver.check(with_sectors(config, "one_at_a_time"), comm)
