@@ -116,3 +116,10 @@ class ObservableEvaluator:
             if self.pairs:
                 gram = gram_sum(self._phi, self.comm)
         return record_from_sums(self.counts, self.rotation, packed, jm, gram, time, mu, energy)
+
+    def destroy(self) -> None:
+        """Free the lowering operators and their result vectors (collective; idempotent)."""
+        for obj in self._phi + list(self.lowering or []):
+            obj.destroy()
+        self._phi = []
+        self.lowering = None

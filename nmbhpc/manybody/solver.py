@@ -132,8 +132,8 @@ class ManyBodySolver:
         # and crash the interpreter at exit. weakref.finalize destroys them when the
         # solver is collected or, at the latest, in its atexit hook, which runs
         # before petsc4py's and mpi4py's (registered earlier, so called later).
-        self._release = weakref.finalize(self, _destroy_petsc_objects,
-                                         self.propagator, self.A, self.D, self.psi)
+        self._release = weakref.finalize(self, _destroy_petsc_objects, self.propagator,
+                                         self.observer, self.A, self.D, self.psi)
         self.timings = {"basis": t_basis, "assembly": t_assembly, "evolution": 0.0}
         self.steps = 0
         self.time = float(config.output.times[0])
