@@ -82,6 +82,17 @@ class ManyBodySettings:
         with mu at its midpoint, second order. Both are exact for a constant mu and then
         take the same single exponential. Each exponential is further split into pieces
         no longer than ``max_step``; that splitting is exact.
+    sectors : "auto" | "together" | "one_at_a_time"
+        How a state spread over several sectors K of B.J (a flavor product state with
+        theta != 0) is evolved; H is block diagonal in K. "together": one basis of all
+        the sectors, one operator and one Krylov space over all of them. "one_at_a_time":
+        one state vector per sector; per output interval each sector's operator is built
+        (or kept, when all of them fit), its Krylov space used and destroyed, so the peak
+        is all sector vectors plus the largest sector's operator and Krylov space; J^x,
+        J^y and pair correlations come from pairs of neighbouring sectors. "auto": one at
+        a time when the state spans several sectors and the memory model says the whole
+        basis would not fit (manybody/memory.py), else together. Both give the same
+        records to the MFN tolerance (manybody/sectors.py, docs/design.md).
     """
 
     operator: str = setting("auto", "choice", "auto, stored complex AIJ, stored real CSR, "
@@ -103,6 +114,10 @@ class ManyBodySettings:
                                    "mu: 4th-order commutator-free Magnus (two exponentials per "
                                    "model.schedule.max_step) or 2nd-order midpoint (one)",
                                    choices=INTEGRATORS)
+    sectors: str = setting("auto", "choice", "evolve several B.J sectors in one basis, or one "
+                           "sector at a time (peak: all sector vectors + the largest sector's "
+                           "operator); auto: one at a time when the whole would not fit",
+                           choices=("auto", "together", "one_at_a_time"))
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,58 @@ def choose_operator(requested: str, est: MemoryEstimate, order: tuple) -> str:
             f"{_gib(avail)} is available{hint}; use operator = 'auto', "
             f"more nodes or a smaller -mfn_ncv")
     return requested
+
+
+@dataclass(frozen=True)
+class SectorPlan:
+    """Memory of the sector-by-sector evolution (``manybody.sectors = "one_at_a_time"``,
+    sectors.py) on one rank, in bytes.
+
+    ``vectors``: every sector's state vector (16 bytes per local state);
+    ``operator[kind]``: the largest sector's operator of that kind with its own
+    configurations, Krylov basis, work vectors and the runtime (the kind's model on
+    that sector's :class:`Sizes`); ``observables``: the largest transient of a
+    record (one sector's configurations and the ladder map to the next sector, plus
+    the lowering operators and their vectors with pair correlations); ``kept[kind]``:
+    every sector's operator at once, without Krylov basis (what keeping them between
+    output intervals costs).
+    """
+
+    vectors: float
+    operator: dict
+    observables: float
+    kept: dict
+
+    def peak(self, kind: str) -> float:
+        """Peak bytes on one rank with operators of ``kind`` built one sector at a time."""
+        return self.vectors + max(self.operator[kind], BASELINE + self.observables)
+
+    def peak_kept(self, kind: str) -> float:
+        """Peak bytes on one rank when every sector's operator of ``kind`` is kept."""
+        return self.peak(kind) + self.kept[kind]
+
+    def estimate(self, per_node: int, available_node: int, nnz: int = 0) -> MemoryEstimate:
+        """The :class:`MemoryEstimate` (per node: ``per_node`` ranks like this one)."""
+        return MemoryEstimate(node={k: self.peak(k) * per_node for k in self.operator},
+                              rank={k: self.peak(k) for k in self.operator},
+                              available_node=available_node, nnz=nnz)
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{name} {_gib(self.peak(name))}" for name in self.operator)
+        return (f"one sector at a time, per rank: sector vectors {_gib(self.vectors)}, "
+                f"peak with the largest sector's operator: {kinds}")
+
+
+def sector_plan(sector_sizes: list, kinds: dict, observables: float) -> SectorPlan:
+    """The :class:`SectorPlan` from the :class:`Sizes` of every sector on one rank
+    (:func:`sizes` with that sector as the basis), the kinds' memory models
+    (operators.memory_models()) and the largest observables transient. Not collective."""
+    vectors = float(sum(16 * sz.n for sz in sector_sizes))
+    operator = {name: max(model(sz) for sz in sector_sizes) for name, model in kinds.items()}
+    # what stays of a built operator without Krylov basis and runtime: its own storage,
+    # the sector's configurations and its vacuum diagonal
+    kept = {name: float(sum(model(sz) - sz.common + sz.n * (sz.basis.bytes_per_config() + 16)
+                            for sz in sector_sizes))
+            for name, model in kinds.items()}
+    return SectorPlan(vectors=vectors, operator=operator, observables=float(observables),
+                      kept=kept)

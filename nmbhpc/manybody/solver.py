@@ -20,6 +20,12 @@ allocated; the constructor calls it first. Pipeline (every step collective on
    no longer than ``model.schedule.max_step``), each split into pieces no
    longer than ``manybody.max_step``;
 5. observables at each output time (``ObservableEvaluator``).
+
+A state over several sectors evolves either in that one basis or, with
+``manybody.sectors`` "one_at_a_time" (or "auto" when the whole basis would
+not fit), one sector at a time: constructing :class:`ManyBodySolver` then
+returns a :class:`~nmbhpc.manybody.sectors.SectorSolver` (sectors.py), with
+the same protocol and records.
 """
 from __future__ import annotations
 
@@ -53,6 +59,14 @@ class ManyBodySolver:
     """
 
     name = "manybody"
+
+    def __new__(cls, config: RunConfig, comm):
+        # Collective (the memory model of "auto" reads every node's MemAvailable)
+        if cls is ManyBodySolver and sector_mode(config, comm) == "one_at_a_time":
+            from .sectors import SectorSolver
+
+            cls = SectorSolver
+        return super().__new__(cls)
 
     def __init__(self, config: RunConfig, comm):
         PETSc, _ = init_petsc()
@@ -112,19 +126,14 @@ class ManyBodySolver:
                                                  float(model.mu(config.output.times[0])),
                                                  settings.mfn_tol, settings.spectral_max_nev)
         else:
-            # config values are defaults: -mfn_type, -mfn_tol, -mfn_ncv on the command line win
-            with petsc_option_defaults("", {"mfn_type": settings.mfn_type,
-                                            "mfn_tol": settings.mfn_tol,
-                                            "mfn_ncv": settings.mfn_ncv or None}):
-                self.propagator = Propagator(self.A, self.D, model.mu.is_constant,
-                                             settings.mfn_tol, settings.mfn_ncv)
+            self.propagator = mfn_propagator(self.A, self.D, config)
         # A MATSHELL's python context holds Vecs and a VecScatter; left to the
         # garbage collector they would be destroyed after PetscFinalize/MPI_Finalize
         # and crash the interpreter at exit. weakref.finalize destroys them when the
         # solver is collected or, at the latest, in its atexit hook, which runs
         # before petsc4py's and mpi4py's (registered earlier, so called later).
-        self._release = weakref.finalize(self, _destroy_petsc_objects,
-                                         self.propagator, self.A, self.D, self.psi)
+        self._release = weakref.finalize(self, _destroy_petsc_objects, self.propagator,
+                                         self.observer, self.A, self.D, self.psi)
         self.timings = {"basis": t_basis, "assembly": t_assembly, "evolution": 0.0}
         self.steps = 0
         self.time = float(config.output.times[0])
@@ -148,6 +157,10 @@ class ManyBodySolver:
         * even the smallest operator kind the settings allow needs more memory
           per node than the node has available (memory.py; a lower bound: the
           solver's own estimate, once the rows exist, may still refuse).
+
+        With ``manybody.sectors`` one at a time (:func:`sector_mode`) the limits
+        apply to one sector and to the sector-by-sector peak instead
+        (sectors.check_sectors).
         """
         PETSc, _ = init_petsc()
         settings = config.manybody
@@ -156,6 +169,10 @@ class ManyBodySolver:
             bad = operators.incompatibility(settings.operator, settings.propagator, mfn_type)
             if bad is not None:
                 raise SettingsError(*bad, config.source_path)
+        if sector_mode(config, comm) == "one_at_a_time":
+            from .sectors import check_sectors
+
+            return check_sectors(config, comm)
         model = config.model
         _, _, kmin, kmax = _initial_sectors(config)
         per_node, avail = _node_share(comm)
@@ -177,16 +194,8 @@ class ManyBodySolver:
                                 "(32-bit PetscInt): use a 64-bit-index PETSc build or a "
                                 "smaller model", config.source_path)
         n_ranks = comm.Get_size() if comm is not None else 1
-        basis = SectorBasis(model.counts, kmin, kmax)
-        n_local = -(-basis.dim // n_ranks)
-        # the kinds the settings allow (their order does not matter here)
-        order = (operators.auto_order(1, settings.propagator, mfn_type)
-                 if settings.operator == "auto" else (settings.operator,))
-        sz = memory.sizes(basis, n_local, _row_entries_lower_bound(basis), ncv=_krylov_vectors(
-            settings), mu_constant=model.mu.is_constant, n_lowering=0, n_ranks=n_ranks,
-            int_bytes=int_bytes)
-        smallest = min(order, key=lambda k: operators.KINDS[k].memory(sz))
-        need_node = operators.KINDS[smallest].memory(sz) * per_node
+        smallest, need_node = _smallest_need(config, SectorBasis(model.counts, kmin, kmax),
+                                             n_ranks, per_node)
         if avail > 0 and need_node > avail:
             raise SettingsError("model", f"{where}; even the smallest operator ({smallest!r}) "
                                 f"needs at least {need_node / 2**30:.3g} GiB per node "
@@ -233,19 +242,12 @@ class ManyBodySolver:
     def records(self):
         """Yield one ObservableRecord per output time (the first is the initial state). Collective."""
         times = np.asarray(self.config.output.times, dtype=np.float64)
-        schedule = self.config.model.mu
-        settings = self.config.manybody
         yield self._record(times[0])
         for t_next in times[1:]:
             t0 = _time.perf_counter()
-            for dt, mu in schedule.exponentials(self.time, float(t_next), settings.time_integrator):
-                # exp(-i H dt) of one H splits exactly into shorter pieces; the spectral
-                # propagator is exact for any dt and needs none
-                nsub = 1 if settings.propagator == "spectral" else \
-                    max(1, int(np.ceil(dt / settings.max_step - 1e-12)))
-                for _ in range(nsub):
-                    self.propagator.step(self.psi, dt / nsub, mu)
-                    self.steps += 1
+            for dt, mu in exponential_pieces(self.config, self.time, float(t_next)):
+                self.propagator.step(self.psi, dt, mu)
+                self.steps += 1
             self.time = float(t_next)
             self.timings["evolution"] += _time.perf_counter() - t0
             yield self._record(self.time)
@@ -293,10 +295,12 @@ class ManyBodySolver:
         self.steps = int((extras or {}).get("steps", 0))
 
 
-def _initial_sectors(config: RunConfig):
+def _initial_sectors(config: RunConfig, for_pairs: bool = True):
     """``(rotation, per-mode amplitudes, kmin, kmax)`` of the initial product state:
     the computational-frame amplitudes of each mode and the sector range the basis
-    must hold. Local and cheap (one array of n_p + 1 amplitudes per mode)."""
+    must hold (``for_pairs``: one sector more for the pair correlations of a
+    multi-sector basis; else the sectors the state occupies). Local and cheap
+    (one array of n_p + 1 amplitudes per mode)."""
     model = config.model
     rot = model.flavor_rotation()
     pol_comp = model.initial_polarizations @ rot  # R^T P for each row
@@ -306,11 +310,80 @@ def _initial_sectors(config: RunConfig):
     pol_comp /= np.linalg.norm(pol_comp, axis=1)[:, None]
     amps = [coherent_amplitudes(int(m.n), pc) for m, pc in zip(model.modes, pol_comp)]
     kmin, kmax = sector_range_of(amps)
-    if kmax > kmin and config.output.pair_correlations and kmax < model.n_total:
+    if for_pairs and kmax > kmin and config.output.pair_correlations and kmax < model.n_total:
         # pair correlations need J^-_q psi, which reaches sector kmax + 1; with
         # several sectors J^- maps the basis into itself, so the basis must hold it
         kmax += 1
     return rot, amps, kmin, kmax
+
+
+def sector_mode(config: RunConfig, comm=None) -> str:
+    """How the run evolves its sectors: "together" or "one_at_a_time" (``manybody.sectors``).
+
+    "auto" is one at a time when the initial state spans several sectors, the
+    propagator is MFN, and the whole basis would not fit: its smallest allowed
+    operator needs more than ``memory.SAFETY`` x MemAvailable of a node, or it
+    has 2^31 states or more on a 32-bit-index PETSc build. One sector is always
+    "together" (the two are the same). Collective on ``comm`` (None: this process).
+    """
+    settings = config.manybody
+    _, _, kmin, kmax = _initial_sectors(config, for_pairs=False)
+    if kmin == kmax or settings.sectors == "together":
+        return "together"
+    if settings.sectors == "one_at_a_time":
+        return "one_at_a_time"
+    if settings.propagator == "spectral":
+        return "together"
+    PETSc, _ = init_petsc()
+    _, _, kmin, kmax = _initial_sectors(config)
+    basis = SectorBasis(config.model.counts, kmin, kmax)
+    if np.dtype(PETSc.IntType).itemsize == 4 and basis.dim >= 2**31:
+        return "one_at_a_time"
+    per_node, avail = _node_share(comm)
+    n_ranks = comm.Get_size() if comm is not None else 1
+    _, need_node = _smallest_need(config, basis, n_ranks, per_node)
+    return "one_at_a_time" if avail > 0 and need_node > memory.SAFETY * avail else "together"
+
+
+def _smallest_need(config: RunConfig, basis, n_ranks: int, per_node: int) -> tuple[str, float]:
+    """``(kind, bytes per node)`` of the smallest operator kind the settings allow on
+    ``basis`` split over ``n_ranks`` (a lower bound: non-zeros per row from
+    :func:`_row_entries_lower_bound`). Local."""
+    PETSc, _ = init_petsc()
+    settings = config.manybody
+    n_local = -(-basis.dim // n_ranks)
+    # the kinds the settings allow (their order does not matter here)
+    order = (operators.auto_order(1, settings.propagator, _mfn_type(settings))
+             if settings.operator == "auto" else (settings.operator,))
+    sz = memory.sizes(basis, n_local, _row_entries_lower_bound(basis), ncv=_krylov_vectors(
+        settings), mu_constant=config.model.mu.is_constant, n_lowering=0, n_ranks=n_ranks,
+        int_bytes=np.dtype(PETSc.IntType).itemsize)
+    smallest = min(order, key=lambda k: operators.KINDS[k].memory(sz))
+    return smallest, operators.KINDS[smallest].memory(sz) * per_node
+
+
+def mfn_propagator(A, D, config: RunConfig) -> Propagator:
+    """The SLEPc MFN propagator of ``H = D + mu A`` with the config's MFN settings as
+    defaults (``-mfn_type``, ``-mfn_tol``, ``-mfn_ncv`` on the command line win). Collective."""
+    settings = config.manybody
+    with petsc_option_defaults("", {"mfn_type": settings.mfn_type,
+                                    "mfn_tol": settings.mfn_tol,
+                                    "mfn_ncv": settings.mfn_ncv or None}):
+        return Propagator(A, D, config.model.mu.is_constant, settings.mfn_tol, settings.mfn_ncv)
+
+
+def exponential_pieces(config: RunConfig, t_from: float, t_to: float):
+    """The ``(dt, mu)`` of the exponentials ``exp(-i (D + mu A) dt)`` that take the state
+    from ``t_from`` to ``t_to``: the factors of ``manybody.time_integrator``
+    (``MuSchedule.exponentials``), each split into equal pieces no longer than
+    ``manybody.max_step`` (exact: one H); the spectral propagator is exact for
+    any dt and takes each factor whole. Local."""
+    settings = config.manybody
+    for dt, mu in config.model.mu.exponentials(t_from, t_to, settings.time_integrator):
+        nsub = 1 if settings.propagator == "spectral" else \
+            max(1, int(np.ceil(dt / settings.max_step - 1e-12)))
+        for _ in range(nsub):
+            yield dt / nsub, mu
 
 
 def _mfn_type(settings) -> str:
