@@ -16,9 +16,10 @@ allocated; the constructor calls it first. Pipeline (every step collective on
    the kinds the propagator settings allow);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)``: the factors of the time
    integrator ``manybody.time_integrator`` for mu(t) (``MuSchedule.exponentials``:
-   fourth-order commutator-free Magnus or exponential midpoint rule, on steps
-   no longer than ``model.schedule.max_step``), each split into pieces no
-   longer than ``manybody.max_step``;
+   commutator-free Magnus schemes of order 6, 4 or the exponential midpoint
+   rule, on steps that follow mu(t) (``manybody.time_step_tol``) no longer
+   than ``model.schedule.max_step``), each split into pieces no longer than
+   ``manybody.max_step``;
 5. observables at each output time (``ObservableEvaluator``).
 """
 from __future__ import annotations
@@ -238,11 +239,12 @@ class ManyBodySolver:
         yield self._record(times[0])
         for t_next in times[1:]:
             t0 = _time.perf_counter()
-            for dt, mu in schedule.exponentials(self.time, float(t_next), settings.time_integrator):
-                # exp(-i H dt) of one H splits exactly into shorter pieces; the spectral
-                # propagator is exact for any dt and needs none
+            for dt, mu in schedule.exponentials(self.time, float(t_next), settings.time_integrator,
+                                                settings.time_step_tol):
+                # exp(-i H dt) of one H splits exactly into shorter pieces (dt < 0 too: cf6
+                # steps back); the spectral propagator is exact for any dt and needs none
                 nsub = 1 if settings.propagator == "spectral" else \
-                    max(1, int(np.ceil(dt / settings.max_step - 1e-12)))
+                    max(1, int(np.ceil(abs(dt) / settings.max_step - 1e-12)))
                 for _ in range(nsub):
                     self.propagator.step(self.psi, dt / nsub, mu)
                     self.steps += 1
