@@ -169,9 +169,8 @@ def test_step_control_follows_the_schedule():
 
 def test_step_control_reaches_the_reference(comm):
     """The engine with steps from the schedule converges to the dense reference as
-    step_tol falls, with fewer exponentials than cf6 with equal steps of similar error."""
-    from mpi4py import MPI  # noqa: F401  (collective on comm)
-
+    step_tol falls, and beats cf6 with equal steps of 1/8 in error (8.9e-9 against 6.8e-8
+    here) with fewer exponentials (52 against 64): the bulb's error is made early. Collective."""
     expected = reference_polarizations(magnus_config("cf6", 0.1).model)
     out = []
     for tol in (1e-2, 1e-4):
@@ -180,7 +179,7 @@ def test_step_control_reaches_the_reference(comm):
     assert out[1][0] < 0.2 * out[0][0] and out[1][0] < 1e-6, out
     pol, n_equal, _ = run(magnus_config("cf6", 0.125), comm)
     err_equal = float(np.max(np.abs(pol - expected)))
-    assert out[1][0] < err_equal or out[1][1] < n_equal, (out, err_equal, n_equal)
+    assert out[1][0] < 0.5 * err_equal and out[1][1] < n_equal, (out, err_equal, n_equal)
 
 
 def test_cf4_beats_midpoint_at_equal_cost(errors):
