@@ -73,15 +73,25 @@ class ManyBodySettings:
         <= mfn_tol, else the run stops (spectral_propagator.py).
     spectral_max_nev : int
         Most eigenpairs the spectral propagator may compute (it starts at 64 and doubles).
-    time_integrator : "cf4" | "midpoint"
-        How a time-dependent mu(t) (``model.schedule``) enters the exponentials, on steps
-        no longer than ``model.schedule.max_step`` (physics/schedule.py). "cf4": the
-        fourth-order commutator-free Magnus integrator of Blanes & Moan (2006) and
-        Alvermann & Fehske (2011), two exponentials of half a step with mu combined from
-        its values at the two Gauss-Legendre points; "midpoint": one exponential per step
-        with mu at its midpoint, second order. Both are exact for a constant mu and then
-        take the same single exponential. Each exponential is further split into pieces
-        no longer than ``max_step``; that splitting is exact.
+    time_integrator : "cf6" | "cf4" | "midpoint"
+        How a time-dependent mu(t) (``model.schedule``) enters the exponentials
+        (physics/schedule.py). "cf6": a sixth-order commutator-free Magnus scheme, four
+        exponentials per step (one of them backwards) with mu combined from its values at
+        three Gauss-Legendre points; "cf4": the fourth-order scheme of Blanes & Moan (2006)
+        and Alvermann & Fehske (2011), two exponentials of half a step; "midpoint": one
+        exponential per step with mu at its midpoint, second order. All are exact for a
+        constant mu and then take the same single exponential. Each exponential is further
+        split into pieces no longer than ``max_step``; that splitting is exact.
+    time_step_tol : float
+        Step control of cf6 and cf4 for a time-dependent mu: the steps follow the
+        schedule, a step of length h near t being set by
+        ``h^(p+1) |mu'(t)| (1 + |mu(t)|)^2 = time_step_tol`` (p the integrator's order;
+        mu in omega0, t in 1/omega0), and no longer than ``model.schedule.max_step``.
+        The steps depend on the schedule only (the same on every rank and on resume).
+        0: equal steps of ``model.schedule.max_step`` in each output interval, as
+        midpoint always takes. With the defaults (cf6, 3e-5, max_step 0.5) the bulb and
+        table benchmarks of docs/performance.md section 9 reach a polarisation error
+        ~2e-9 at ~1.8x the products of midpoint with equal steps of 0.05.
     sectors : "auto" | "together" | "one_at_a_time"
         How a state spread over several sectors K of B.J (a flavor product state with
         theta != 0) is evolved; H is block diagonal in K. "together": one basis of all
@@ -110,10 +120,14 @@ class ManyBodySettings:
                               "(constant mu, stored matrix)", choices=("mfn", "spectral"))
     spectral_max_nev: int = setting(2048, "int", "most eigenpairs the spectral propagator computes",
                                     low=1, high=2**31 - 1)
-    time_integrator: str = setting("cf4", "choice", "exponential integrator for a time-dependent "
-                                   "mu: 4th-order commutator-free Magnus (two exponentials per "
-                                   "model.schedule.max_step) or 2nd-order midpoint (one)",
+    time_integrator: str = setting("cf6", "choice", "exponential integrator for a time-dependent "
+                                   "mu: 6th- or 4th-order commutator-free Magnus (four or two "
+                                   "exponentials per step) or 2nd-order midpoint (one)",
                                    choices=INTEGRATORS)
+    time_step_tol: float = setting(3e-5, "real", "cf6/cf4 step control for a time-dependent mu: "
+                                   "h^(p+1) |mu'| (1 + |mu|)^2 per step, steps no longer than "
+                                   "model.schedule.max_step; 0: equal steps of max_step",
+                                   low=0.0)
     sectors: str = setting("auto", "choice", "evolve several B.J sectors in one basis, or one "
                            "sector at a time (peak: all sector vectors + the largest sector's "
                            "operator); auto: one at a time when the whole would not fit",

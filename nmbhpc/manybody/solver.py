@@ -16,9 +16,10 @@ allocated; the constructor calls it first. Pipeline (every step collective on
    the kinds the propagator settings allow);
 4. SLEPc MFN steps ``exp(-i (D + mu A) dt)``: the factors of the time
    integrator ``manybody.time_integrator`` for mu(t) (``MuSchedule.exponentials``:
-   fourth-order commutator-free Magnus or exponential midpoint rule, on steps
-   no longer than ``model.schedule.max_step``), each split into pieces no
-   longer than ``manybody.max_step``;
+   commutator-free Magnus schemes of order 6, 4 or the exponential midpoint
+   rule, on steps that follow mu(t) (``manybody.time_step_tol``) no longer
+   than ``model.schedule.max_step``), each split into pieces no longer than
+   ``manybody.max_step``;
 5. observables at each output time (``ObservableEvaluator``).
 
 A state over several sectors evolves either in that one basis or, with
@@ -379,9 +380,11 @@ def exponential_pieces(config: RunConfig, t_from: float, t_to: float):
     ``manybody.max_step`` (exact: one H); the spectral propagator is exact for
     any dt and takes each factor whole. Local."""
     settings = config.manybody
-    for dt, mu in config.model.mu.exponentials(t_from, t_to, settings.time_integrator):
+    for dt, mu in config.model.mu.exponentials(t_from, t_to, settings.time_integrator,
+                                               settings.time_step_tol):
+        # dt < 0 too: cf6 steps back once per step
         nsub = 1 if settings.propagator == "spectral" else \
-            max(1, int(np.ceil(dt / settings.max_step - 1e-12)))
+            max(1, int(np.ceil(abs(dt) / settings.max_step - 1e-12)))
         for _ in range(nsub):
             yield dt / nsub, mu
 
