@@ -28,57 +28,51 @@ import numpy as np
 from numba import njit
 
 from . import eq1
-from .kernels import _flip_rank, _prefix_terms
+from .kernels import _flip_buffers, _load_row, _row_flips
 
 
-# --- build: one-neutrino (qubit) modes ---------------------------------------------
-@njit(cache=True)
-def qubit_count(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
-                upper, d_cnt, o_cnt, mask):
-    """Off-diagonal non-zeros per row into ``d_cnt``/``o_cnt`` (columns inside /
-    outside ``[lo, hi)``; with ``upper`` the diagonal block keeps only columns
-    right of the diagonal); ``mask[j] = 1`` for each off-block column j when
-    ``mask`` is not empty. ``bits`` as shell_kernels.configs_to_bits."""
-    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
-    one = np.uint64(1)
-    nz = np.empty((m, m), dtype=np.bool_)
-    for qa in range(m):
-        for qb in range(m):
-            nz[qa, qb] = coup[m - 1 - qa, m - 1 - qb] != 0.0
-    marking = mask.shape[0] > 0
-    for i in range(bits.shape[0]):
-        s = bits[i]
-        K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
-        base = sector_offset[K - kmin]
-        nd = 0
-        no = 0
-        for qa in range(m):
-            if s >> np.uint64(qa) & one == 0:
-                continue
-            t = s ^ (one << np.uint64(qa))
-            for qb in range(m):
-                if s >> np.uint64(qb) & one or not nz[qa, qb]:
-                    continue
-                u = t | (one << np.uint64(qb))
-                low = np.int64(u & lmask)
-                j = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    nd += 1
-                else:
-                    no += 1
-                    if marking:
-                        mask[j] = 1
-        d_cnt[i] = nd
-        o_cnt[i] = no
+# --- build ----------------------------------------------------------------------------
+# One walk per kind of row serves the count and the fill: the public kernels
+# below are its two instances (``fill`` is a constant in each, so numba prunes
+# the other branch). In count mode only ``lo``..``mask`` and ``d_cnt``/``o_cnt``
+# are read; the fill-only arrays may be empty.
+@njit(cache=True, inline="always")
+def _place(i, j, code, lo, hi, upper, kd, ko, fill, d_cols, d_vals, o_cols, o_vals,
+           ghost_map, ghost_base, mask):
+    """Non-zero ``(i, j)`` of a local row: counted (``fill`` false; off-block
+    columns marked in ``mask`` when it is not empty) or written at ``kd``/``ko``.
+    Returns the next ``(kd, ko)``."""
+    if j >= lo and j < hi:
+        if upper and j <= lo + i:
+            return kd, ko
+        if fill:
+            d_cols[kd] = j - lo
+            d_vals[kd] = code
+        return kd + 1, ko
+    if fill:
+        o_cols[ko] = ghost_map[j - ghost_base]
+        o_vals[ko] = code
+    elif mask.shape[0] > 0:
+        mask[j] = 1
+    return kd, ko + 1
 
 
-@njit(cache=True)
-def qubit_fill(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi, upper,
-               ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals, diag_a):
-    """Write the rows counted by :func:`qubit_count`; ``keymap[a, b]`` (modes) is the
-    stored code of the flip ``J^+_a J^-_b``. ``diag_a[i] = sum_{p<q} c_pq m_p m_q / N``."""
+@njit(cache=True, inline="always")
+def _row_end(i, kd, ko, fill, d_cnt, o_cnt):
+    """Count mode: store the row's counts (when ``d_cnt`` is not empty); returns
+    the row's number of non-zeros (0 in fill mode)."""
+    if fill:
+        return 0
+    if d_cnt.shape[0] > 0:
+        d_cnt[i] = kd
+        o_cnt[i] = ko
+    return kd + ko
+
+
+@njit(cache=True, inline="always")
+def _qubit_walk(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                diag_a, d_cnt, o_cnt, mask, fill):
     lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
     one = np.uint64(1)
     nz = np.empty((m, m), dtype=np.bool_)
@@ -86,15 +80,19 @@ def qubit_fill(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_of
         for qb in range(m):
             nz[qa, qb] = coup[m - 1 - qa, m - 1 - qb] != 0.0
     mv = np.empty(m)
+    total = 0
     for i in range(bits.shape[0]):
         s = bits[i]
         K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
         base = sector_offset[K - kmin]
-        for p in range(m):
-            mv[p] = 0.5 - np.float64(s >> np.uint64(m - 1 - p) & one)
-        diag_a[i] = eq1.pair_diagonal(coup, mv)
-        kd = d_ptr[i]
-        ko = o_ptr[i]
+        kd = 0
+        ko = 0
+        if fill:
+            for p in range(m):
+                mv[p] = 0.5 - np.float64(s >> np.uint64(m - 1 - p) & one)
+            diag_a[i] = eq1.pair_diagonal(coup, mv)
+            kd = d_ptr[i]
+            ko = o_ptr[i]
         for qa in range(m):
             if s >> np.uint64(qa) & one == 0:
                 continue
@@ -105,53 +103,79 @@ def qubit_fill(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_of
                 u = t | (one << np.uint64(qb))
                 low = np.int64(u & lmask)
                 j = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
-                code = keymap[m - 1 - qa, m - 1 - qb]
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    d_cols[kd] = j - lo
-                    d_vals[kd] = code
-                    kd += 1
+                code = keymap[m - 1 - qa, m - 1 - qb] if fill else 0
+                kd, ko = _place(i, j, code, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
+                                o_cols, o_vals, ghost_map, ghost_base, mask)
+        total += _row_end(i, kd, ko, fill, d_cnt, o_cnt)
+    return total
+
+
+@njit(cache=True, inline="always")
+def _generic_walk(configs, counts, coup, keymap, key_base, cum, kmin, sector_offset, lo, hi,
+                  upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                  diag_a, d_cnt, o_cnt, mask, fill):
+    n, m = configs.shape
+    kk, cols, fa, fb = _flip_buffers(m)
+    mv = np.empty(m)
+    total = 0
+    for i in range(n):
+        base, pre, rem = _load_row(configs, i, kk, cum, kmin, sector_offset)
+        kd = 0
+        ko = 0
+        if fill:
+            for p in range(m):
+                mv[p] = 0.5 * counts[p] - kk[p]
+            diag_a[i] = eq1.pair_diagonal(coup, mv)
+            kd = d_ptr[i]
+            ko = o_ptr[i]
+        for c in range(_row_flips(kk, counts, coup, cum, base, pre, rem, cols, fa, fb)):
+            a = fa[c]
+            b = fb[c]
+            code = 0.0
+            if fill:
+                if keymap is None:
+                    code = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
                 else:
-                    o_cols[ko] = ghost_map[j - ghost_base]
-                    o_vals[ko] = code
-                    ko += 1
+                    code = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
+            kd, ko = _place(i, cols[c], code, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
+                            o_cols, o_vals, ghost_map, ghost_base, mask)
+        total += _row_end(i, kd, ko, fill, d_cnt, o_cnt)
+    return total
 
 
-# --- build: any spins ----------------------------------------------------------------
+@njit(cache=True)
+def qubit_count(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                upper, d_cnt, o_cnt, mask):
+    """Off-diagonal non-zeros per row into ``d_cnt``/``o_cnt`` (columns inside /
+    outside ``[lo, hi)``; with ``upper`` the diagonal block keeps only columns
+    right of the diagonal; empty arrays: not stored); ``mask[j] = 1`` for each
+    off-block column j when ``mask`` is not empty. Returns the total.
+    ``bits`` as shell_kernels.configs_to_bits."""
+    e = np.empty(0, dtype=np.int64)
+    return _qubit_walk(bits, m, coup, np.empty((0, 0)), nlow, lo_tab, hi_tab, pop, kmin,
+                       sector_offset, lo, hi, upper, e, 0, e, e, np.empty(0), e, e,
+                       np.empty(0), np.empty(0), d_cnt, o_cnt, mask, False)
+
+
+@njit(cache=True)
+def qubit_fill(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi, upper,
+               ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals, diag_a):
+    """Write the rows counted by :func:`qubit_count`; ``keymap[a, b]`` (modes) is the
+    stored code of the flip ``J^+_a J^-_b``. ``diag_a[i] = sum_{p<q} c_pq m_p m_q / N``."""
+    e = np.empty(0, dtype=np.int64)
+    _qubit_walk(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                diag_a, e, e, np.empty(0, dtype=np.uint8), True)
+
+
 @njit(cache=True)
 def generic_count(configs, counts, coup, cum, kmin, sector_offset, lo, hi, upper,
                   d_cnt, o_cnt, mask):
     """As :func:`qubit_count` for configurations [n, M] of any spins."""
-    n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    marking = mask.shape[0] > 0
-    for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
-        nd = 0
-        no = 0
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    nd += 1
-                else:
-                    no += 1
-                    if marking:
-                        mask[j] = 1
-        d_cnt[i] = nd
-        o_cnt[i] = no
+    e = np.empty(0, dtype=np.int64)
+    return _generic_walk(configs, counts, coup, None, np.empty((0, 0), dtype=np.int64), cum,
+                         kmin, sector_offset, lo, hi, upper, e, 0, e, e, np.empty(0), e, e,
+                         np.empty(0), np.empty(0), d_cnt, o_cnt, mask, False)
 
 
 @njit(cache=True)
@@ -160,43 +184,10 @@ def generic_fill(configs, counts, coup, keymap, key_base, cum, kmin, sector_offs
     """As :func:`qubit_fill` for any spins. The key of a flip is
     ``key_base[a, b] + (k_a - 1) n_b + k_b`` (:func:`generic_keys`);
     ``keymap = None`` stores the computed float64 values instead."""
-    n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    mv = np.empty(m)
-    for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-            mv[p] = 0.5 * counts[p] - kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
-        diag_a[i] = eq1.pair_diagonal(coup, mv)
-        kd = d_ptr[i]
-        ko = o_ptr[i]
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    d_cols[kd] = j - lo
-                    pos = kd
-                    kd += 1
-                    out = d_vals
-                else:
-                    o_cols[ko] = ghost_map[j - ghost_base]
-                    pos = ko
-                    ko += 1
-                    out = o_vals
-                if keymap is None:
-                    out[pos] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
-                else:
-                    out[pos] = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
+    e = np.empty(0, dtype=np.int64)
+    _generic_walk(configs, counts, coup, keymap, key_base, cum, kmin, sector_offset, lo, hi,
+                  upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                  diag_a, e, e, np.empty(0, dtype=np.uint8), True)
 
 
 def generic_keys(counts: np.ndarray, coup: np.ndarray, max_keys: int):
