@@ -1,10 +1,11 @@
 """Compiled (numba) kernels of the stored real operator (real_operator.py): build and product.
 
-Build: two walks over the local rows of ``A = (1/N) sum_{p<q} c_pq J_p.J_q``
-(matrix elements as in kernels.interaction_rows), a *count* walk (non-zeros
-per row in the diagonal and the off-diagonal block, and a byte per global
-column for the ghost set) and a *fill* walk that writes the CSR arrays in
-place: columns in generation order (no per-row sort; a product does not need
+Build: two passes of one walk over the local rows of
+``A = (1/N) sum_{p<q} c_pq J_p.J_q`` (matrix elements as in
+kernels.interaction_rows), a *count* pass (non-zeros per row in the diagonal
+and the off-diagonal block, and a byte per global column for the ghost set;
+the matrix-free operator of shell_operator.py finds its ghosts with it too)
+and a *fill* pass that writes the CSR arrays in place: columns in generation order (no per-row sort; a product does not need
 sorted columns), off-block columns already renumbered to ghost positions.
 One-neutrino modes rank a flip with the Lin tables of shell_kernels (one
 look-up per non-zero), other spins with the prefix ranking of kernels.py.
