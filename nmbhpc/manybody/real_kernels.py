@@ -38,24 +38,39 @@ from .kernels import _flip_buffers, _load_row, _row_flips
 # the other branch). In count mode only ``lo``..``mask`` and ``d_cnt``/``o_cnt``
 # are read; the fill-only arrays may be empty.
 @njit(cache=True, inline="always")
-def _place(i, j, code, lo, hi, upper, kd, ko, fill, d_cols, d_vals, o_cols, o_vals,
-           ghost_map, ghost_base, mask):
-    """Non-zero ``(i, j)`` of a local row: counted (``fill`` false; off-block
-    columns marked in ``mask`` when it is not empty) or written at ``kd``/``ko``.
-    Returns the next ``(kd, ko)``."""
-    if j >= lo and j < hi:
-        if upper and j <= lo + i:
-            return kd, ko
-        if fill:
-            d_cols[kd] = j - lo
-            d_vals[kd] = code
-        return kd + 1, ko
-    if fill:
-        o_cols[ko] = ghost_map[j - ghost_base]
-        o_vals[ko] = code
-    elif mask.shape[0] > 0:
-        mask[j] = 1
-    return kd, ko + 1
+def _place_row(i, cnt, cols, codes, lo, hi, upper, kd, ko, fill, d_cols, d_vals, o_cols, o_vals,
+               ghost_map, ghost_base, mask):
+    """The ``cnt`` off-diagonal non-zeros ``(i, cols[c])`` of a local row: counted
+    (``fill`` false; off-block columns marked in ``mask`` when it is not empty) or
+    written with ``codes[c]`` from ``kd``/``ko`` on. Returns the next ``(kd, ko)``.
+    Called once per row: the arrays are not handed on per non-zero."""
+    for c in range(cnt):
+        j = cols[c]
+        if j >= lo and j < hi:
+            if upper and j <= lo + i:
+                continue
+            if fill:
+                d_cols[kd] = j - lo
+                d_vals[kd] = codes[c]
+            kd += 1
+        else:
+            if fill:
+                o_cols[ko] = ghost_map[j - ghost_base]
+                o_vals[ko] = codes[c]
+            elif mask.shape[0] > 0:
+                mask[j] = 1
+            ko += 1
+    return kd, ko
+
+
+@njit(cache=True, inline="always")
+def _row_start(i, fill, coup, mv, diag_a, d_ptr, o_ptr):
+    """Fill mode: A's diagonal of row i (``mv`` holds its m values) and the row's
+    first positions ``(kd, ko)``; count mode: ``(0, 0)``."""
+    if not fill:
+        return 0, 0
+    diag_a[i] = eq1.pair_diagonal(coup, mv)
+    return d_ptr[i], o_ptr[i]
 
 
 @njit(cache=True, inline="always")
@@ -71,6 +86,29 @@ def _row_end(i, kd, ko, fill, d_cnt, o_cnt):
 
 
 @njit(cache=True, inline="always")
+def _qubit_flips(s, m, nz, keymap, nlow, lo_tab, hi_tab, pop, base, cols, codes, fill):
+    """Columns (and with ``fill`` the codes ``keymap[a, b]``) of the flips of bit string
+    ``s``; ``nz`` flags the non-zero couplings by bit position. Returns their number."""
+    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
+    one = np.uint64(1)
+    cnt = 0
+    for qa in range(m):
+        if s >> np.uint64(qa) & one == 0:
+            continue
+        t = s ^ (one << np.uint64(qa))
+        for qb in range(m):
+            if s >> np.uint64(qb) & one or not nz[qa, qb]:
+                continue
+            u = t | (one << np.uint64(qb))
+            low = np.int64(u & lmask)
+            cols[cnt] = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
+            if fill:
+                codes[cnt] = keymap[m - 1 - qa, m - 1 - qb]
+            cnt += 1
+    return cnt
+
+
+@njit(cache=True, inline="always")
 def _qubit_walk(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
                 upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
                 diag_a, d_cnt, o_cnt, mask, fill):
@@ -80,33 +118,21 @@ def _qubit_walk(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_o
     for qa in range(m):
         for qb in range(m):
             nz[qa, qb] = coup[m - 1 - qa, m - 1 - qb] != 0.0
+    cols = np.empty(m * m, dtype=np.int64)
+    codes = np.empty(m * m, dtype=d_vals.dtype)
     mv = np.empty(m)
     total = 0
     for i in range(bits.shape[0]):
         s = bits[i]
         K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
-        base = sector_offset[K - kmin]
-        kd = 0
-        ko = 0
         if fill:
             for p in range(m):
                 mv[p] = 0.5 - np.float64(s >> np.uint64(m - 1 - p) & one)
-            diag_a[i] = eq1.pair_diagonal(coup, mv)
-            kd = d_ptr[i]
-            ko = o_ptr[i]
-        for qa in range(m):
-            if s >> np.uint64(qa) & one == 0:
-                continue
-            t = s ^ (one << np.uint64(qa))
-            for qb in range(m):
-                if s >> np.uint64(qb) & one or not nz[qa, qb]:
-                    continue
-                u = t | (one << np.uint64(qb))
-                low = np.int64(u & lmask)
-                j = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
-                code = keymap[m - 1 - qa, m - 1 - qb] if fill else 0
-                kd, ko = _place(i, j, code, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
-                                o_cols, o_vals, ghost_map, ghost_base, mask)
+        kd, ko = _row_start(i, fill, coup, mv, diag_a, d_ptr, o_ptr)
+        cnt = _qubit_flips(s, m, nz, keymap, nlow, lo_tab, hi_tab, pop, sector_offset[K - kmin],
+                           cols, codes, fill)
+        kd, ko = _place_row(i, cnt, cols, codes, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
+                            o_cols, o_vals, ghost_map, ghost_base, mask)
         total += _row_end(i, kd, ko, fill, d_cnt, o_cnt)
     return total
 
@@ -117,28 +143,25 @@ def _generic_walk(configs, counts, coup, keymap, key_base, cum, kmin, sector_off
                   diag_a, d_cnt, o_cnt, mask, fill):
     n, m = configs.shape
     kk, cols, fa, fb = _flip_buffers(m)
+    codes = np.empty(cols.shape[0], dtype=d_vals.dtype)
     mv = np.empty(m)
     total = 0
     for i in range(n):
         base, pre, rem = _load_row(configs, i, kk, cum, kmin, sector_offset)
-        kd = 0
-        ko = 0
         if fill:
             for p in range(m):
                 mv[p] = 0.5 * counts[p] - kk[p]
-            diag_a[i] = eq1.pair_diagonal(coup, mv)
-            kd = d_ptr[i]
-            ko = o_ptr[i]
-        for c in range(_row_flips(kk, counts, coup, cum, base, pre, rem, cols, fa, fb)):
-            a = fa[c]
-            b = fb[c]
-            code = 0.0
-            if fill:
+        kd, ko = _row_start(i, fill, coup, mv, diag_a, d_ptr, o_ptr)
+        cnt = _row_flips(kk, counts, coup, cum, base, pre, rem, cols, fa, fb)
+        if fill:
+            for c in range(cnt):
+                a = fa[c]
+                b = fb[c]
                 if keymap is None:
-                    code = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
+                    codes[c] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
                 else:
-                    code = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
-            kd, ko = _place(i, cols[c], code, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
+                    codes[c] = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
+        kd, ko = _place_row(i, cnt, cols, codes, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
                             o_cols, o_vals, ghost_map, ghost_base, mask)
         total += _row_end(i, kd, ko, fill, d_cnt, o_cnt)
     return total

@@ -87,10 +87,10 @@ def neighbour_counts(configs, counts, cum, delta, t_kmin, t_offset, lo, hi, out_
     """Count, per row, the neighbours ``k + delta e_a`` whose target index lies in
     ``[lo, hi)`` (``out_local``) and outside (``out_ghost``)."""
     n, m = configs.shape
-    work = _neighbour_buffers(m)
-    kk, out, modes = work[0], work[4], work[5]
+    kk, shifted, plain, rem, out, modes = _neighbour_buffers(m)
     for i in range(n):
-        cnt = _row_neighbours(configs[i], counts, cum, delta, t_kmin, t_offset, *work)
+        cnt = _row_neighbours(configs[i], counts, cum, delta, t_kmin, t_offset, kk, shifted,
+                              plain, rem, out, modes)
         nl = 0
         for c in range(cnt):
             if out[c] >= lo and out[c] < hi:
@@ -110,11 +110,11 @@ def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi
     written only when ``with_ladder``.
     """
     n, m = configs.shape
-    work = _neighbour_buffers(m)
-    kk, out, modes = work[0], work[4], work[5]
+    kk, shifted, plain, rem, out, modes = _neighbour_buffers(m)
     for q in range(order.shape[0]):
         c = ptr[q]
-        cnt = _row_neighbours(configs[order[q]], counts, cum, delta, t_kmin, t_offset, *work)
+        cnt = _row_neighbours(configs[order[q]], counts, cum, delta, t_kmin, t_offset, kk,
+                              shifted, plain, rem, out, modes)
         for e in range(cnt):
             j = out[e]
             a = modes[e]
