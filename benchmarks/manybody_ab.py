@@ -74,7 +74,9 @@ def main(argv=None) -> int:
                 f"{f} A {med['A'][k]:.4g} B {med['B'][k]:.4g} (B/A {med['B'][k] / med['A'][k]:.3f})"
                 for k, f in enumerate(FIGURES)) + f"; cpu runs "
                 f"A {', '.join(f'{r[1]:.2f}' for r in runs['A'])}; "
-                f"B {', '.join(f'{r[1]:.2f}' for r in runs['B'])}", flush=True)
+                f"B {', '.join(f'{r[1]:.2f}' for r in runs['B'])}; build cpu runs "
+                f"A {', '.join(f'{r[3]:.3f}' for r in runs['A'])}; "
+                f"B {', '.join(f'{r[3]:.3f}' for r in runs['B'])}", flush=True)
     print(f"\n# N = {args.n}, medians of {args.pairs} alternating pairs (each run: median of "
           f"its products; ms per H product, s per build)\n# A = {args.a}\n# B = {args.b}")
     print("| operator | ranks | cpu A | cpu B | cpu B/A | wall A | wall B | wall B/A "
