@@ -3,7 +3,8 @@
 Runs ``manybody_products.py`` (this directory's) with each tree first on
 PYTHONPATH, alternately A B, B A, A B, ..., for every operator kind and rank
 count asked for, and prints the medians over the runs of the per-product
-wall and CPU times each run reports, and the ratios B / A. One warm-up run
+wall and CPU times each run reports, the wall and CPU times of its build
+(the operator's count and fill walks), and the ratios B / A. One warm-up run
 per tree and kind first (it compiles the numba kernels into the tree's cache
 and is not counted).
 
@@ -22,12 +23,15 @@ import statistics
 import subprocess
 import sys
 
-PER_PRODUCT = re.compile(r"([0-9.eE+-]+) ms wall per product, ([0-9.eE+-]+) ms cpu per product")
+PER_PRODUCT = re.compile(r"([0-9.eE+-]+) ms wall per product, ([0-9.eE+-]+) ms cpu per product"
+                         r"; build ([0-9.eE+-]+) s wall, ([0-9.eE+-]+) s cpu; nmbhpc from (.+)")
+#: what each run reports, in the order of PER_PRODUCT's groups
+FIGURES = ("wall", "cpu", "build wall", "build cpu")
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manybody_products.py")
 
 
-def run_once(tree: str, operator: str, ranks: int, n: int) -> tuple[float, float]:
-    """(wall, cpu) ms per product of one run against ``tree``."""
+def run_once(tree: str, operator: str, ranks: int, n: int) -> tuple[float, ...]:
+    """FIGURES of one run against ``tree``: (wall, cpu) ms per product, (wall, cpu) s of the build."""
     cmd = [sys.executable, SCRIPT, "--n", str(n), "--operator", operator]
     if ranks > 1:
         cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(ranks)] + cmd
@@ -36,7 +40,10 @@ def run_once(tree: str, operator: str, ranks: int, n: int) -> tuple[float, float
     found = PER_PRODUCT.search(out.stdout)
     if found is None:
         raise RuntimeError(f"no timing in the output of {cmd}:\n{out.stdout}\n{out.stderr}")
-    return float(found.group(1)), float(found.group(2))
+    *figures, imported = found.groups()
+    if os.path.realpath(imported.strip()) != os.path.realpath(tree):
+        raise RuntimeError(f"{cmd} with PYTHONPATH={tree} imported nmbhpc from {imported}")
+    return tuple(float(g) for g in figures)
 
 
 def main(argv=None) -> int:
@@ -60,22 +67,26 @@ def main(argv=None) -> int:
             for i in range(args.pairs):
                 for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
                     runs[name].append(run_once(trees[name], op, ranks, args.n))
-            med = {name: [statistics.median(r[k] for r in runs[name]) for k in (0, 1)]
+            med = {name: [statistics.median(r[k] for r in runs[name]) for k in range(len(FIGURES))]
                    for name in runs}
             rows.append((op, ranks, med))
-            print(f"{op:10s} ranks {ranks}: cpu A {med['A'][1]:.3f} B {med['B'][1]:.3f} ms "
-                  f"(B/A {med['B'][1] / med['A'][1]:.3f}); wall A {med['A'][0]:.3f} "
-                  f"B {med['B'][0]:.3f} ms (B/A {med['B'][0] / med['A'][0]:.3f}); cpu runs "
-                  f"A {', '.join(f'{r[1]:.2f}' for r in runs['A'])}; "
-                  f"B {', '.join(f'{r[1]:.2f}' for r in runs['B'])}", flush=True)
-    print(f"\n# ms per H product, N = {args.n}, medians of {args.pairs} alternating pairs "
-          f"(each run: median of its products)\n# A = {args.a}\n# B = {args.b}")
-    print("| operator | ranks | cpu A | cpu B | cpu B/A | wall A | wall B | wall B/A |")
-    print("|---|---|---|---|---|---|---|---|")
+            print(f"{op:10s} ranks {ranks}: " + "; ".join(
+                f"{f} A {med['A'][k]:.4g} B {med['B'][k]:.4g} (B/A {med['B'][k] / med['A'][k]:.3f})"
+                for k, f in enumerate(FIGURES)) + f"; cpu runs "
+                f"A {', '.join(f'{r[1]:.2f}' for r in runs['A'])}; "
+                f"B {', '.join(f'{r[1]:.2f}' for r in runs['B'])}; build cpu runs "
+                f"A {', '.join(f'{r[3]:.3f}' for r in runs['A'])}; "
+                f"B {', '.join(f'{r[3]:.3f}' for r in runs['B'])}", flush=True)
+    print(f"\n# N = {args.n}, medians of {args.pairs} alternating pairs (each run: median of "
+          f"its products; ms per H product, s per build)\n# A = {args.a}\n# B = {args.b}")
+    print("| operator | ranks | cpu A | cpu B | cpu B/A | wall A | wall B | wall B/A "
+          "| build cpu A | build cpu B | build cpu B/A |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for op, ranks, med in rows:
         a, b = med["A"], med["B"]
         print(f"| {op} | {ranks} | {a[1]:.3f} | {b[1]:.3f} | {b[1] / a[1]:.3f} | "
-              f"{a[0]:.3f} | {b[0]:.3f} | {b[0] / a[0]:.3f} |")
+              f"{a[0]:.3f} | {b[0]:.3f} | {b[0] / a[0]:.3f} | "
+              f"{a[3]:.3f} | {b[3]:.3f} | {b[3] / a[3]:.3f} |")
     return 0
 
 

@@ -4,8 +4,9 @@ Builds the operator of ``manybody_tools.model_config`` (N one-neutrino modes,
 multi-angle couplings, half filling), then times ``--products`` products
 ``y = H x`` one by one and prints the medians: wall time, and CPU time of the
 calling thread (``time.thread_time``), the latter being far less sensitive to
-other processes on a shared machine. With several ranks each prints its own
-and rank 0 the largest. Used by manybody_ab.py to compare two source trees:
+other processes on a shared machine; and the same two times of the build
+(basis, initial state, operator: the count and fill walks of the kernels).
+With several ranks each prints its own and rank 0 the largest. Used by manybody_ab.py to compare two source trees:
 
     mpirun -n 2 python benchmarks/manybody_products.py --n 20 --operator separable
 """
@@ -33,8 +34,12 @@ def main(argv=None) -> int:
     PETSc, _ = mt.init_petsc(petsc_args)
     from mpi4py import MPI
 
+    import nmbhpc
+
     comm = MPI.COMM_WORLD
-    solver, _ = mt.build_timed(mt.model_config(args.n, operator=args.operator), comm)
+    c0 = time.thread_time()
+    solver, build_wall = mt.build_timed(mt.model_config(args.n, operator=args.operator), comm)
+    build_cpu = comm.allreduce(time.thread_time() - c0, op=MPI.MAX)
     H = solver.propagator.H
     solver.propagator.set_mu(1.0)
     x = solver.psi.duplicate()
@@ -55,7 +60,9 @@ def main(argv=None) -> int:
     med_cpu = comm.allreduce(statistics.median(cpu), op=MPI.MAX)
     if comm.Get_rank() == 0:
         print(f"operator {args.operator}, N = {args.n}, ranks {comm.Get_size()}: "
-              f"{1e3 * med_wall:.4f} ms wall per product, {1e3 * med_cpu:.4f} ms cpu per product")
+              f"{1e3 * med_wall:.4f} ms wall per product, {1e3 * med_cpu:.4f} ms cpu per product; "
+              f"build {build_wall:.4f} s wall, {build_cpu:.4f} s cpu; nmbhpc from "
+              f"{os.path.dirname(os.path.dirname(os.path.abspath(nmbhpc.__file__)))}")
     return 0
 
 

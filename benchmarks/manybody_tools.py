@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# appended, not prepended: a tree named on PYTHONPATH (manybody_ab.py, manybody_kernel_code.py
+# against another checkout) must win over the tree holding these scripts
+sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from nmbhpc.runtime.stack import init_petsc  # noqa: E402  (before mpi4py/petsc4py load)
 

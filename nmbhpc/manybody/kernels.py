@@ -103,6 +103,52 @@ def _flip_rank(k, pre, rem, cum, base, a, b):
     return idx
 
 
+@njit(cache=True, inline="always")
+def _load_row(configs, i, kk, cum, kmin, sector_offset):
+    """Copy configuration ``configs[i]`` into ``kk``; return ``(base, pre, rem)``:
+    the first index of its sector and the prefix data of :func:`_flip_rank`."""
+    K = 0
+    for p in range(kk.shape[0]):
+        kk[p] = configs[i, p]
+        K += kk[p]
+    pre, rem = _prefix_terms(kk, cum, K)
+    return sector_offset[K - kmin], pre, rem
+
+
+@njit(cache=True, inline="always")
+def _row_flips(kk, counts, coup, cum, base, pre, rem, cols, flip_a, flip_b):
+    """The non-zeros off the diagonal of row ``kk`` of ``A``: every flip
+    ``k_a -> k_a - 1, k_b -> k_b + 1`` with ``c_ab != 0`` that stays inside the
+    modes' ranges. Writes its basis index into ``cols`` and ``a``, ``b`` into
+    ``flip_a``/``flip_b`` (each of length ``M (M - 1)``); returns how many.
+
+    The one row walk of the general-spin kernels (matrix rows, stored real
+    operator, matrix-free product); its element is eq1.flip_amplitude.
+    """
+    m = kk.shape[0]
+    cnt = 0
+    for a in range(m):
+        if kk[a] == 0:
+            continue
+        for b in range(m):
+            if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
+                continue
+            cols[cnt] = _flip_rank(kk, pre, rem, cum, base, a, b)
+            flip_a[cnt] = a
+            flip_b[cnt] = b
+            cnt += 1
+    return cnt
+
+
+@njit(cache=True, inline="always")
+def _flip_buffers(m):
+    """``(kk, cols, flip_a, flip_b)``: the work arrays of :func:`_load_row` and
+    :func:`_row_flips` for M modes (allocated once per kernel call)."""
+    nf = m * (m - 1)
+    return (np.empty(m, dtype=np.int64), np.empty(nf + 1, dtype=np.int64),
+            np.empty(nf, dtype=np.int64), np.empty(nf, dtype=np.int64))
+
+
 @njit(cache=True)
 def interaction_rows(configs, counts, coup, cum, kmin, sector_offset, lo, hi, indptr, cols, vals, fill):
     """Rows of ``A = (1/N) sum_{p<q} c_pq J_p.J_q`` for the local configurations.
@@ -114,32 +160,15 @@ def interaction_rows(configs, counts, coup, cum, kmin, sector_offset, lo, hi, in
     The diagonal entry is always present.
     """
     n, m = configs.shape
-    bufc = np.empty(1 + m * (m - 1), dtype=np.int64)
-    bufv = np.empty(1 + m * (m - 1), dtype=np.float64)
-    kk = np.empty(m, dtype=np.int64)
+    kk, bufc, fa, fb = _flip_buffers(m)
+    bufv = np.empty(bufc.shape[0], dtype=np.float64)
     mv = np.empty(m)
     for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-            mv[p] = 0.5 * counts[p] - kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
-        row = base + pre[m]
-        cnt = 0
-        bufc[cnt] = row
-        bufv[cnt] = eq1.pair_diagonal(coup, mv)
+        base, pre, rem = _load_row(configs, i, kk, cum, kmin, sector_offset)
+        cnt = _row_flips(kk, counts, coup, cum, base, pre, rem, bufc, fa, fb)
+        # the diagonal last: the fill sorts the (distinct) columns anyway
+        bufc[cnt] = base + pre[m]
         cnt += 1
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                bufc[cnt] = _flip_rank(kk, pre, rem, cum, base, a, b)
-                bufv[cnt] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
-                cnt += 1
         if not fill:
             nd = 0
             for c in range(cnt):
@@ -149,6 +178,12 @@ def interaction_rows(configs, counts, coup, cum, kmin, sector_offset, lo, hi, in
             cols[n + i] = cnt - nd
             indptr[i + 1] = cnt
             continue
+        for p in range(m):
+            mv[p] = 0.5 * counts[p] - kk[p]
+        bufv[cnt - 1] = eq1.pair_diagonal(coup, mv)
+        for c in range(cnt - 1):
+            bufv[c] = eq1.flip_amplitude(coup[fa[c], fb[c]], counts[fa[c]], kk[fa[c]],
+                                         counts[fb[c]], kk[fb[c]])
         order = np.argsort(bufc[:cnt])
         off = indptr[i]
         for c in range(cnt):

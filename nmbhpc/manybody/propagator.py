@@ -35,17 +35,35 @@ class MFNError(RuntimeError):
     """SLEPc MFN did not converge."""
 
 
-class Propagator:
+class PropagatorBase:
+    """What the propagators share: the operator ``H = D + mu A``, the product and
+    iteration counters the solver reports, and one state-sized work vector."""
+
+    def _start(self, A, D, H) -> None:
+        self._A, self._D, self._H = A, D, H
+        self._mu = None
+        self.matvecs = 0
+        self.iterations = 0
+        self._tmp = D.duplicate()
+
+    @property
+    def H(self):
+        return self._H
+
+    def energy(self, psi) -> float:
+        """<psi|H|psi>/<psi|psi> for the current mu. Collective."""
+        self._H.mult(psi, self._tmp)
+        return float((self._tmp.dot(psi) / psi.dot(psi)).real)
+
+
+class Propagator(PropagatorBase):
     """Applies ``exp(-i (D + mu A) dt)`` to distributed vectors. Collective."""
 
     def __init__(self, A, D, mu_constant: bool, tol: float, ncv: int):
         PETSc, SLEPc = init_petsc()
-        self._A = A
-        self._D = D
         # a MATSHELL regenerates its rows: changing mu only rescales, no copy
         self._shell = A.getType() == PETSc.Mat.Type.PYTHON
-        self._H = A if mu_constant or self._shell else A.duplicate(copy=True)
-        self._mu = None
+        self._start(A, D, A if mu_constant or self._shell else A.duplicate(copy=True))
         self.mfn = SLEPc.MFN().create(comm=A.getComm())
         self.mfn.setOperator(self._H)
         fn = self.mfn.getFN()
@@ -55,13 +73,6 @@ class Propagator:
         self.mfn.setDimensions(ncv if ncv > 0 else DEFAULT_NCV)
         self.mfn.setErrorIfNotConverged(False)
         self.mfn.setFromOptions()
-        self.matvecs = 0
-        self.iterations = 0
-        self._tmp = D.duplicate()
-
-    @property
-    def H(self):
-        return self._H
 
     def set_mu(self, mu: float) -> None:
         """Make the operator ``D + mu A``. Collective."""
@@ -114,11 +125,6 @@ class Propagator:
             return int(PETSc.Log.Event("MatMult").getPerfInfo()["count"])
         except PETSc.Error:  # logging off
             return 0
-
-    def energy(self, psi) -> float:
-        """<psi|H|psi>/<psi|psi> for the current mu. Collective."""
-        self._H.mult(psi, self._tmp)
-        return float((self._tmp.dot(psi) / psi.dot(psi)).real)
 
     def destroy(self) -> None:
         self.mfn.destroy()

@@ -1,10 +1,11 @@
 """Compiled (numba) kernels of the stored real operator (real_operator.py): build and product.
 
-Build: two walks over the local rows of ``A = (1/N) sum_{p<q} c_pq J_p.J_q``
-(matrix elements as in kernels.interaction_rows), a *count* walk (non-zeros
-per row in the diagonal and the off-diagonal block, and a byte per global
-column for the ghost set) and a *fill* walk that writes the CSR arrays in
-place: columns in generation order (no per-row sort; a product does not need
+Build: two passes of one walk over the local rows of
+``A = (1/N) sum_{p<q} c_pq J_p.J_q`` (matrix elements as in
+kernels.interaction_rows), a *count* pass (non-zeros per row in the diagonal
+and the off-diagonal block, and a byte per global column for the ghost set;
+the matrix-free operator of shell_operator.py finds its ghosts with it too)
+and a *fill* pass that writes the CSR arrays in place: columns in generation order (no per-row sort; a product does not need
 sorted columns), off-block columns already renumbered to ghost positions.
 One-neutrino modes rank a flip with the Lin tables of shell_kernels (one
 look-up per non-zero), other spins with the prefix ranking of kernels.py.
@@ -28,50 +29,156 @@ import numpy as np
 from numba import njit
 
 from . import eq1
-from .kernels import _flip_rank, _prefix_terms
+from .kernels import _flip_buffers, _load_row, _row_flips
 
 
-# --- build: one-neutrino (qubit) modes ---------------------------------------------
-@njit(cache=True)
-def qubit_count(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
-                upper, d_cnt, o_cnt, mask):
-    """Off-diagonal non-zeros per row into ``d_cnt``/``o_cnt`` (columns inside /
-    outside ``[lo, hi)``; with ``upper`` the diagonal block keeps only columns
-    right of the diagonal); ``mask[j] = 1`` for each off-block column j when
-    ``mask`` is not empty. ``bits`` as shell_kernels.configs_to_bits."""
+# --- build ----------------------------------------------------------------------------
+# One walk per kind of row serves the count and the fill: the public kernels
+# below are its two instances (``fill`` is a constant in each, so numba prunes
+# the other branch). In count mode only ``lo``..``mask`` and ``d_cnt``/``o_cnt``
+# are read; the fill-only arrays may be empty.
+@njit(cache=True, inline="always")
+def _place_row(i, cnt, cols, codes, lo, hi, upper, kd, ko, fill, d_cols, d_vals, o_cols, o_vals,
+               ghost_map, ghost_base, mask):
+    """The ``cnt`` off-diagonal non-zeros ``(i, cols[c])`` of a local row: counted
+    (``fill`` false; off-block columns marked in ``mask`` when it is not empty) or
+    written with ``codes[c]`` from ``kd``/``ko`` on. Returns the next ``(kd, ko)``.
+    Called once per row: the arrays are not handed on per non-zero."""
+    for c in range(cnt):
+        j = cols[c]
+        if j >= lo and j < hi:
+            if upper and j <= lo + i:
+                continue
+            if fill:
+                d_cols[kd] = j - lo
+                d_vals[kd] = codes[c]
+            kd += 1
+        else:
+            if fill:
+                o_cols[ko] = ghost_map[j - ghost_base]
+                o_vals[ko] = codes[c]
+            elif mask.shape[0] > 0:
+                mask[j] = 1
+            ko += 1
+    return kd, ko
+
+
+@njit(cache=True, inline="always")
+def _row_start(i, fill, coup, mv, diag_a, d_ptr, o_ptr):
+    """Fill mode: A's diagonal of row i (``mv`` holds its m values) and the row's
+    first positions ``(kd, ko)``; count mode: ``(0, 0)``."""
+    if not fill:
+        return 0, 0
+    diag_a[i] = eq1.pair_diagonal(coup, mv)
+    return d_ptr[i], o_ptr[i]
+
+
+@njit(cache=True, inline="always")
+def _row_end(i, kd, ko, fill, d_cnt, o_cnt):
+    """Count mode: store the row's counts (when ``d_cnt`` is not empty); returns
+    the row's number of non-zeros (0 in fill mode)."""
+    if fill:
+        return 0
+    if d_cnt.shape[0] > 0:
+        d_cnt[i] = kd
+        o_cnt[i] = ko
+    return kd + ko
+
+
+@njit(cache=True, inline="always")
+def _qubit_flips(s, m, nz, keymap, nlow, lo_tab, hi_tab, pop, base, cols, codes, fill):
+    """Columns (and with ``fill`` the codes ``keymap[a, b]``) of the flips of bit string
+    ``s``; ``nz`` flags the non-zero couplings by bit position. Returns their number."""
+    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
+    one = np.uint64(1)
+    cnt = 0
+    for qa in range(m):
+        if s >> np.uint64(qa) & one == 0:
+            continue
+        t = s ^ (one << np.uint64(qa))
+        for qb in range(m):
+            if s >> np.uint64(qb) & one or not nz[qa, qb]:
+                continue
+            u = t | (one << np.uint64(qb))
+            low = np.int64(u & lmask)
+            cols[cnt] = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
+            if fill:
+                codes[cnt] = keymap[m - 1 - qa, m - 1 - qb]
+            cnt += 1
+    return cnt
+
+
+@njit(cache=True, inline="always")
+def _qubit_walk(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                diag_a, d_cnt, o_cnt, mask, fill):
     lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
     one = np.uint64(1)
     nz = np.empty((m, m), dtype=np.bool_)
     for qa in range(m):
         for qb in range(m):
             nz[qa, qb] = coup[m - 1 - qa, m - 1 - qb] != 0.0
-    marking = mask.shape[0] > 0
+    cols = np.empty(m * m, dtype=np.int64)
+    codes = np.empty(m * m, dtype=d_vals.dtype)
+    mv = np.empty(m)
+    total = 0
     for i in range(bits.shape[0]):
         s = bits[i]
         K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
-        base = sector_offset[K - kmin]
-        nd = 0
-        no = 0
-        for qa in range(m):
-            if s >> np.uint64(qa) & one == 0:
-                continue
-            t = s ^ (one << np.uint64(qa))
-            for qb in range(m):
-                if s >> np.uint64(qb) & one or not nz[qa, qb]:
-                    continue
-                u = t | (one << np.uint64(qb))
-                low = np.int64(u & lmask)
-                j = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    nd += 1
+        if fill:
+            for p in range(m):
+                mv[p] = 0.5 - np.float64(s >> np.uint64(m - 1 - p) & one)
+        kd, ko = _row_start(i, fill, coup, mv, diag_a, d_ptr, o_ptr)
+        cnt = _qubit_flips(s, m, nz, keymap, nlow, lo_tab, hi_tab, pop, sector_offset[K - kmin],
+                           cols, codes, fill)
+        kd, ko = _place_row(i, cnt, cols, codes, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
+                            o_cols, o_vals, ghost_map, ghost_base, mask)
+        total += _row_end(i, kd, ko, fill, d_cnt, o_cnt)
+    return total
+
+
+@njit(cache=True, inline="always")
+def _generic_walk(configs, counts, coup, keymap, key_base, cum, kmin, sector_offset, lo, hi,
+                  upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                  diag_a, d_cnt, o_cnt, mask, fill):
+    n, m = configs.shape
+    kk, cols, fa, fb = _flip_buffers(m)
+    codes = np.empty(cols.shape[0], dtype=d_vals.dtype)
+    mv = np.empty(m)
+    total = 0
+    for i in range(n):
+        base, pre, rem = _load_row(configs, i, kk, cum, kmin, sector_offset)
+        if fill:
+            for p in range(m):
+                mv[p] = 0.5 * counts[p] - kk[p]
+        kd, ko = _row_start(i, fill, coup, mv, diag_a, d_ptr, o_ptr)
+        cnt = _row_flips(kk, counts, coup, cum, base, pre, rem, cols, fa, fb)
+        if fill:
+            for c in range(cnt):
+                a = fa[c]
+                b = fb[c]
+                if keymap is None:
+                    codes[c] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
                 else:
-                    no += 1
-                    if marking:
-                        mask[j] = 1
-        d_cnt[i] = nd
-        o_cnt[i] = no
+                    codes[c] = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
+        kd, ko = _place_row(i, cnt, cols, codes, lo, hi, upper, kd, ko, fill, d_cols, d_vals,
+                            o_cols, o_vals, ghost_map, ghost_base, mask)
+        total += _row_end(i, kd, ko, fill, d_cnt, o_cnt)
+    return total
+
+
+@njit(cache=True)
+def qubit_count(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                upper, d_cnt, o_cnt, mask):
+    """Off-diagonal non-zeros per row into ``d_cnt``/``o_cnt`` (columns inside /
+    outside ``[lo, hi)``; with ``upper`` the diagonal block keeps only columns
+    right of the diagonal; empty arrays: not stored); ``mask[j] = 1`` for each
+    off-block column j when ``mask`` is not empty. Returns the total.
+    ``bits`` as shell_kernels.configs_to_bits."""
+    e = np.empty(0, dtype=np.int64)
+    return _qubit_walk(bits, m, coup, np.empty((0, 0)), nlow, lo_tab, hi_tab, pop, kmin,
+                       sector_offset, lo, hi, upper, e, 0, e, e, np.empty(0), e, e,
+                       np.empty(0), np.empty(0), d_cnt, o_cnt, mask, False)
 
 
 @njit(cache=True)
@@ -79,79 +186,20 @@ def qubit_fill(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_of
                ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals, diag_a):
     """Write the rows counted by :func:`qubit_count`; ``keymap[a, b]`` (modes) is the
     stored code of the flip ``J^+_a J^-_b``. ``diag_a[i] = sum_{p<q} c_pq m_p m_q / N``."""
-    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
-    one = np.uint64(1)
-    nz = np.empty((m, m), dtype=np.bool_)
-    for qa in range(m):
-        for qb in range(m):
-            nz[qa, qb] = coup[m - 1 - qa, m - 1 - qb] != 0.0
-    mv = np.empty(m)
-    for i in range(bits.shape[0]):
-        s = bits[i]
-        K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
-        base = sector_offset[K - kmin]
-        for p in range(m):
-            mv[p] = 0.5 - np.float64(s >> np.uint64(m - 1 - p) & one)
-        diag_a[i] = eq1.pair_diagonal(coup, mv)
-        kd = d_ptr[i]
-        ko = o_ptr[i]
-        for qa in range(m):
-            if s >> np.uint64(qa) & one == 0:
-                continue
-            t = s ^ (one << np.uint64(qa))
-            for qb in range(m):
-                if s >> np.uint64(qb) & one or not nz[qa, qb]:
-                    continue
-                u = t | (one << np.uint64(qb))
-                low = np.int64(u & lmask)
-                j = base + lo_tab[low] + hi_tab[pop[low], np.int64(u >> np.uint64(nlow))]
-                code = keymap[m - 1 - qa, m - 1 - qb]
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    d_cols[kd] = j - lo
-                    d_vals[kd] = code
-                    kd += 1
-                else:
-                    o_cols[ko] = ghost_map[j - ghost_base]
-                    o_vals[ko] = code
-                    ko += 1
+    e = np.empty(0, dtype=np.int64)
+    _qubit_walk(bits, m, coup, keymap, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi,
+                upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                diag_a, e, e, np.empty(0, dtype=np.uint8), True)
 
 
-# --- build: any spins ----------------------------------------------------------------
 @njit(cache=True)
 def generic_count(configs, counts, coup, cum, kmin, sector_offset, lo, hi, upper,
                   d_cnt, o_cnt, mask):
     """As :func:`qubit_count` for configurations [n, M] of any spins."""
-    n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    marking = mask.shape[0] > 0
-    for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
-        nd = 0
-        no = 0
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    nd += 1
-                else:
-                    no += 1
-                    if marking:
-                        mask[j] = 1
-        d_cnt[i] = nd
-        o_cnt[i] = no
+    e = np.empty(0, dtype=np.int64)
+    return _generic_walk(configs, counts, coup, None, np.empty((0, 0), dtype=np.int64), cum,
+                         kmin, sector_offset, lo, hi, upper, e, 0, e, e, np.empty(0), e, e,
+                         np.empty(0), np.empty(0), d_cnt, o_cnt, mask, False)
 
 
 @njit(cache=True)
@@ -160,43 +208,10 @@ def generic_fill(configs, counts, coup, keymap, key_base, cum, kmin, sector_offs
     """As :func:`qubit_fill` for any spins. The key of a flip is
     ``key_base[a, b] + (k_a - 1) n_b + k_b`` (:func:`generic_keys`);
     ``keymap = None`` stores the computed float64 values instead."""
-    n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    mv = np.empty(m)
-    for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-            mv[p] = 0.5 * counts[p] - kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
-        diag_a[i] = eq1.pair_diagonal(coup, mv)
-        kd = d_ptr[i]
-        ko = o_ptr[i]
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                if j >= lo and j < hi:
-                    if upper and j <= lo + i:
-                        continue
-                    d_cols[kd] = j - lo
-                    pos = kd
-                    kd += 1
-                    out = d_vals
-                else:
-                    o_cols[ko] = ghost_map[j - ghost_base]
-                    pos = ko
-                    ko += 1
-                    out = o_vals
-                if keymap is None:
-                    out[pos] = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
-                else:
-                    out[pos] = keymap[key_base[a, b] + (kk[a] - 1) * counts[b] + kk[b]]
+    e = np.empty(0, dtype=np.int64)
+    _generic_walk(configs, counts, coup, keymap, key_base, cum, kmin, sector_offset, lo, hi,
+                  upper, ghost_map, ghost_base, d_ptr, d_cols, d_vals, o_ptr, o_cols, o_vals,
+                  diag_a, e, e, np.empty(0, dtype=np.uint8), True)
 
 
 def generic_keys(counts: np.ndarray, coup: np.ndarray, max_keys: int):

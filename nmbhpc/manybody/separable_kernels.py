@@ -73,17 +73,21 @@ def _row_neighbours(row, counts, cum, delta, t_kmin, t_offset, kk, shifted, plai
     return cnt
 
 
+@njit(cache=True, inline="always")
+def _neighbour_buffers(m):
+    """``(kk, shifted, plain, rem, out, modes)``: the work arrays of
+    :func:`_row_neighbours` for M modes (once per kernel call)."""
+    return (np.empty(m, dtype=np.int64), np.empty(m + 1, dtype=np.int64),
+            np.empty(m + 1, dtype=np.int64), np.empty(m + 1, dtype=np.int64),
+            np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64))
+
+
 @njit(cache=True)
 def neighbour_counts(configs, counts, cum, delta, t_kmin, t_offset, lo, hi, out_local, out_ghost):
     """Count, per row, the neighbours ``k + delta e_a`` whose target index lies in
     ``[lo, hi)`` (``out_local``) and outside (``out_ghost``)."""
     n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    shifted = np.empty(m + 1, dtype=np.int64)
-    plain = np.empty(m + 1, dtype=np.int64)
-    rem = np.empty(m + 1, dtype=np.int64)
-    out = np.empty(m, dtype=np.int64)
-    modes = np.empty(m, dtype=np.int64)
+    kk, shifted, plain, rem, out, modes = _neighbour_buffers(m)
     for i in range(n):
         cnt = _row_neighbours(configs[i], counts, cum, delta, t_kmin, t_offset, kk, shifted,
                               plain, rem, out, modes)
@@ -106,12 +110,7 @@ def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi
     written only when ``with_ladder``.
     """
     n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    shifted = np.empty(m + 1, dtype=np.int64)
-    plain = np.empty(m + 1, dtype=np.int64)
-    rem = np.empty(m + 1, dtype=np.int64)
-    out = np.empty(m, dtype=np.int64)
-    modes = np.empty(m, dtype=np.int64)
+    kk, shifted, plain, rem, out, modes = _neighbour_buffers(m)
     for q in range(order.shape[0]):
         c = ptr[q]
         cnt = _row_neighbours(configs[order[q]], counts, cum, delta, t_kmin, t_offset, kk,

@@ -11,8 +11,8 @@ Two row generators, the same operator (matrix elements of Eq. (1) from eq1.py):
   ``lo_tab[low bits] + hi_tab[popcount(low bits), high bits]`` (a "Lin table"),
   so the column of every flip ``J^+_a J^-_b`` costs two table look-ups instead
   of an O(|a - b|) ranking, and nothing per non-zero is stored.
-* **generic** (any spins): the prefix/flip ranking of kernels.py, O(|a - b|)
-  per non-zero.
+* **generic** (any spins): the row walk of kernels.py (prefix/flip ranking),
+  O(|a - b|) per non-zero.
 
 The off-diagonal element of a flip is eq1.flip_amplitude (Eq. (1); ``c_ab / (2N)``
 for a qubit flip, tabulated per mode pair); it is
@@ -21,8 +21,8 @@ coefficients and store no values at all.
 
 Columns outside the local row block ``[lo, hi)`` are read from ``x_ghost`` at
 ``ghost_map[j - ghost_base]`` (the ghost values are gathered by one PETSc
-VecScatter per product, built once from :func:`mark_ghosts_qubit` /
-:func:`mark_ghosts_generic`, which walk the same rows).
+VecScatter per product, built once from the count walks of the stored operator,
+real_kernels.qubit_count / generic_count, which walk the same rows).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from . import eq1
-from .kernels import _flip_rank, _prefix_terms
+from .kernels import _flip_buffers, _load_row, _row_flips
 
 
 # --- qubit (spin-1/2) modes ---------------------------------------------------
@@ -99,33 +99,12 @@ def qubit_ranks(bits, nlow, lo_tab, hi_tab, pop, kmin, sector_offset):
     return out
 
 
-@njit(cache=True)
-def mark_ghosts_qubit(bits, m, coup, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, lo, hi, mask):
-    """Set ``mask[j] = 1`` for every off-block column j of the local rows
-    (one byte per global column); returns the number of off-diagonal entries."""
-    lmask = (np.uint64(1) << np.uint64(nlow)) - np.uint64(1)
-    one = np.uint64(1)
-    count = 0
-    for i in range(bits.shape[0]):
-        s = bits[i]
-        K = pop[np.int64(s & lmask)] + pop[np.int64(s >> np.uint64(nlow))]
-        base = sector_offset[K - kmin]
-        for a in range(m):
-            ba = one << np.uint64(m - 1 - a)
-            if s & ba == 0:
-                continue
-            sa = s ^ ba
-            for b in range(m):
-                bb = one << np.uint64(m - 1 - b)
-                if s & bb or coup[a, b] == 0.0:
-                    continue
-                t = sa | bb
-                low = np.int64(t & lmask)
-                j = base + lo_tab[low] + hi_tab[pop[low], np.int64(t >> np.uint64(nlow))]
-                count += 1
-                if j < lo or j >= hi:
-                    mask[j] = 1
-    return count
+@njit(cache=True, inline="always")
+def _x_at(j, lo, hi, x, x_ghost, ghost_map, ghost_base):
+    """Entry j of the global x: local in ``[lo, hi)``, else the gathered ghost value."""
+    if j >= lo and j < hi:
+        return x[j - lo]
+    return x_ghost[ghost_map[j - ghost_base]]
 
 
 @njit(cache=True)
@@ -178,10 +157,7 @@ def apply_qubit(bits, m, flips, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, 
                 if c == 0.0:
                     continue
                 j = c_lo + lo_tab[tl | (1 << qb)]
-                if j >= lo and j < hi:
-                    v = x[j - lo]
-                else:
-                    v = x_ghost[ghost_map[j - ghost_base]]
+                v = _x_at(j, lo, hi, x, x_ghost, ghost_map, ghost_base)
                 ar += c * v.real
                 ai += c * v.imag
             c_hi = base + lo_tab[tl]
@@ -192,10 +168,7 @@ def apply_qubit(bits, m, flips, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, 
                 if c == 0.0:
                     continue
                 j = c_hi + hi_tab[prow, th | (1 << qb)]
-                if j >= lo and j < hi:
-                    v = x[j - lo]
-                else:
-                    v = x_ghost[ghost_map[j - ghost_base]]
+                v = _x_at(j, lo, hi, x, x_ghost, ghost_map, ghost_base)
                 ar += c * v.real
                 ai += c * v.imag
         y[i] = diag[i] * x[i] + mu * complex(ar, ai)
@@ -203,57 +176,20 @@ def apply_qubit(bits, m, flips, nlow, lo_tab, hi_tab, pop, kmin, sector_offset, 
 
 # --- any spins -------------------------------------------------------------------
 @njit(cache=True)
-def mark_ghosts_generic(configs, counts, coup, cum, kmin, sector_offset, lo, hi, mask):
-    """As :func:`mark_ghosts_qubit` for configurations [n, M] of any spins."""
-    n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
-    count = 0
-    for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                count += 1
-                if j < lo or j >= hi:
-                    mask[j] = 1
-    return count
-
-
-@njit(cache=True)
 def apply_generic(configs, counts, coup, cum, kmin, sector_offset, lo, hi,
                   diag, mu, x, x_ghost, ghost_map, ghost_base, y):
     """As :func:`apply_qubit` for configurations [n, M] of any spins."""
     n, m = configs.shape
-    kk = np.empty(m, dtype=np.int64)
+    kk, cols, fa, fb = _flip_buffers(m)
     for i in range(n):
-        K = 0
-        for p in range(m):
-            kk[p] = configs[i, p]
-            K += kk[p]
-        base = sector_offset[K - kmin]
-        pre, rem = _prefix_terms(kk, cum, K)
+        base, pre, rem = _load_row(configs, i, kk, cum, kmin, sector_offset)
         acc = 0j
-        for a in range(m):
-            if kk[a] == 0:
-                continue
-            for b in range(m):
-                if b == a or coup[a, b] == 0.0 or kk[b] == counts[b]:
-                    continue
-                j = _flip_rank(kk, pre, rem, cum, base, a, b)
-                c = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
-                if j >= lo and j < hi:
-                    acc += c * x[j - lo]
-                else:
-                    acc += c * x_ghost[ghost_map[j - ghost_base]]
+        for e in range(_row_flips(kk, counts, coup, cum, base, pre, rem, cols, fa, fb)):
+            a = fa[e]
+            b = fb[e]
+            j = cols[e]
+            c = eq1.flip_amplitude(coup[a, b], counts[a], kk[a], counts[b], kk[b])
+            acc += c * _x_at(j, lo, hi, x, x_ghost, ghost_map, ghost_base)
         y[i] = diag[i] * x[i] + mu * acc
 
 

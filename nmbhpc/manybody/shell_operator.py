@@ -25,6 +25,7 @@ import numpy as np
 
 from ..runtime.stack import init_petsc
 from . import eq1
+from . import real_kernels as rk
 from . import shell_kernels as sk
 from .basis import SectorBasis
 
@@ -114,13 +115,15 @@ class ShellHamiltonian(PythonHamiltonian):
         # ghost columns: one byte per global column while the set is found (a
         # single rank has none, and the kernels then never touch the mask)
         mask = np.zeros(basis.dim if comm.Get_size() > 1 else 0, dtype=np.uint8)
+        per_row = np.empty(0, dtype=np.int64)  # only the total is needed
         if self.qubit:
             nlow, lo_tab, hi_tab, pop = self.tables
-            n_off = sk.mark_ghosts_qubit(self.rows, basis.n_modes, coup, nlow, lo_tab, hi_tab, pop,
-                                         basis.kmin, basis.sector_offset, lo, hi, mask)
+            n_off = rk.qubit_count(self.rows, basis.n_modes, coup, nlow, lo_tab, hi_tab, pop,
+                                   basis.kmin, basis.sector_offset, lo, hi, False, per_row,
+                                   per_row, mask)
         else:
-            n_off = sk.mark_ghosts_generic(self.rows, basis.counts, coup, basis.cum, basis.kmin,
-                                           basis.sector_offset, lo, hi, mask)
+            n_off = rk.generic_count(self.rows, basis.counts, coup, basis.cum, basis.kmin,
+                                     basis.sector_offset, lo, hi, False, per_row, per_row, mask)
         ghosts = np.flatnonzero(mask)
         del mask
         self.n_offdiag = int(n_off)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..runtime.stack import init_petsc
 from .hamiltonian import aij_set_mu
+from .propagator import PropagatorBase
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class SpectralTruncationError(RuntimeError):
     """The computed eigenpairs do not hold the state to manybody.mfn_tol."""
 
 
-class SpectralPropagator:
+class SpectralPropagator(PropagatorBase):
     """Applies ``exp(-i (D + mu A) dt)`` for one constant mu by eigenpair expansion.
 
     ``A`` must be an assembled AIJ matrix (the factorization needs its entries); it is
@@ -60,21 +61,12 @@ class SpectralPropagator:
         PETSc, _ = init_petsc()
         if A.getType() == PETSc.Mat.Type.PYTHON:
             raise ValueError("the spectral propagator needs a stored AIJ matrix (operator = \"matrix\")")
-        self._A, self._D = A, D
-        self._H = A
-        self._mu = None
+        self._start(A, D, A)
         self.tol = float(tol)
         self.max_nev = int(max_nev)
-        self.matvecs = 0
-        self.iterations = 0
-        self._tmp = D.duplicate()
         self._bv = None
         self.set_mu(mu)
         self._build(psi)
-
-    @property
-    def H(self):
-        return self._H
 
     def set_mu(self, mu: float) -> None:
         """Make the operator ``D + mu A``; only the construction's mu is allowed. Collective."""
@@ -189,11 +181,6 @@ class SpectralPropagator:
         phase = np.exp(-1j * self.energies * dt)
         self._bv.multVec(1.0, 1.0, psi, (phase - 1.0) * coef)
         self.coefficients = phase * coef
-
-    def energy(self, psi) -> float:
-        """<psi|H|psi>/<psi|psi>. Collective."""
-        self._H.mult(psi, self._tmp)
-        return float((self._tmp.dot(psi) / psi.dot(psi)).real)
 
     def destroy(self) -> None:
         if self._bv is not None:

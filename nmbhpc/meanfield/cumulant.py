@@ -62,7 +62,7 @@ import numpy as np
 from ..runtime.stack import init_petsc
 from .equations import LEVI_CIVITA, SpinEquations, cross_matrix
 from .records import make_record
-from .timestepping import advance_to, describe_ts, make_ts
+from .timestepping import TSSolverState, advance_to, describe_ts, make_ts
 
 log = logging.getLogger("nmbhpc.meanfield.cumulant")
 
@@ -104,7 +104,7 @@ class CumulantEquations:
         return vac + pair
 
 
-class CumulantSolver:
+class CumulantSolver(TSSolverState):
     """Second-order cumulant solver; protocol of :mod:`nmbhpc.solvers`. Collective on ``comm``."""
 
     options_prefix = "cum_"
@@ -127,11 +127,6 @@ class CumulantSolver:
         self.ts = make_ts(PETSc, PETSc.COMM_SELF, self._rhs, self.x, config.meanfield,
                           self.options_prefix, float(self.times[0]), float(dt0))
         self.n_rhs = 0
-
-    def destroy(self) -> None:
-        """Free the TS and the state Vec (on PETSC_COMM_SELF); idempotent."""
-        for obj in (self.ts, self.x):
-            obj.destroy()
 
     def _pack(self, m, g):
         return np.concatenate([m.ravel(), g.ravel()])
@@ -173,14 +168,6 @@ class CumulantSolver:
             yield make_record(t, m / j[:, None], self.ceq.energy(float(t), m, g),
                               float(m.sum(axis=0) @ self.ceq.eq.b), self.model.mu(float(t)), pair)
 
-    @property
-    def steps(self) -> int:
-        """TS steps taken so far (progress reporting)."""
-        return int(self.ts.getStepNumber())
-
-    def static_datasets(self) -> dict:
-        return {}
-
     def final_state(self):
         """``(state, 0, (3M + 9M^2,))`` on rank 0's block: m then G, row-major."""
         arr = self.x.getArray(readonly=True).real.copy()
@@ -189,11 +176,6 @@ class CumulantSolver:
         return arr[:0], arr.size, arr.shape
 
     # --- restart (``nmbhpc run --resume``) ------------------------------------
-    def checkpoint_extras(self) -> dict:
-        """TS step size and counters: a resumed run takes the same adaptive steps."""
-        return {"dt": float(np.real(self.ts.getTimeStep())), "steps": self.steps,
-                "n_rhs": int(self.n_rhs)}
-
     def restore(self, local_state, time: float, extras: dict | None = None) -> None:
         """Collective. Continue from a checkpoint: ``local_state`` is this rank's
         block of :meth:`final_state` (the whole state on rank 0, empty elsewhere)
@@ -206,9 +188,4 @@ class CumulantSolver:
             raise ValueError(f"checkpoint state has {size} values, the cumulant state {n}")
         self.comm.Bcast(state, root=0)
         self.x.getArray()[:] = state
-        self.ts.setTime(float(time))
-        extras = extras or {}
-        if "dt" in extras:
-            self.ts.setTimeStep(float(extras["dt"]))
-        self.ts.setStepNumber(int(extras.get("steps", 0)))
-        self.n_rhs = int(extras.get("n_rhs", 0))
+        self._restore_ts(time, extras)

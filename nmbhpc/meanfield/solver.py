@@ -18,12 +18,12 @@ import numpy as np
 from ..runtime.stack import init_petsc
 from .equations import SpinEquations
 from .records import make_record, mode_partition
-from .timestepping import advance_to, describe_ts, make_ts
+from .timestepping import TSSolverState, advance_to, describe_ts, make_ts
 
 log = logging.getLogger("nmbhpc.meanfield.solver")
 
 
-class MeanFieldSolver:
+class MeanFieldSolver(TSSolverState):
     """Classical spin vectors per mode; see the module docstring. Collective on ``comm``."""
 
     options_prefix = "mf_"
@@ -57,11 +57,6 @@ class MeanFieldSolver:
         dt0 = min(0.01 / max(rate, 1e-300), max(np.diff(self.times), default=1.0))
         self.ts = make_ts(PETSc, comm, self._rhs, self.x, config.meanfield,
                           self.options_prefix, float(self.times[0]), float(dt0))
-
-    def destroy(self) -> None:
-        """Free the TS and the state Vec. Collective on ``comm``; idempotent."""
-        for obj in (self.ts, self.x):
-            obj.destroy()
 
     # --- kernels -------------------------------------------------------------
     def _global_moments(self, s: np.ndarray) -> np.ndarray:
@@ -129,25 +124,11 @@ class MeanFieldSolver:
                      abs(rec.energy - first.energy) / e_scale if e_scale > 0 else 0.0, e_scale,
                      abs(rec.b_dot_j - first.b_dot_j) / j_total, j_total)
 
-    @property
-    def steps(self) -> int:
-        """TS steps taken so far (progress reporting)."""
-        return int(self.ts.getStepNumber())
-
-    def static_datasets(self) -> dict:
-        return {}
-
     def final_state(self):
         """``(S_local[m_local, 3], first_mode, (M, 3))``, flavor-frame ``<J_p>``. Collective."""
         return self.local_spins(), self.rows.start, (self.model.n_modes, 3)
 
     # --- restart (``nmbhpc run --resume``) ------------------------------------
-    def checkpoint_extras(self) -> dict:
-        """TS step size and counters: restoring them makes a resumed run take the
-        same adaptive steps as an uninterrupted one."""
-        return {"dt": float(np.real(self.ts.getTimeStep())), "steps": self.steps,
-                "n_rhs": int(self.n_rhs)}
-
     def restore(self, local_spins, time: float, extras: dict | None = None) -> None:
         """Continue from a checkpoint: ``local_spins[m_local, 3]`` (flavor-frame
         ``<J_p>``) at ``time``. Not collective; build the solver with output times
@@ -157,12 +138,7 @@ class MeanFieldSolver:
             raise ValueError(f"checkpoint block has shape {local_spins.shape}, "
                              f"rank owns {self.n_local} modes")
         self.x.getArray()[:] = local_spins.ravel()
-        self.ts.setTime(float(time))
-        extras = extras or {}
-        if "dt" in extras:
-            self.ts.setTimeStep(float(extras["dt"]))
-        self.ts.setStepNumber(int(extras.get("steps", 0)))
-        self.n_rhs = int(extras.get("n_rhs", 0))
+        self._restore_ts(time, extras)
 
 
 def _max_op():

@@ -67,3 +67,40 @@ def describe_ts(ts) -> dict:
     if ts.getType() == "rk":
         out["ts_rk_type"] = ts.getRKType()
     return out
+
+
+class TSSolverState:
+    """The part of the solver protocol (:mod:`nmbhpc.solvers`) that a solver
+    driven by one PETSc TS shares: it holds ``self.ts``, the state Vec
+    ``self.x`` and the RHS evaluation counter ``self.n_rhs``."""
+
+    def destroy(self) -> None:
+        """Free the TS and the state Vec; idempotent. Collective on the communicator
+        they were created on."""
+        for obj in (self.ts, self.x):
+            obj.destroy()
+
+    @property
+    def steps(self) -> int:
+        """TS steps taken so far (progress reporting)."""
+        return int(self.ts.getStepNumber())
+
+    def static_datasets(self) -> dict:
+        return {}
+
+    # --- restart (``nmbhpc run --resume``) ------------------------------------
+    def checkpoint_extras(self) -> dict:
+        """TS step size and counters: restoring them makes a resumed run take the
+        same adaptive steps as an uninterrupted one."""
+        return {"dt": float(np.real(self.ts.getTimeStep())), "steps": self.steps,
+                "n_rhs": int(self.n_rhs)}
+
+    def _restore_ts(self, time: float, extras: dict | None) -> None:
+        """Put the TS at ``time`` with the step size and counters of
+        :meth:`checkpoint_extras` (absent keys: a fresh start at ``time``)."""
+        self.ts.setTime(float(time))
+        extras = extras or {}
+        if "dt" in extras:
+            self.ts.setTimeStep(float(extras["dt"]))
+        self.ts.setStepNumber(int(extras.get("steps", 0)))
+        self.n_rhs = int(extras.get("n_rhs", 0))

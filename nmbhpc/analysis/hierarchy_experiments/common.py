@@ -168,3 +168,12 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, directory: str, name: str) -> str:
+    """Lay out ``fig``, write it as ``directory/name`` (PNG, 110 dpi) and close it."""
+    path = os.path.join(directory, name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path

@@ -28,7 +28,7 @@ import numpy as np
 from ...physics.model import Mode, Model
 from ...physics.schedule import MuSchedule
 from ...settings import MeanFieldSettings, OutputSettings, RunConfig
-from .common import pyplot, write_table
+from .common import pyplot, save_figure, write_table
 
 NAME = "A"
 SOLVERS = ("meanfield", "cumulant")
@@ -180,9 +180,7 @@ def _plots(rows, results, directory):
             ax.set_ylabel("max_p |P - P_exact|")
             ax.set_ylim(1e-8, 3)
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"{directory}/deviation.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, directory, "deviation.png")
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for model, mk in zip(models, "os^"):
@@ -195,7 +193,5 @@ def _plots(rows, results, directory):
     ax.set_xlabel("N")
     ax.set_ylabel(f"mu t_fail (first d > {FAIL_TOL:g})")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"{directory}/failure_time.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, directory, "failure_time.png")
 

@@ -36,7 +36,7 @@ import numpy as np
 from ...kinetics import dispersion
 from ...kinetics.settings import (CollisionSettings, GridSettings, KineticSettings,
                                  PerturbationSettings, PhysicsSettings, SpeciesInit, TimeSettings)
-from .common import pyplot, write_table
+from .common import pyplot, save_figure, write_table
 
 NAME = "B"
 SEED = 1e-10
@@ -239,7 +239,5 @@ def analyse(rows: list[dict], results: list, directory: str) -> dict:
         ax.set_title(scan)
         ax.axhline(0, color="k", lw=0.5)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"{directory}/growth_rates.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, directory, "growth_rates.png")
     return {"columns": cols, "table": table}

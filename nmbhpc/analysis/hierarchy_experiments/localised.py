@@ -32,7 +32,7 @@ import numpy as np
 from ...kinetics.grid import cell_centres
 from ...kinetics.settings import (GridSettings, KineticSettings, PerturbationSettings,
                                  PhysicsSettings, SpeciesInit, TimeSettings)
-from .common import pyplot, write_table
+from .common import pyplot, save_figure, write_table
 
 NAME = "C"
 HOMOGENEOUS = 0.0     # sigma_over_L value that stands for the x-independent state
@@ -147,7 +147,5 @@ def analyse(rows: list[dict], results: list, directory: str) -> dict:
         ax.set_ylabel("domain-averaged P_ee (nu)")
         ax.set_title(f"mu = {mu:g}")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(f"{directory}/survival.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, directory, "survival.png")
     return {"columns": cols, "table": table}
