@@ -146,10 +146,6 @@ class CumulantSolver(TSSolverState):
         m, g = self._unpack(self.x.getArray(readonly=True).real)
         return m.copy(), g.copy()
 
-    def work(self) -> tuple[str, int]:
-        """``("RHS evaluations", count so far)``, for progress rates. Not collective."""
-        return "RHS evaluations", int(self.n_rhs)
-
     def describe(self) -> dict:
         info = {"solver": "cumulant", "n_modes": self.M, "n_total": self.model.n_total,
                 "state_size": 3 * self.M + 9 * self.M ** 2, "closure": "gaussian (third cumulants = 0)",

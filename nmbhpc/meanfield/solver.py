@@ -81,10 +81,6 @@ class MeanFieldSolver(TSSolverState):
         return out.reshape(-1, 3)
 
     # --- protocol ----------------------------------------------------------------
-    def work(self) -> tuple[str, int]:
-        """``("RHS evaluations", count so far)``, for progress rates. Not collective."""
-        return "RHS evaluations", int(self.n_rhs)
-
     def describe(self) -> dict:
         info = {"solver": "meanfield", "n_modes": self.model.n_modes, "n_total": self.model.n_total,
                 "state_size": 3 * self.model.n_modes, "mpi_size": self.comm.Get_size(),

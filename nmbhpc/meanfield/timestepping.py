@@ -80,6 +80,10 @@ class TSSolverState:
         for obj in (self.ts, self.x):
             obj.destroy()
 
+    def work(self) -> tuple[str, int]:
+        """``("RHS evaluations", count so far)``, for progress rates. Not collective."""
+        return "RHS evaluations", int(self.n_rhs)
+
     @property
     def steps(self) -> int:
         """TS steps taken so far (progress reporting)."""
