@@ -30,11 +30,11 @@ def run(config, comm):
     """(records, construction s, evolution s, describe()) of one run. Collective."""
     import time
 
-    from nmbhpc.manybody.solver import ManyBodySolver
+    from nmbhpc.manybody.engine import ManyBody
 
     comm.Barrier()
     t0 = time.perf_counter()
-    solver = ManyBodySolver(config, comm)
+    solver = ManyBody(config, comm)
     comm.Barrier()
     t1 = time.perf_counter()
     try:

@@ -64,7 +64,7 @@ class SolverSpec:
 
 
 REGISTRY = {spec.name: spec for spec in (
-    SolverSpec("manybody", "nmbhpc.manybody.solver:ManyBodySolver", "manybody", True),
+    SolverSpec("manybody", "nmbhpc.manybody.engine:ManyBody", "manybody", True),
     SolverSpec("meanfield", "nmbhpc.meanfield.solver:MeanFieldSolver", "meanfield", True),
     SolverSpec("cumulant", "nmbhpc.meanfield.cumulant:CumulantSolver", "meanfield", True),
     SolverSpec("twa", "nmbhpc.meanfield.twa:TWASolver", "meanfield", True),

@@ -23,7 +23,8 @@ from manybody_cases import (assert_close, dense_series, make_config, on_sub_comm
                             run_engine, series, unit)
 from nmbhpc.errors import SettingsError
 from nmbhpc.manybody.sectors import SectorSolver
-from nmbhpc.manybody.solver import ManyBodySolver, sector_mode
+from nmbhpc.manybody.engine import ManyBody
+from nmbhpc.manybody.solver import sector_mode
 from nmbhpc.physics.model import Mode
 from nmbhpc.physics.schedule import MuSchedule
 
@@ -127,8 +128,8 @@ def test_checkpoint_round_trip(comm):
     """final_state is in the one basis's layout; restore puts it back into the sectors."""
     config = with_sectors(make_config(qubit_modes(8), TIMES, theta=0.3, mu=2.0, pairs=False),
                           "one_at_a_time")
-    together = ManyBodySolver(with_sectors(config, "together"), comm)
-    apart = ManyBodySolver(config, comm)
+    together = ManyBody(with_sectors(config, "together"), comm)
+    apart = ManyBody(config, comm)
     try:
         assert isinstance(apart, SectorSolver) and not isinstance(together, SectorSolver)
         list(together.records())
@@ -137,7 +138,7 @@ def test_checkpoint_round_trip(comm):
         ref, ref_offset, ref_shape = together.final_state()
         assert (offset, shape) == (ref_offset, ref_shape)
         assert_close(comm, local, ref, atol=SECTOR_TOL, what="final state layout")
-        fresh = ManyBodySolver(replace(config, output=replace(config.output,
+        fresh = ManyBody(replace(config, output=replace(config.output,
                                                               times=TIMES[-1:])), comm)
         try:
             fresh.restore(local, float(TIMES[-1]), apart.checkpoint_extras())
@@ -162,13 +163,13 @@ def test_modes_and_refusals(comm):
     spectral = with_sectors(config, "one_at_a_time")
     spectral = replace(spectral, manybody=replace(spectral.manybody, propagator="spectral"))
     with pytest.raises(SettingsError, match="manybody.sectors"):
-        ManyBodySolver.check(spectral, comm)
+        ManyBody.check(spectral, comm)
 
 
 def test_describe_and_memory_model(comm):
     config = with_sectors(make_config(qubit_modes(10), TIMES[:2], theta=0.1, mu=1.0,
                                       pairs=False), "one_at_a_time")
-    solver = ManyBodySolver(config, comm)
+    solver = ManyBody(config, comm)
     try:
         info = solver.describe()
         assert info["sectors"] == "one_at_a_time" and info["basis_dim"] == 2**10
@@ -205,7 +206,7 @@ def test_check_refuses_with_the_sector_peak(comm, monkeypatch):
     config = make_config(qubit_modes(n), TIMES[:2], theta=0.1, mu=1.0, pairs=False)
     assert sector_mode(config, comm) == "one_at_a_time"  # the one basis does not fit
     with pytest.raises(SettingsError, match="one sector at a time, 25 sectors"):
-        ManyBodySolver.check(with_sectors(config, "one_at_a_time"), comm)
+        ManyBody.check(with_sectors(config, "one_at_a_time"), comm)
     monkeypatch.setattr(memory, "mem_available", lambda: 2**40)
     assert sector_mode(config, comm) == "together"
-    ManyBodySolver.check(with_sectors(config, "one_at_a_time"), comm)
+    ManyBody.check(with_sectors(config, "one_at_a_time"), comm)

@@ -139,7 +139,7 @@ def check_sectors(config, comm=None) -> None:
 class SectorSolver(ManyBodySolver):
     """The exact engine with one state vector per sector (see the module docstring).
 
-    Built by ``ManyBodySolver(config, comm)`` when :func:`~nmbhpc.manybody.solver.sector_mode`
+    Built by ``ManyBody(config, comm)`` (engine.py) when :func:`~nmbhpc.manybody.solver.sector_mode`
     says "one_at_a_time"; the same protocol and records. Collective construction.
     """
 

@@ -24,9 +24,9 @@ allocated; the constructor calls it first. Pipeline (every step collective on
 
 A state over several sectors evolves either in that one basis or, with
 ``manybody.sectors`` "one_at_a_time" (or "auto" when the whole basis would
-not fit), one sector at a time: constructing :class:`ManyBodySolver` then
-returns a :class:`~nmbhpc.manybody.sectors.SectorSolver` (sectors.py), with
-the same protocol and records.
+not fit), one sector at a time (:class:`~nmbhpc.manybody.sectors.SectorSolver`),
+with the same protocol and records; :class:`nmbhpc.manybody.engine.ManyBody`,
+the class the solver registry names, picks one of the two.
 """
 from __future__ import annotations
 
@@ -60,14 +60,6 @@ class ManyBodySolver:
     """
 
     name = "manybody"
-
-    def __new__(cls, config: RunConfig, comm):
-        # Collective (the memory model of "auto" reads every node's MemAvailable)
-        if cls is ManyBodySolver and sector_mode(config, comm) == "one_at_a_time":
-            from .sectors import SectorSolver
-
-            cls = SectorSolver
-        return super().__new__(cls)
 
     def __init__(self, config: RunConfig, comm):
         PETSc, _ = init_petsc()
@@ -159,21 +151,13 @@ class ManyBodySolver:
           per node than the node has available (memory.py; a lower bound: the
           solver's own estimate, once the rows exist, may still refuse).
 
-        With ``manybody.sectors`` one at a time (:func:`sector_mode`) the limits
-        apply to one sector and to the sector-by-sector peak instead
-        (sectors.check_sectors).
+        The sector-by-sector engine has its own limits
+        (:func:`nmbhpc.manybody.sectors.check_sectors`; :class:`nmbhpc.manybody.engine.ManyBody`
+        picks the check that applies).
         """
         PETSc, _ = init_petsc()
         settings = config.manybody
-        mfn_type = _mfn_type(settings)
-        if settings.operator != "auto":
-            bad = operators.incompatibility(settings.operator, settings.propagator, mfn_type)
-            if bad is not None:
-                raise SettingsError(*bad, config.source_path)
-        if sector_mode(config, comm) == "one_at_a_time":
-            from .sectors import check_sectors
-
-            return check_sectors(config, comm)
+        check_operator(config)
         model = config.model
         _, _, kmin, kmax = _initial_sectors(config)
         per_node, avail = _node_share(comm)
@@ -371,6 +355,17 @@ def mfn_propagator(A, D, config: RunConfig) -> Propagator:
                                     "mfn_tol": settings.mfn_tol,
                                     "mfn_ncv": settings.mfn_ncv or None}):
         return Propagator(A, D, config.model.mu.is_constant, settings.mfn_tol, settings.mfn_ncv)
+
+
+def check_operator(config: RunConfig) -> None:
+    """Refuse an explicit ``manybody.operator`` the propagator settings in effect cannot
+    use (``-mfn_type`` on the command line wins over ``manybody.mfn_type``). Local."""
+    settings = config.manybody
+    if settings.operator != "auto":
+        bad = operators.incompatibility(settings.operator, settings.propagator,
+                                        _mfn_type(settings))
+        if bad is not None:
+            raise SettingsError(*bad, config.source_path)
 
 
 def exponential_pieces(config: RunConfig, t_from: float, t_to: float):
