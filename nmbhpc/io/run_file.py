@@ -248,28 +248,8 @@ class RunFile:
                                  f"place: {exc}")
             raise_agreed(self._comm, error)
         except BaseException:
-            self._discard_staging()
+            self._close_file(discard_staging=True)
             raise
-
-    def _discard_staging(self) -> None:
-        """Collective. Close the unpublished file, remove it, release the claim.
-
-        Runs while an error propagates: a close that fails too (the same full
-        disk) is logged, not raised, so the first error is the one reported.
-        """
-        self._forget_handles()
-        try:
-            self._file.close()
-        except (OSError, RuntimeError) as exc:
-            log.warning("closing the unfinished %s failed too: %s", staging_path(self.path), exc)
-        self._file = None
-        if self._rank == 0:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(staging_path(self.path))
-        self._comm.Barrier()  # the staging file is gone before the claim is released
-        self._release(self.path, self._comm)
-        self._comm.Free()
-        self._exit_comm.Free()
 
     def _root_header(self, solver: str, config_toml: str, resolved_toml: str, meta: dict,
                      attrs: dict | None) -> None:
@@ -608,10 +588,27 @@ class RunFile:
             self._close_file()
         log.info("closed %s (%s, %d records)", self.path, status, self._n)
 
-    def _close_file(self) -> None:
+    def _close_file(self, discard_staging: bool = False) -> None:
+        """Collective. Close the file, release the claim, free the communicators.
+
+        ``discard_staging``: the file is an unpublished staging file
+        (:meth:`_complete_creation`) and an error is propagating: it is removed
+        before the claim is released, and a close that fails too (the same full
+        disk) is logged, not raised, so that the first error is the one reported.
+        """
         self._forget_handles()
-        self._file.close()
+        try:
+            self._file.close()
+        except (OSError, RuntimeError) as exc:
+            if not discard_staging:
+                raise
+            log.warning("closing the unfinished %s failed too: %s", staging_path(self.path), exc)
         self._file = None
+        if discard_staging:
+            if self._rank == 0:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(staging_path(self.path))
+            self._comm.Barrier()  # the staging file is gone before the claim is released
         self._release(self.path, self._comm)
         self._comm.Free()
         self._exit_comm.Free()

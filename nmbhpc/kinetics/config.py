@@ -130,10 +130,9 @@ def _table_rows(key: str, data, what: str, columns: tuple, n_energy: int) -> tup
     rows = np.column_stack([col[c] for c in order])
     rows = rows[np.lexsort(rows[:, :-1].T[::-1])]
     n_bins = n_energy if "energy" in col else 1
-    per_bin = rows.reshape(n_bins, -1, rows.shape[1]) if rows.shape[0] % n_bins == 0 else None
-    if per_bin is None:
+    if rows.shape[0] % n_bins:
         raise ConfigError(key, f"{what}: every energy bin needs the same (u, phi) rows")
-    for k, b in enumerate(per_bin):
+    for k, b in enumerate(rows.reshape(n_bins, -1, rows.shape[1])):
         if "energy" in col and not np.all(b[:, 0] == k):
             raise ConfigError(key, f"{what}: every energy bin needs the same (u, phi) rows")
         us = np.unique(b[:, order.index("u")])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..io.run_file import (COORDINATE_ATTR, RESOLVED_CONFIG_ATTR, BlockSeries, RunFile,  # noqa: F401
+from ..io.run_file import (COORDINATE_ATTR, RESOLVED_CONFIG_ATTR, BlockSeries, RunFile,
                            TimeSeries, complete_rows, file_format, open_for_reading, provenance)
 from ..io.run_file import py_value as _py
 from ..physics.constants import C_CM_S
