@@ -573,14 +573,14 @@ def _check_manybody_settings(manybody: ManyBodySettings, mu: MuSchedule) -> None
             raise ConfigError("manybody.propagator", "\"spectral\" expands psi in eigenpairs of "
                               "one H and needs a constant mu; this model.schedule varies mu: use "
                               "\"mfn\"")
-        if manybody.operator in ("real", "shell", "separable"):
+        if manybody.operator not in ("auto", "matrix"):
             raise ConfigError("manybody.operator", f"{manybody.operator!r} is a MATSHELL; "
                               "manybody.propagator = \"spectral\" factorizes H and needs "
                               "\"matrix\" (or \"auto\")")
-    elif manybody.mfn_type == "expokit" and manybody.operator == "shell":
+    elif manybody.mfn_type == "expokit" and manybody.operator in ("shell", "lean"):
         raise ConfigError("manybody.mfn_type", "'expokit' needs MatNorm, which the matrix-free "
-                          "operator \"shell\" lacks: set manybody.operator to \"matrix\", \"real\", "
-                          "\"separable\" or \"auto\"")
+                          f"operator {manybody.operator!r} lacks: set manybody.operator to "
+                          "\"matrix\", \"real\", \"separable\" or \"auto\"")
 
 
 def load_config_text(text: str, source_path: str = "<string>") -> RunConfig:

@@ -42,16 +42,18 @@ class OutputSettings:
 class ManyBodySettings:
     """Exact engine settings.
 
-    operator : "auto" | "matrix" | "real" | "shell" | "separable"
+    operator : "auto" | "matrix" | "real" | "shell" | "separable" | "lean"
         "matrix": stored MATMPIAIJ (complex values, 20 bytes per non-zero); "real": the
         same rows as a real CSR in a MATSHELL (upper triangle of the diagonal block,
         uint8/uint16 value index or float64: 2.5-12 bytes per non-zero,
         manybody/real_operator.py); "separable": matrix-free through the R separable
         coupling factors (R = 4 multi-angle, 1 single-angle) and the K - 1 sectors
-        (manybody/separable_operator.py); "shell": matrix-free pair flips
-        (manybody/shell_operator.py). "auto" takes the first that fits in memory of
-        separable, real, shell when R <= 4, else of real, separable, shell
-        (manybody/memory.py, measurements in docs/performance.md).
+        (manybody/separable_operator.py); "lean": the same product with nothing stored
+        per entry (neighbours ranked on the fly, two float64 diagonals per row, ghost
+        spans; manybody/lean_operator.py), for the largest bases; "shell": matrix-free
+        pair flips (manybody/shell_operator.py). "auto" takes the first that fits in
+        memory of separable, real, lean, shell when R <= 4, else of real, separable,
+        shell, lean (manybody/memory.py, measurements in docs/performance.md).
     mfn_tol : float
         Default SLEPc MFN tolerance (``-mfn_tol`` on the command line wins).
     mfn_ncv : int
@@ -106,8 +108,9 @@ class ManyBodySettings:
     """
 
     operator: str = setting("auto", "choice", "auto, stored complex AIJ, stored real CSR, "
-                            "matrix-free pair flips, matrix-free separable (see below)",
-                            choices=("auto", "matrix", "real", "shell", "separable"))
+                            "matrix-free pair flips, matrix-free separable, separable ranked on "
+                            "the fly (see below)",
+                            choices=("auto", "matrix", "real", "shell", "separable", "lean"))
     mfn_tol: float = setting(1e-10, "real", "SLEPc MFN tolerance (-mfn_tol wins); below 1e-15 "
                              "double precision cannot converge", low=1e-15, high=1.0, open_high=True)
     mfn_ncv: int = setting(0, "int", "Krylov dimension, 0: the engine's (4 krylov, 16 expokit; "

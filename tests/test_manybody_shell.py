@@ -156,7 +156,7 @@ def test_propagator_rules_come_from_the_registry():
     assert operators.incompatibility("shell", "mfn", "expokit")[0] == "manybody.mfn_type"
     assert operators.incompatibility("real", "spectral", "krylov")[0] == "manybody.operator"
     assert operators.incompatibility("shell", "mfn", "krylov") is None
-    assert operators.NAMES == ("auto", "matrix", "real", "shell", "separable")
+    assert operators.NAMES == ("auto", "matrix", "real", "shell", "separable", "lean")
 
 
 def test_estimate_scales_with_nonzeros(comm):

@@ -127,6 +127,24 @@ class SectorBasis:
         return self.n_modes * np.dtype(self.config_dtype).itemsize
 
 
+@dataclass(frozen=True)
+class LocalRows:
+    """The configurations of rows ``lo..hi-1`` of ``basis``, unranked on demand in
+    chunks instead of held (what a solver keeps when its operator does not read them)."""
+
+    basis: SectorBasis
+    lo: int
+    hi: int
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def chunks(self, rows: int = 2**18):
+        """``(offset, configs)`` of consecutive blocks of at most ``rows`` rows."""
+        for start in range(self.lo, self.hi, rows):
+            yield start - self.lo, self.basis.configs(start, min(self.hi, start + rows))
+
+
 def sector_range_of(amplitudes: list[np.ndarray]) -> tuple[int, int]:
     """Smallest K range holding a product state with per-mode amplitudes over k."""
     lo = hi = 0

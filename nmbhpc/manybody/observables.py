@@ -26,8 +26,13 @@ from . import kernels
 
 def z_sums(configs, counts, local, pairs: bool) -> np.ndarray:
     """``[sum |psi|^2, sum |psi|^2 m_p, sum |psi|^2 m_p m_q (if pairs)]`` over the
-    amplitudes ``local`` of the states ``configs``, packed in one float64 array for
-    one allreduce. Local."""
+    amplitudes ``local`` of the states ``configs`` (an array, or basis.LocalRows
+    unranked block by block), packed in one float64 array for one allreduce. Local."""
+    if not isinstance(configs, np.ndarray):
+        m = len(counts)
+        return sum((z_sums(block, counts, local[at:at + len(block)], pairs)
+                    for at, block in configs.chunks()),
+                   np.zeros(1 + m + (m * m if pairs else 1)))
     prob = (local.real ** 2 + local.imag ** 2).astype(np.float64)
     first, second = kernels.z_moments(configs, counts, prob, pairs)
     return np.concatenate([[float(prob.sum())], first, second.ravel()])

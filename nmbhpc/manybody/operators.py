@@ -18,6 +18,7 @@ matrix     complex MATMPIAIJ (hamiltonian.py)         no      yes        yes
 real       real CSR with value codes (real_operator)  yes     yes        no
 shell      nothing per non-zero (shell_operator)      yes     no         no
 separable  ladder map, separable couplings            yes     yes        no
+lean       two diagonals; ladder ranked on the fly    yes     no         no
 ========== ========================================= ======= ========== ============
 
 * *exact norm*: MatNorm is available, which SLEPc's expokit MFN needs
@@ -34,7 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import hamiltonian, real_operator, separable_operator, shell_operator
+from . import hamiltonian, lean_operator, real_operator, separable_operator, shell_operator
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ class OperatorKind:
     ``memory(sizes)`` the bytes on one rank; ``matrix_free``: nothing is stored
     per non-zero; ``auto_rank`` the position in the
     order "auto" tries (separable couplings, other couplings), None: never
-    chosen by "auto"; ``work`` the name of the unit that progress reports count.
+    chosen by "auto"; ``work`` the name of the unit that progress reports count;
+    ``keeps_rows``: the built operator still reads the local configurations and the
+    Vec of D (False: the solver frees both once it is built).
     """
 
     name: str
@@ -78,6 +81,7 @@ class OperatorKind:
     factorizable: bool
     auto_rank: Optional[tuple[int, int]]
     work: str = "matvecs"
+    keeps_rows: bool = True
 
 
 def _build_matrix(p: OperatorProblem):
@@ -93,6 +97,11 @@ def _build_real(p: OperatorProblem):
 def _build_shell(p: OperatorProblem):
     return shell_operator.shell_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
                                             p.couplings_over_n, p.factors, p.weights, p.comm)
+
+
+def _build_lean(p: OperatorProblem):
+    return lean_operator.lean_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
+                                          p.couplings_over_n, p.factors, p.weights, p.comm)
 
 
 def _build_separable(p: OperatorProblem):
@@ -115,10 +124,13 @@ KINDS: dict[str, OperatorKind] = {k.name: k for k in (
     OperatorKind("real", "real CSR", _build_real, real_operator.memory_bytes,
                  matshell=True, matrix_free=False, exact_norm=True, factorizable=False, auto_rank=(1, 0)),
     OperatorKind("shell", "matrix-free", _build_shell, shell_operator.memory_bytes,
-                 matshell=True, matrix_free=True, exact_norm=False, factorizable=False, auto_rank=(2, 2)),
+                 matshell=True, matrix_free=True, exact_norm=False, factorizable=False, auto_rank=(3, 2)),
     OperatorKind("separable", "separable matrix-free", _build_separable,
                  separable_operator.memory_bytes,
                  matshell=True, matrix_free=True, exact_norm=True, factorizable=False, auto_rank=(0, 1)),
+    OperatorKind("lean", "separable, ranked on the fly", _build_lean, lean_operator.memory_bytes,
+                 matshell=True, matrix_free=True, exact_norm=False, factorizable=False,
+                 auto_rank=(2, 3), keeps_rows=False),
 )}
 
 #: the values ``manybody.operator`` accepts
