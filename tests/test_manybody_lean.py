@@ -1,0 +1,134 @@
+"""The lean matrix-free H (manybody.operator = "lean") against references.
+
+* ``H x`` against the separable operator (itself checked against the stored
+  AIJ and a dense solver, test_manybody_separable.py) to round-off, for every
+  case there: multi-angle (the bit-string kernel), single-angle and general
+  spins (the general kernel), several sectors, coplanar directions, a basis
+  starting at K = 0;
+* short evolutions against the independent dense oracle (tests/dense_reference.py);
+* the same product on a sub-communicator (another row split, other ghost spans);
+* ``mult_add`` (y <- alpha H x + beta y in place) against alpha H x + beta y;
+* the Gershgorin interval of A against the eigenvalues of A from a dense matrix
+  built in the test;
+* the solver keeps neither the configurations nor D once the operator is built.
+"""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dense_reference import DenseReference
+from manybody_cases import (apply_hamiltonian, assert_close, dense_series, make_config,
+                            product_on_other_partition, random_global_vector, run_engine, series)
+from nmbhpc.manybody.basis import LocalRows
+from nmbhpc.manybody.solver import ManyBodySolver
+from test_manybody_separable import CASES, DENSE_CASES
+
+ROUND_OFF = 1e-12
+
+
+def _solver(comm, case, operator):
+    solver = ManyBodySolver(CASES[case](operator), comm)
+    assert solver.describe()["operator"] == operator
+    return solver
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_product_matches_separable(comm, case):
+    out = {}
+    for op in ("separable", "lean"):
+        solver = _solver(comm, case, op)
+        try:
+            x = random_global_vector(solver.basis.dim)
+            out[op] = ([apply_hamiltonian(solver, x, mu) for mu in (3.0, -0.7)],
+                       solver.describe()["nnz"])
+        finally:
+            solver.destroy()
+    for i in range(2):
+        a, b = out["lean"][0][i], out["separable"][0][i]
+        scale = max(1.0, float(np.abs(b).max()))
+        assert_close(comm, a / scale, b / scale, atol=ROUND_OFF, what=f"{case}: lean vs separable")
+    assert out["lean"][1] == out["separable"][1]
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_CASES))
+def test_evolution_matches_dense_reference(comm, name):
+    case = dict(DENSE_CASES[name])
+    modes = case.pop("modes")
+    times = np.linspace(0.0, 2.0, 5)
+    config = make_config(modes, times, **case)
+    config = replace(config, manybody=replace(config.manybody, operator="lean"))
+    records, _, _ = run_engine(config, comm)
+    obs = DenseReference(config.model).run(times)
+    pol = dense_series(obs, "polarization")
+    assert np.max(np.abs(pol - pol[0])) > 1e-2  # the comparison is not vacuous
+    for field in ("polarization", "pair_correlation", "energy", "norm"):
+        assert_close(comm, series(records, field), dense_series(obs, field),
+                     what=f"{name}: {field}")
+
+
+@pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])
+def test_product_on_other_partition(comm, case):
+    """Lean on a sub-communicator (another row split) against the AIJ on the world."""
+    part, ref = product_on_other_partition(comm, CASES[case]("matrix"), "lean")
+    assert_close(comm, part, ref, atol=ROUND_OFF, what=f"{case}: lean on sub-communicator")
+
+
+@pytest.mark.parametrize("case", ["multi-angle", "general-spins"])
+def test_mult_add_in_place(comm, case):
+    solver = _solver(comm, case, "lean")
+    try:
+        solver.propagator.set_mu(2.0)
+        ctx = solver.propagator.H.getPythonContext()
+        x, y = solver.psi.duplicate(), solver.psi.duplicate()
+        x.setArray(random_global_vector(solver.basis.dim, seed=5)[solver.lo:solver.hi])
+        y0 = random_global_vector(solver.basis.dim, seed=6)[solver.lo:solver.hi]
+        y.setArray(y0)
+        hx = apply_hamiltonian(solver, random_global_vector(solver.basis.dim, seed=5), 2.0)
+        ctx.mult_add(x, y, 0.3, -1.7)
+        got = y.getArray(readonly=True).copy()
+        y.setArray(np.full_like(y0, np.nan))  # beta = 0 must not read y
+        ctx.mult_add(x, y, 0.3, 0.0)
+        zero_beta = y.getArray(readonly=True).copy()
+        x.destroy()
+        y.destroy()
+    finally:
+        solver.destroy()
+    assert_close(comm, got, 0.3 * hx - 1.7 * y0, atol=ROUND_OFF, what="alpha H x + beta y")
+    assert_close(comm, zero_beta, 0.3 * hx, atol=ROUND_OFF, what="alpha H x, beta = 0")
+
+
+@pytest.mark.parametrize("case", ["multi-angle", "general-spins", "coplanar"])
+def test_interaction_bounds_hold_every_eigenvalue(comm, case):
+    """Gershgorin interval of A (the Chebyshev propagator's) against the spectrum of A,
+    from its dense matrix built column by column in the test."""
+    solver = _solver(comm, case, "lean")
+    try:
+        dim = solver.basis.dim
+        cols = []
+        for i in range(dim):
+            e = np.zeros(dim, dtype=complex)
+            e[i] = 1.0
+            cols.append(np.concatenate(comm.allgather(apply_hamiltonian(solver, e, 1.0)
+                                                      - apply_hamiltonian(solver, e, 0.0))))
+        lo, hi = solver.propagator.H.getPythonContext().interaction_bounds()
+    finally:
+        solver.destroy()
+    a = np.array(cols).T
+    assert np.allclose(a, a.conj().T, atol=1e-12)
+    eig = np.linalg.eigvalsh(a)
+    assert lo <= eig[0] + 1e-12 and eig[-1] <= hi + 1e-12
+    # Gershgorin, not a loose norm bound: within a factor 3 of the spectral width
+    assert hi - lo < 3 * (eig[-1] - eig[0])
+
+
+def test_solver_frees_rows(comm):
+    solver = _solver(comm, "multi-angle-sectors", "lean")
+    try:
+        assert isinstance(solver.configs, LocalRows)
+        assert solver.observer.configs is solver.configs
+        assert solver.D.handle == 0  # destroyed
+        records = list(solver.records())
+    finally:
+        solver.destroy()
+    assert np.isfinite(records[-1].polarization).all()
