@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     ap.add_argument("--t", type=float, default=1.0)
     ap.add_argument("--tol", type=float, default=1e-10)
     ap.add_argument("--operator", default="auto",
-                    choices=("auto", "matrix", "real", "shell", "separable"))
+                    choices=("auto", "matrix", "real", "shell", "separable", "lean"))
     ap.add_argument("--ncv", type=int, default=0, help="MFN Krylov dimension (0: engine default)")
     args, petsc_args = ap.parse_known_args(argv)
 

@@ -25,7 +25,7 @@ changes that make the largest bases fit:
 a three-term recurrence (the Chebyshev propagator) needs no product vector.
 ``interaction_bounds()`` gives a Gershgorin interval of A (computed once,
 unranking the rows again). Memory per rank: 16 bytes per row, 32 per ghost,
-the exchange buffer; no setup transient beyond the diagonals.
+the exchange buffer (:func:`memory_bytes`).
 """
 from __future__ import annotations
 
@@ -49,31 +49,30 @@ EXCHANGE_BYTES = 64 * 2**20
 _SCALAR = 16
 
 
-def lean_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
-    """(kept, setup transient) bytes of the lean operator on one rank.
-
-    Kept: two float64 diagonals per row; on more than one rank the ghost spans
-    of x and y (16 bytes each per ghost; at most every row of the other ranks)
-    and the exchange buffer. Transient while it is built: two float64
-    diagonals (A's diagonal and the ladder diagonal) on top of the
-    configurations the solver already holds.
-    """
-    n = n_local
-    own = 2 * 8 * n
-    if n_ranks > 1 and basis.kmax > 0:
-        own += 2 * _SCALAR * (basis.dim - n) + EXCHANGE_BYTES
-    return float(own), float(2 * 8 * n)
+def ghost_bytes(basis, n_local: int, n_ranks: int) -> float:
+    """Bytes of the ghost spans of x and y and the exchange buffer on one rank: at
+    most every row of the other ranks (2 ranks: nearly all of them). Local."""
+    if n_ranks == 1 or basis.kmax == 0:
+        return 0.0
+    return float(2 * _SCALAR * (basis.dim - n_local) + EXCHANGE_BYTES)
 
 
 def memory_bytes(sz) -> float:
-    """Bytes on one rank (memory.Sizes ``sz``). The configurations and the complex
-    Vec of D are freed once the operator is built, before the propagator's
-    vectors exist, so the peak holds the larger of the build and the evolution
-    phases, not their sum."""
-    own, setup = lean_bytes(sz.basis, sz.n, sz.n_ranks)
-    configs = sz.n * sz.basis.bytes_per_config()
-    build = configs + _SCALAR * sz.n + setup
-    return sz.common - sz.krylov - configs + own + max(build, sz.krylov)
+    """Peak bytes on one rank (memory.Sizes ``sz``): the larger of two phases.
+
+    * build: the configurations (held by the solver), the complex Vec of D,
+      the two float64 diagonals kept and two built on the way, psi and the
+      product state it is filled from;
+    * evolution: the configurations and D are freed, the ghost spans are
+      allocated by the first product; the two diagonals, the ghosts and the
+      propagator's state-sized vectors (``sz.krylov``, psi included).
+    """
+    n = sz.n
+    configs = n * sz.basis.bytes_per_config()
+    shared = sz.common - sz.krylov - configs  # runtime, lowering operators
+    build = configs + _SCALAR * n + 4 * 8 * n + 2 * _SCALAR * n
+    evolution = 2 * 8 * n + ghost_bytes(sz.basis, n, sz.n_ranks) + sz.krylov
+    return shared + max(build, evolution)
 
 
 class LeanHamiltonian(PythonHamiltonian):
@@ -110,7 +109,9 @@ class LeanHamiltonian(PythonHamiltonian):
             if self.qubit and self.n_terms == 4 and basis.n_modes <= 62 else None
         self.inter = intermediate_basis(basis)
         self.n_ghost = 0
-        self.xg = self.yg = np.zeros(0, dtype=np.complex128)
+        # the ghost spans are allocated by the first product: after the build, when
+        # the solver has freed the configurations (lower peak)
+        self.xg = self.yg = None
         self.span_lo = np.zeros(1, dtype=np.int64)
         self.span_hi = np.zeros(1, dtype=np.int64)
         self.span_pos = np.zeros(1, dtype=np.int64)
@@ -156,8 +157,6 @@ class LeanHamiltonian(PythonHamiltonian):
         if max(comm.allgather(int(want.max(initial=0)))) >= 2**31:
             raise ValueError("a ghost span of 2^31 rows or more exceeds MPI's counts; "
                              "use more ranks")
-        self.xg = np.zeros(self.n_ghost, dtype=np.complex128)
-        self.yg = np.zeros(self.n_ghost, dtype=np.complex128)
         # rows of this rank that rank q reads: q's span in this rank's block
         first = np.where(want > 0, lo_seen, 0)
         asked_first = np.array(comm.alltoall(first.tolist()), dtype=np.int64)
@@ -214,6 +213,9 @@ class LeanHamiltonian(PythonHamiltonian):
         """``y <- alpha H x + beta y`` in place (``y`` must not be ``x``; ``beta = 0``
         ignores what y held). Collective (the ghost exchange)."""
         self.mults += 1
+        if self.xg is None:
+            self.xg = np.empty(self.n_ghost, dtype=np.complex128)
+            self.yg = np.empty(self.n_ghost, dtype=np.complex128)
         xa = x.getArray(readonly=True)
         if self._plan is not None:
             self._fill_ghosts(xa)

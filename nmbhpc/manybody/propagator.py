@@ -44,7 +44,8 @@ class PropagatorBase:
         self._mu = None
         self.matvecs = 0
         self.iterations = 0
-        self._tmp = D.duplicate()
+        # D is None when the solver freed it (operators.OperatorKind.keeps_rows)
+        self._tmp = A.createVecRight() if D is None else D.duplicate()
 
     @property
     def H(self):

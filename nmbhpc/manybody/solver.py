@@ -114,18 +114,20 @@ class ManyBodySolver:
             lowering = lowering_matrices(self.basis, target, tcfg, tlo, thi, self.lo, self.hi, comm)
         self.observer = ObservableEvaluator(model.counts, self.configs, rot, lowering, same_space,
                                             config.output.pair_correlations, comm)
+        if not operators.KINDS[self.operator].keeps_rows:
+            # the operator unranks its rows itself: what only the build needed goes
+            # before the propagator's vectors exist (N = 30 on 2 ranks: 2.3 GB of
+            # configurations and 1.2 GB of D per rank)
+            self.configs = LocalRows(self.basis, self.lo, self.hi)
+            self.observer.configs = self.configs
+            self.D.destroy()
+            self.D = None
         if settings.propagator == "spectral":
             self.propagator = SpectralPropagator(self.A, self.D, self.psi,
                                                  float(model.mu(config.output.times[0])),
                                                  settings.mfn_tol, settings.spectral_max_nev)
         else:
             self.propagator = mfn_propagator(self.A, self.D, config)
-        if not operators.KINDS[self.operator].keeps_rows:
-            # the operator unranks its rows itself: what only the build needed goes
-            # (N = 30 on 2 ranks: 2.3 GB of configurations and 1.2 GB of D per rank)
-            self.configs = LocalRows(self.basis, self.lo, self.hi)
-            self.observer.configs = self.configs
-            self.D.destroy()
         # A MATSHELL's python context holds Vecs and a VecScatter; left to the
         # garbage collector they would be destroyed after PetscFinalize/MPI_Finalize
         # and crash the interpreter at exit. weakref.finalize destroys them when the
@@ -448,4 +450,5 @@ def _max_op():
 def _destroy_petsc_objects(*objects) -> None:
     """Destroy PETSc objects in order (the propagator first: it references the operator)."""
     for obj in objects:
-        obj.destroy()
+        if obj is not None:  # D, when the solver freed it after the build
+            obj.destroy()
