@@ -117,10 +117,11 @@ def test_separable_diagonal_matches_pair_sum():
 
 
 # --- memory model ----------------------------------------------------------------
-def _estimate(matrix, shell, avail, separable=None):
+def _estimate(matrix, shell, avail, separable=None, lean=None):
     real = int(matrix * 0.6)
     separable = int(1.5 * shell) if separable is None else separable
-    node = {"matrix": matrix, "real": real, "shell": shell, "separable": separable}
+    lean = int(1.2 * shell) if lean is None else lean
+    node = {"matrix": matrix, "real": real, "shell": shell, "separable": separable, "lean": lean}
     return memory.MemoryEstimate(node=node, rank=dict(node), available_node=avail, nnz=0)
 
 
@@ -128,8 +129,8 @@ def test_choose_operator_rules():
     gib = 2**30
     sep_first = operators.auto_order(4, "mfn", "krylov")
     real_first = operators.auto_order(20, "mfn", "krylov")
-    assert sep_first == ("separable", "real", "shell")
-    assert real_first == ("real", "separable", "shell")
+    assert sep_first == ("separable", "real", "lean", "shell")
+    assert real_first == ("real", "separable", "shell", "lean")
     all_fit = _estimate(4 * gib, 1 * gib, 20 * gib)
     assert memory.choose_operator("auto", all_fit, sep_first) == "separable"
     assert memory.choose_operator("auto", all_fit, real_first) == "real"
@@ -137,7 +138,10 @@ def test_choose_operator_rules():
     no_real = _estimate(40 * gib, 2 * gib, 20 * gib)
     assert memory.choose_operator("auto", no_real, real_first) == "separable"
     assert memory.choose_operator("auto", no_real, sep_first) == "separable"
-    only_shell = _estimate(40 * gib, 2 * gib, 20 * gib, separable=19 * gib)
+    # separable does not fit: lean, the same product without stored maps, comes first
+    no_map = _estimate(40 * gib, 2 * gib, 20 * gib, separable=19 * gib)
+    assert memory.choose_operator("auto", no_map, sep_first) == "lean"
+    only_shell = _estimate(40 * gib, 2 * gib, 20 * gib, separable=19 * gib, lean=19 * gib)
     assert memory.choose_operator("auto", only_shell, sep_first) == "shell"
     assert memory.choose_operator("shell", only_shell, sep_first) == "shell"
     with pytest.raises(memory.InsufficientMemoryError, match="'matrix' needs about 40.00 GiB"):
