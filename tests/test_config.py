@@ -513,7 +513,7 @@ def test_every_rank_builds_the_same_model(comm):
 
 @serial
 def test_docs_key_table_is_the_generated_one():
-    """docs/config.md's key table is generated from the schema (python -m nmbhpc.schema
+    """docs/config.md's key table is generated from the schema (python -m nmbhpc.config
     --write docs/config.md); this fails when code and docs drift apart."""
     from nmbhpc.schema import DOC_BEGIN, DOC_END, doc_table
 
