@@ -22,8 +22,8 @@ The interval must hold the whole spectrum, and is rigorous: by Weyl's inequality
 with ``[a_lo, a_hi]`` an interval of A's spectrum computed once per operator:
 the python context's ``interaction_bounds()`` when it has one (Gershgorin
 discs of A: the separable operator), else ``+-||A||_inf`` (an assembled AIJ: MatNorm
-of A itself; a MATSHELL of ``D + mu0 A``: ``(||D + mu0 A||_inf + max |D|) / |mu0|``,
-triangle inequality), which needs an exact MatNorm (operators.incompatibility
+of A itself; a MATSHELL of ``D + mu A``: ``||D + A||_inf + max |D|``, triangle
+inequality), which needs an exact MatNorm (operators.incompatibility
 refuses the other kinds). A guard checks ``||T_k psi|| <= ||psi|| (1 + 1e-8)`` every
 :data:`GUARD_EVERY` terms (one collective norm): a wrong interval makes T_k grow
 exponentially and raises :class:`ChebyshevIntervalError` instead of returning a
@@ -137,12 +137,17 @@ class ChebyshevPropagator(PropagatorBase):
         if not self._shell:
             r = float(A.norm(inf))
             return -r, r, "norm"
-        if not hasattr(ctx, "norm") or not getattr(ctx, "mu", 0.0):
+        if not (hasattr(ctx, "norm") and hasattr(ctx, "set_mu")):
             raise ValueError("manybody.propagator = \"chebyshev\" needs an interval of A's "
                              "spectrum: the operator has neither interaction_bounds() nor an "
                              "exact MatNorm")
-        mu0 = float(ctx.mu)
-        r = (float(A.norm(inf)) + max(abs(self._d_lo), abs(self._d_hi))) / abs(mu0)
+        # ||A|| <= ||D + 1 A|| + ||D|| (the context may hold another mu: restored after)
+        mu_was = ctx.mu
+        ctx.set_mu(1.0)
+        try:
+            r = float(A.norm(inf)) + max(abs(self._d_lo), abs(self._d_hi))
+        finally:
+            ctx.set_mu(mu_was)
         return -r, r, "norm"
 
     def interval(self, mu: float) -> tuple[float, float]:
