@@ -55,27 +55,19 @@ def _dist(comm, a, b):
     return float(np.sqrt(comm.allreduce(float(np.sum(np.abs(a - b) ** 2)))))
 
 
-def _dense_A_and_D(solver, comm):
-    """A and D of the separable solver as dense arrays on every rank (columns of H(1) - D)."""
-    ctx = solver.A.getPythonContext()
-    ctx.set_mu(1.0)
-    H = solver.A
-    n = H.getSize()[0]
-    x, y = H.createVecs()
-    lo, hi = y.getOwnershipRange()
-    cols = np.empty((hi - lo, n), dtype=complex)
-    for j in range(n):
-        x.set(0.0)
-        if lo <= j < hi:
-            x.setValue(j, 1.0)
-        x.assemble()
-        H.mult(x, y)
-        cols[:, j] = y.getArray(readonly=True)
-    x.destroy()
-    y.destroy()
-    H1 = np.vstack(comm.allgather(cols)).real
-    d = np.concatenate(comm.allgather(solver.D.getArray(readonly=True).real.copy()))
-    return H1 - np.diag(d), d
+def _dense_A_and_D(n, comm):
+    """Dense A and the diagonal of D of the benchmark model on rank 0 (None elsewhere), from
+    the stored AIJ (not yet scaled into H: no step was taken). Collective."""
+    config = mt.model_config(n, operator="matrix")
+    solver, _ = mt.build_timed(config, comm)
+    try:
+        A = mt.gather_csr(solver.A, comm)
+        d = comm.gather(solver.D.getArray(readonly=True).real.copy(), root=0)
+    finally:
+        solver.destroy()
+    if comm.Get_rank() != 0:
+        return None, None
+    return A.toarray().real, np.concatenate(d)
 
 
 def main(argv=None) -> int:
@@ -86,7 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--bound-n", type=int, nargs="*", default=[12, 14])
     args, petsc_args = ap.parse_known_args(argv)
-    PETSc, _ = mt.init_petsc(petsc_args)
+    mt.init_petsc(petsc_args)
     from mpi4py import MPI
 
     from nmbhpc.manybody.solver import ManyBodySolver
@@ -117,16 +109,16 @@ def main(argv=None) -> int:
         f"{'bound hi':>10} {'width/true':>10}")
     for n in args.bound_n:
         solver = ManyBodySolver(_config(n, 1.0, args.tol, "chebyshev"), comm)
-        try:
-            A, d = _dense_A_and_D(solver, comm)
-            prop = solver.propagator
-            rows = [("A", (prop.a_lo, prop.a_hi), np.linalg.eigvalsh(A)),
-                    ("H(mu=1)", prop.interval(1.0), np.linalg.eigvalsh(A + np.diag(d)))]
-            for name, (lo, hi), e in rows:
+        prop = solver.propagator
+        bounds = {"A": (prop.a_lo, prop.a_hi), "H(mu=1)": prop.interval(1.0)}
+        solver.destroy()
+        A, d = _dense_A_and_D(n, comm)
+        if rank == 0:
+            eigs = {"A": np.linalg.eigvalsh(A), "H(mu=1)": np.linalg.eigvalsh(A + np.diag(d))}
+            for name, (lo, hi) in bounds.items():
+                e = eigs[name]
                 say(f"{n:3d} {len(d):6d} {name:>8} {lo:10.4f} {e[0]:10.4f} {e[-1]:10.4f} "
                     f"{hi:10.4f} {(hi - lo) / (e[-1] - e[0]):10.3f}")
-        finally:
-            solver.destroy()
     return 0
 
 

@@ -37,13 +37,11 @@ it, one more for the product. energy() reuses a work vector.
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 from scipy.special import jv
 
 from ..runtime.stack import init_petsc
-from .hamiltonian import aij_set_mu
 from .propagator import PropagatorBase
 
 log = logging.getLogger(__name__)
@@ -158,16 +156,8 @@ class ChebyshevPropagator(PropagatorBase):
 
     def set_mu(self, mu: float) -> None:
         """Make the operator ``D + mu A``. Collective."""
-        if mu == self._mu:
-            return
-        H = self._H
-        if self._shell:
-            H.getPythonContext().set_mu(mu)
-        else:
-            if H is self._A and self._mu is not None:
-                raise RuntimeError("constant-mu propagator asked to change mu")
-            aij_set_mu(self._A, H, self._D, mu)
-        self._mu = mu
+        if mu != self._mu:
+            self._make_mu(mu)
 
     def step(self, psi, dt: float, mu: float) -> None:
         """psi <- exp(-i H(mu) dt) psi, to ``tol ||psi||``. Collective.
