@@ -67,9 +67,9 @@ class ChebyshevIntervalError(RuntimeError):
 def coefficients(a: float, b: float, dt: float, tol: float) -> np.ndarray:
     """``c_0..c_K`` of ``exp(-i dt H)`` on ``[a - b, a + b]`` with ``sum_{k>K} |c_k| <= tol``.
 
-    Local. ``K`` is the smallest such order (the tail is summed from a bound beyond
-    the last computed order where ``|J_k(x)| < tol * 1e-6`` and falls faster than
-    geometrically).
+    Local. ``K`` is the smallest such order; the tail is summed over the orders up to
+    one where ``|J_k(b dt)|`` is below ``1e-6 tol`` (beyond ``|b dt|`` it falls faster
+    than geometrically, so the rest is negligible).
     """
     x = b * dt
     ax = abs(x)
@@ -94,6 +94,10 @@ class ChebyshevPropagator(PropagatorBase):
     ``D + mu A`` whose python context takes mu), ``D`` the vacuum Vec, ``tol``
     ``manybody.mfn_tol``, ``bounds`` an interval ``(a_lo, a_hi)`` of A's spectrum
     to use instead of the computed one (tests). Collective on A's communicator.
+
+    ``matvecs`` counts the products with H (K per exponential), ``iterations`` the
+    exponentials applied; ``summary`` the interval of A and where it came from
+    ("gershgorin", "norm" or "given").
     """
 
     def __init__(self, A, D, mu_constant: bool, tol: float, bounds=None):
