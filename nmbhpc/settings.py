@@ -65,8 +65,13 @@ class ManyBodySettings:
         Default SLEPc MFN type (``-mfn_type`` wins). expokit sub-steps internally and
         never restarts; it needs MatNorm (every operator but "shell") and is ~10x faster
         for collective-spin models whose steps need hundreds of products (docs/experiments.md).
-    propagator : "mfn" | "spectral"
+    propagator : "mfn" | "spectral" | "chebyshev"
         How exp(-i H dt) psi is applied. "mfn": SLEPc MFN (any mu schedule, any operator).
+        "chebyshev": a Chebyshev series on a rigorous interval of H's spectrum (Gershgorin
+        discs of A for "separable", else +-||A||_inf: not "shell"), truncated where the
+        bound on the dropped terms is <= mfn_tol ||psi||; psi plus two or three work
+        vectors (no Krylov basis), each exponential taken whole (max_step is ignored),
+        any mu schedule (manybody/chebyshev_propagator.py).
         "spectral": psi expanded once in the eigenpairs of H nearest <H> (SLEPc EPS,
         shift-and-invert, options prefix ``mb_eps_``), then each step costs 2 nev vector
         updates whatever dt: for collective-spin models at large N (cost ~ N instead of
@@ -119,8 +124,10 @@ class ManyBodySettings:
                               low=0.0, open_low=True)
     mfn_type: str = setting("krylov", "choice", "SLEPc MFN type (-mfn_type wins); expokit needs "
                             "an exact MatNorm (not operator shell)", choices=("krylov", "expokit"))
-    propagator: str = setting("mfn", "choice", "SLEPc MFN steps, or one eigen-expansion of H "
-                              "(constant mu, stored matrix)", choices=("mfn", "spectral"))
+    propagator: str = setting("mfn", "choice", "SLEPc MFN steps, one eigen-expansion of H "
+                              "(constant mu, stored matrix), or a Chebyshev series (few "
+                              "vectors; not operator shell)",
+                              choices=("mfn", "spectral", "chebyshev"))
     spectral_max_nev: int = setting(2048, "int", "most eigenpairs the spectral propagator computes",
                                     low=1, high=2**31 - 1)
     time_integrator: str = setting("cf6", "choice", "exponential integrator for a time-dependent "

@@ -11,7 +11,7 @@ Each operator kind keeps its own model next to its build
 real_operator.memory_bytes, shell_operator.memory_bytes,
 separable_operator.memory_bytes). They all read :class:`Sizes`, whose
 ``common`` part every kind holds: the Krylov basis of MFN (ncv + 1 vectors)
-plus about 7 work vectors, the local configurations, the lowering operators
+plus about 7 work vectors (the Chebyshev propagator: its 2-3 work vectors, psi and D), the local configurations, the lowering operators
 and their result vectors when observables need them, and ~250 MiB of
 interpreter, PETSc and compiled kernels.
 """
@@ -107,16 +107,19 @@ def sampled_row_entries(configs, counts, couplings, max_rows: int = 4096) -> flo
 
 
 def sizes(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: bool,
-          n_lowering: int, n_ranks: int, int_bytes: int = 4) -> Sizes:
+          n_lowering: int, n_ranks: int, int_bytes: int = 4, vectors: int = 0) -> Sizes:
     """The :class:`Sizes` of one rank with ``n_local`` rows. Not collective.
 
     ``row_entries`` is this rank's mean non-zeros per row; ``n_lowering`` the
-    number of J^-_p operators the observables hold (0 if none).
+    number of J^-_p operators the observables hold (0 if none); ``vectors`` the
+    work vectors of a propagator without a Krylov basis (the Chebyshev one:
+    chebyshev_propagator.state_vectors), which then replace MFN's ``ncv + 1``
+    basis and ~7 work vectors (psi and the Vec of D are added to them).
     """
     n = n_local
     nnz = row_entries * n
     ncv = ncv if ncv > 0 else DEFAULT_NCV
-    krylov = (ncv + 1 + 7) * n * 16
+    krylov = ((vectors + 2) if vectors > 0 else (ncv + 1 + 7)) * n * 16
     common = (BASELINE + n * basis.bytes_per_config() + krylov
               + n_lowering * n * (16 + int_bytes + 12 + 16))
     return Sizes(basis=basis, n=n, dim=basis.dim, nnz=nnz, ghosts=min(basis.dim - n, nnz),
@@ -125,7 +128,8 @@ def sizes(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: boo
 
 
 def estimate(basis, n_local: int, row_entries: float, *, kinds: dict, ncv: int,
-             mu_constant: bool, n_lowering: int, comm, int_bytes: int = 4) -> MemoryEstimate:
+             mu_constant: bool, n_lowering: int, comm, int_bytes: int = 4,
+             vectors: int = 0) -> MemoryEstimate:
     """Memory of every operator kind on every node. Collective.
 
     ``kinds`` maps a kind's name to its memory model (bytes on one rank from
@@ -134,7 +138,8 @@ def estimate(basis, n_local: int, row_entries: float, *, kinds: dict, ncv: int,
     from mpi4py import MPI
 
     sz = sizes(basis, n_local, row_entries, ncv=ncv, mu_constant=mu_constant,
-               n_lowering=n_lowering, n_ranks=comm.Get_size(), int_bytes=int_bytes)
+               n_lowering=n_lowering, n_ranks=comm.Get_size(), int_bytes=int_bytes,
+               vectors=vectors)
     names = list(kinds)
     local = [int(kinds[name](sz)) for name in names]
     node = comm.Split_type(MPI.COMM_TYPE_SHARED)

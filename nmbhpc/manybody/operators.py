@@ -22,7 +22,9 @@ lean       two diagonals; ladder ranked on the fly    yes     no         no
 ========== ========================================= ======= ========== ============
 
 * *exact norm*: MatNorm is available, which SLEPc's expokit MFN needs
-  (``manybody.mfn_type = "expokit"`` or ``-mfn_type expokit``).
+  (``manybody.mfn_type = "expokit"`` or ``-mfn_type expokit``), and so is an
+  interval of A's spectrum, which the Chebyshev propagator needs
+  (``manybody.propagator = "chebyshev"``; chebyshev_propagator.py).
 * *factorizable*: an assembled AIJ, which the spectral propagator's
   shift-and-invert LU needs (``manybody.propagator = "spectral"``).
 * *MATSHELL*: a python context (shell_operator.PythonHamiltonian) takes a new
@@ -144,11 +146,17 @@ def memory_models() -> dict:
 
 def incompatibility(name: str, propagator: str, mfn_type: str) -> Optional[tuple[str, str]]:
     """``(key, reason)`` if kind ``name`` cannot run with ``propagator`` ("mfn",
-    "spectral") and the MFN type in effect (``mfn_type``), else None."""
+    "spectral", "chebyshev") and the MFN type in effect (``mfn_type``), else None."""
     kind = KINDS[name]
     if propagator == "spectral" and not kind.factorizable:
         return ("manybody.operator", f"{name!r} is a MATSHELL; manybody.propagator = "
                 "\"spectral\" factorizes H and needs \"matrix\" (or \"auto\")")
+    if propagator == "chebyshev" and not kind.exact_norm:
+        return ("manybody.propagator", f"\"chebyshev\" needs an interval of H's spectrum "
+                f"(MatNorm or Gershgorin discs), which the {name!r} operator "
+                "(" + kind.storage + ") lacks: set manybody.operator to one of "
+                + ", ".join(repr(k) for k, v in KINDS.items() if v.exact_norm)
+                + " or \"auto\", or use propagator = \"mfn\"")
     if propagator == "mfn" and mfn_type == "expokit" and not kind.exact_norm:
         return ("manybody.mfn_type", f"\"expokit\" needs MatNorm, which the {name!r} operator "
                 "(" + kind.storage + ") lacks: set manybody.operator to one of "

@@ -51,6 +51,19 @@ class PropagatorBase:
     def H(self):
         return self._H
 
+    def _make_mu(self, mu: float) -> None:
+        """Make the operator ``D + mu A``: a MATSHELL's context takes mu, an AIJ is
+        rescaled (``self._shell`` says which). Collective."""
+        H = self._H
+        if self._shell:
+            H.getPythonContext().set_mu(mu)
+        else:
+            # constant mu: A is scaled once and becomes H (A is not needed again)
+            if H is self._A and self._mu is not None:
+                raise RuntimeError("constant-mu propagator asked to change mu")
+            aij_set_mu(self._A, H, self._D, mu)
+        self._mu = mu
+
     def energy(self, psi) -> float:
         """<psi|H|psi>/<psi|psi> for the current mu. Collective."""
         self._H.mult(psi, self._tmp)
@@ -79,17 +92,9 @@ class Propagator(PropagatorBase):
         """Make the operator ``D + mu A``. Collective."""
         if mu == self._mu:
             return
-        H = self._H
-        if self._shell:
-            H.getPythonContext().set_mu(mu)
-        else:
-            # constant mu: A is scaled once and becomes H (A is not needed again)
-            if H is self._A and self._mu is not None:
-                raise RuntimeError("constant-mu propagator asked to change mu")
-            aij_set_mu(self._A, H, self._D, mu)
-        self._mu = mu
+        self._make_mu(mu)
         # the operator's values changed: MFN must see it before the next solve
-        self.mfn.setOperator(H)
+        self.mfn.setOperator(self._H)
 
     def step(self, psi, dt: float, mu: float) -> None:
         """psi <- exp(-i H(mu) dt) psi. Collective."""

@@ -12,9 +12,10 @@ for each sector in turn,
    chosen once from the largest sector's memory model) or takes them from the
    cache (kept between intervals when every sector's operator fits);
 2. applies the interval's exponentials (the same ``(dt, mu)`` pieces as the
-   one-basis path, solver.exponential_pieces) with a fresh SLEPc MFN;
+   one-basis path, solver.exponential_pieces) with a fresh propagator (SLEPc MFN
+   or the Chebyshev series, solver.series_propagator);
 3. takes ``<psi_K|H(mu(t))|psi_K>`` for the record's energy, then destroys the
-   MFN (its Krylov basis) and, unless cached, the operator.
+   propagator (MFN's Krylov basis) and, unless cached, the operator.
 
 Records add the sectors' pieces (observables.record_from_sums):
 
@@ -54,7 +55,8 @@ from .observables import gram_sum, record_from_sums, z_sums
 from .separable_operator import ladder_map, separable_bytes
 from .shell_operator import ghost_scatter, separable_couplings
 from .solver import (ManyBodySolver, _initial_sectors, _krylov_vectors, _mfn_type, _node_share,
-                     _row_entries_lower_bound, exponential_pieces, mfn_propagator)
+                     _propagator_vectors, _row_entries_lower_bound, exponential_pieces,
+                     series_propagator)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ def _plan(config, n_ranks: int, int_bytes: int):
         n = -(-basis.dim // n_ranks)
         sizes.append(memory.sizes(basis, n, _row_entries_lower_bound(basis),
                                   ncv=_krylov_vectors(settings),
+                                  vectors=_propagator_vectors(settings),
                                   mu_constant=model.mu.is_constant, n_lowering=0,
                                   n_ranks=n_ranks, int_bytes=int_bytes))
         k = basis.kmin
@@ -113,8 +116,9 @@ def check_sectors(config, comm=None) -> None:
     PETSc, _ = init_petsc()
     settings = config.manybody
     if settings.propagator == "spectral":
-        raise SettingsError("manybody.sectors", "\"one_at_a_time\" evolves with SLEPc MFN: "
-                            "use manybody.propagator = \"mfn\" or sectors = \"together\"",
+        raise SettingsError("manybody.sectors", "\"one_at_a_time\" evolves with SLEPc MFN or the "
+                            "Chebyshev series: use manybody.propagator = \"mfn\" or "
+                            "\"chebyshev\", or sectors = \"together\"",
                             config.source_path)
     int_bytes = np.dtype(PETSc.IntType).itemsize
     n_ranks = comm.Get_size() if comm is not None else 1
@@ -223,7 +227,7 @@ class SectorSolver(ManyBodySolver):
             A, D, nnz = self._build(i)
             if count_nnz:
                 self.nnz += nnz
-            prop = mfn_propagator(A, D, self.config)
+            prop = series_propagator(A, D, self.config)
             try:
                 weight = psi.norm() ** 2
                 if weight > 0.0:  # MFN of a zero vector is zero
@@ -284,7 +288,7 @@ class SectorSolver(ManyBodySolver):
             "n_neutrinos": int(self.basis.counts.sum()),
             "basis_seconds": self.timings["basis"],
             "assembly_seconds": self.timings["assembly"],
-            "propagator": "mfn",
+            "propagator": self.config.manybody.propagator,
             **({} if self.config.model.mu.is_constant
                else {"time_integrator": self.config.manybody.time_integrator}),
         }

@@ -67,6 +67,7 @@ import logging
 from types import SimpleNamespace
 
 import numpy as np
+from numba import njit
 
 from ..runtime.stack import init_petsc
 from . import separable_kernels as spk
@@ -160,6 +161,18 @@ def memory_bytes(sz) -> float:
     return sz.common - sz.krylov + own + max(setup, sz.krylov)
 
 
+@njit(cache=True)
+def _diagonal_mult_add(d, x, y, alpha, beta):
+    """``y <- alpha d x + beta y`` in place, without state-sized temporaries
+    (``beta = 0``: y's old values are not read)."""
+    if beta == 0.0:
+        for i in range(len(y)):
+            y[i] = alpha * d[i] * x[i]
+    else:
+        for i in range(len(y)):
+            y[i] = beta * y[i] + alpha * d[i] * x[i]
+
+
 class SeparableHamiltonian(PythonHamiltonian):
     """Python context of the MATSHELL ``H = D + mu A`` (see the module docstring).
 
@@ -171,6 +184,7 @@ class SeparableHamiltonian(PythonHamiltonian):
                  factors, weights, comm):
         counts = basis.counts
         self.lo, self.hi = lo, hi
+        self._comm = comm
         self.configs = configs
         self.counts = counts
         self.vacuum = vacuum
@@ -232,13 +246,29 @@ class SeparableHamiltonian(PythonHamiltonian):
     # --- operator --------------------------------------------------------------
     def mult(self, mat, x, y) -> None:
         """``y = H x``. Collective (the ghost scatter, forward and reverse)."""
+        self.mult_add(x, y, 1.0, 0.0)
+
+    def mult_add(self, x, y, alpha: float, beta: float) -> None:
+        """``y <- alpha H x + beta y`` (``y`` not ``x``; ``beta = 0`` ignores y's values).
+        Collective (the ghost scatter, forward and reverse).
+
+        The Chebyshev propagator's recurrence runs on psi and two work vectors with
+        it (chebyshev_propagator.py)."""
         PETSc, _ = init_petsc()
         self.mults += 1
         xa = x.getArray(readonly=True)
         mp = self.map
+        mu = self.mu * alpha
+
+        def diagonal(ya):
+            if alpha == 1.0 and beta == 0.0:
+                np.multiply(self.diag, xa, out=ya)
+            else:
+                _diagonal_mult_add(self.diag, xa, ya, alpha, beta)
+
         if mp is None:
             with y as ya:
-                np.multiply(self.diag, xa, out=ya)
+                diagonal(ya)
             return
         insert, add = PETSc.InsertMode.INSERT_VALUES, PETSc.InsertMode.ADD_VALUES
         forward, reverse = PETSc.ScatterMode.FORWARD, PETSc.ScatterMode.REVERSE
@@ -248,9 +278,9 @@ class SeparableHamiltonian(PythonHamiltonian):
         if self.scatter is not None:
             self.scatter.begin(x, self.x_ghost, insert, forward)
         with y as ya:
-            np.multiply(self.diag, xa, out=ya)
+            diagonal(ya)
             if self.scatter is None:
-                kernel(*args, 0, len(mp.ptr) - 1, n, self.mu, xa, xa, ya, ya)
+                kernel(*args, 0, len(mp.ptr) - 1, n, mu, xa, xa, ya, ya)
                 return
             # finished before the kernel, not overlapped with it: a rank busy in the
             # kernel does not progress MPI, so the large (rendezvous) ghost messages
@@ -260,9 +290,24 @@ class SeparableHamiltonian(PythonHamiltonian):
             xw, yw = self._xw, self._yw
             xw[:n] = xa
             yw[:] = 0.0
-            kernel(*args, 0, len(mp.ptr) - 1, len(xw), self.mu, xw, xw, yw, yw)
+            kernel(*args, 0, len(mp.ptr) - 1, len(xw), mu, xw, xw, yw, yw)
             ya += yw[:n]
         self.scatter.scatter(self.y_ghost, y, add, reverse)
+
+    def interaction_bounds(self) -> tuple[float, float]:
+        """``(a_lo, a_hi)``: the Gershgorin interval of A's spectrum (the union of its row
+        discs, exact diagonal and off-diagonal absolute row sums; O(M^2) per row, no
+        gather). Collective; computed once and cached."""
+        if getattr(self, "_bounds", None) is None:
+            from mpi4py import MPI
+
+            off = spk.row_abs_sums(self.configs, self.counts, self.coup,
+                                   np.zeros(len(self.configs)), 1.0, 1)
+            lo = float((self.diag_a - off).min(initial=np.inf))
+            hi = float((self.diag_a + off).max(initial=-np.inf))
+            self._bounds = (self._comm.allreduce(lo, op=MPI.MIN),
+                            self._comm.allreduce(hi, op=MPI.MAX))
+        return self._bounds
 
     def norm(self, mat, norm_type) -> float:
         """1-, infinity- (equal: H is symmetric) or Frobenius norm of H, exact. Collective.

@@ -14,7 +14,7 @@ allocated; the constructor calls it first. Pipeline (every step collective on
    MATMPIAIJ, real CSR in a MATSHELL, matrix-free, or through the separable
    coupling factors; "auto" decides from the memory model, memory.py, among
    the kinds the propagator settings allow);
-4. SLEPc MFN steps ``exp(-i (D + mu A) dt)``: the factors of the time
+4. SLEPc MFN (or the Chebyshev series, ``manybody.propagator``) steps ``exp(-i (D + mu A) dt)``: the factors of the time
    integrator ``manybody.time_integrator`` for mu(t) (``MuSchedule.exponentials``:
    commutator-free Magnus schemes of order 6, 4 or the exponential midpoint
    rule, on steps that follow mu(t) (``manybody.time_step_tol``) no longer
@@ -46,6 +46,7 @@ from .basis import LocalRows, SectorBasis, sector_dimension, sector_range_of, ta
 from .hamiltonian import local_rows, lowering_matrices, vacuum_diagonal
 from .initial_state import coherent_amplitudes, product_state_local
 from .observables import ObservableEvaluator
+from .chebyshev_propagator import ChebyshevPropagator, state_vectors
 from .propagator import DEFAULT_NCV_EXPOKIT, Propagator
 from .shell_operator import separable_couplings
 from .spectral_propagator import SpectralPropagator, peak_vectors
@@ -82,7 +83,7 @@ class ManyBodySolver:
             self.basis, self.hi - self.lo,
             memory.sampled_row_entries(self.configs, self.basis.counts, coup),
             kinds=operators.memory_models(), ncv=_krylov_vectors(settings),
-            mu_constant=model.mu.is_constant,
+            vectors=_propagator_vectors(settings), mu_constant=model.mu.is_constant,
             n_lowering=self.basis.n_modes if multi_sector or config.output.pair_correlations else 0,
             comm=comm, int_bytes=np.dtype(PETSc.IntType).itemsize)
         factors, weights = separable_couplings(model, N, coup)
@@ -127,7 +128,7 @@ class ManyBodySolver:
                                                  float(model.mu(config.output.times[0])),
                                                  settings.mfn_tol, settings.spectral_max_nev)
         else:
-            self.propagator = mfn_propagator(self.A, self.D, config)
+            self.propagator = series_propagator(self.A, self.D, config)
         # A MATSHELL's python context holds Vecs and a VecScatter; left to the
         # garbage collector they would be destroyed after PetscFinalize/MPI_Finalize
         # and crash the interpreter at exit. weakref.finalize destroys them when the
@@ -350,7 +351,7 @@ def _smallest_need(config: RunConfig, basis, n_ranks: int, per_node: int) -> tup
              if settings.operator == "auto" else (settings.operator,))
     sz = memory.sizes(basis, n_local, _row_entries_lower_bound(basis), ncv=_krylov_vectors(
         settings), mu_constant=config.model.mu.is_constant, n_lowering=0, n_ranks=n_ranks,
-        int_bytes=np.dtype(PETSc.IntType).itemsize)
+        int_bytes=np.dtype(PETSc.IntType).itemsize, vectors=_propagator_vectors(settings))
     smallest = min(order, key=lambda k: operators.KINDS[k].memory(sz))
     return smallest, operators.KINDS[smallest].memory(sz) * per_node
 
@@ -363,6 +364,16 @@ def mfn_propagator(A, D, config: RunConfig) -> Propagator:
                                     "mfn_tol": settings.mfn_tol,
                                     "mfn_ncv": settings.mfn_ncv or None}):
         return Propagator(A, D, config.model.mu.is_constant, settings.mfn_tol, settings.mfn_ncv)
+
+
+def series_propagator(A, D, config: RunConfig):
+    """The propagator of ``H = D + mu A`` that works with any mu schedule
+    (``manybody.propagator``: SLEPc MFN, :func:`mfn_propagator`, or the Chebyshev
+    series with ``manybody.mfn_tol``). Collective."""
+    settings = config.manybody
+    if settings.propagator == "chebyshev":
+        return ChebyshevPropagator(A, D, config.model.mu.is_constant, settings.mfn_tol)
+    return mfn_propagator(A, D, config)
 
 
 def check_operator(config: RunConfig) -> None:
@@ -380,13 +391,14 @@ def exponential_pieces(config: RunConfig, t_from: float, t_to: float):
     """The ``(dt, mu)`` of the exponentials ``exp(-i (D + mu A) dt)`` that take the state
     from ``t_from`` to ``t_to``: the factors of ``manybody.time_integrator``
     (``MuSchedule.exponentials``), each split into equal pieces no longer than
-    ``manybody.max_step`` (exact: one H); the spectral propagator is exact for
-    any dt and takes each factor whole. Local."""
+    ``manybody.max_step`` (exact: one H); the spectral and Chebyshev propagators
+    take each factor whole (exact for any dt; the Chebyshev series needs fewer
+    products per unit time on a longer step). Local."""
     settings = config.manybody
     for dt, mu in config.model.mu.exponentials(t_from, t_to, settings.time_integrator,
                                                settings.time_step_tol):
         # dt < 0 too: cf6 steps back once per step
-        nsub = 1 if settings.propagator == "spectral" else \
+        nsub = 1 if settings.propagator in ("spectral", "chebyshev") else \
             max(1, int(np.ceil(abs(dt) / settings.max_step - 1e-12)))
         for _ in range(nsub):
             yield dt / nsub, mu
@@ -405,6 +417,12 @@ def _krylov_vectors(settings) -> int:
     if settings.propagator == "spectral":
         return peak_vectors()
     return settings.mfn_ncv or (DEFAULT_NCV_EXPOKIT if _mfn_type(settings) == "expokit" else 0)
+
+
+def _propagator_vectors(settings) -> int:
+    """Work vectors of a propagator without a Krylov basis for the memory model (0: MFN
+    or spectral); the Chebyshev one's without ``mult_add`` (at most one more than with)."""
+    return state_vectors(mult_add=False) if settings.propagator == "chebyshev" else 0
 
 
 def _row_entries_lower_bound(basis) -> float:
