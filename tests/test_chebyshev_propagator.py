@@ -135,7 +135,7 @@ def test_series_of_scalars_is_the_exponential(dt):
 
 
 # --- against dense exponentials -------------------------------------------------------
-@pytest.mark.parametrize("operator", ["separable", "matrix", "real"])
+@pytest.mark.parametrize("operator", ["separable", "matrix", "real", "lean"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_constant_mu_matches_dense_expm(comm, case, operator):
     """Whole output intervals (one exponential each) to 1e-10 of exp(-i t H) psi0."""
@@ -158,7 +158,7 @@ def test_general_spins_match_dense_expm(comm):
                  what="general spins")
 
 
-@pytest.mark.parametrize("operator", ["separable", "matrix"])
+@pytest.mark.parametrize("operator", ["separable", "matrix", "lean"])
 def test_cf6_with_varying_mu_matches_dense_factors(comm, operator):
     """mu(t) of a bulb schedule, cf6 (one backward factor per step): the engine's state
     against the same factors applied densely, to 1e-10."""

@@ -107,7 +107,9 @@ class ChebyshevPropagator(PropagatorBase):
         self._mult_add = getattr(ctx, "mult_add", None)
         self.tol = float(tol)
         self._comm = A.getComm().tompi4py()
-        d = D.getArray(readonly=True).real
+        # D is None when the solver freed it (operators.OperatorKind.keeps_rows): the
+        # MATSHELL's context holds D's local values
+        d = ctx.vacuum if D is None else D.getArray(readonly=True).real
         self._d_lo = self._comm.allreduce(float(d.min(initial=np.inf)), op=_mpi("MIN"))
         self._d_hi = self._comm.allreduce(float(d.max(initial=-np.inf)), op=_mpi("MAX"))
         if bounds is not None:
@@ -116,7 +118,10 @@ class ChebyshevPropagator(PropagatorBase):
         else:
             self.a_lo, self.a_hi, source = self._interaction_bounds(A, ctx)
         # psi + these: T_k, the accumulator (and H T_k without mult_add)
-        self._work = [D.duplicate() for _ in range(state_vectors(self._mult_add is not None))]
+        template = A.createVecRight() if D is None else D
+        self._work = [template.duplicate() for _ in range(state_vectors(self._mult_add is not None))]
+        if D is None:
+            template.destroy()
         self._A, self._D = A, D
         self._H = A if mu_constant or self._shell else A.duplicate(copy=True)
         self._mu = None

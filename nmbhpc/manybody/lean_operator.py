@@ -34,6 +34,7 @@ import logging
 import numpy as np
 
 from . import lean_kernels as lk
+from .chebyshev_propagator import state_vectors
 from . import separable_kernels as spk
 from . import shell_kernels as sk
 from .basis import SectorBasis
@@ -64,14 +65,17 @@ def memory_bytes(sz) -> float:
       the two float64 diagonals kept and two built on the way, psi and the
       product state it is filled from;
     * evolution: the configurations and D are freed, the ghost spans are
-      allocated by the first product; the two diagonals, the ghosts and the
-      propagator's state-sized vectors (``sz.krylov``, psi included).
+      allocated by the first product; the two diagonals, the ghosts, psi and the
+      propagator's state-sized vectors (the Chebyshev series: two, with
+      ``mult_add``; MFN: its Krylov basis and work vectors).
     """
     n = sz.n
     configs = n * sz.basis.bytes_per_config()
     shared = sz.common - sz.krylov - configs  # runtime, lowering operators
     build = configs + _SCALAR * n + 4 * 8 * n + 2 * _SCALAR * n
-    evolution = 2 * 8 * n + ghost_bytes(sz.basis, n, sz.n_ranks) + sz.krylov
+    # without D; the Chebyshev series uses mult_add: psi and two work vectors
+    vectors = _SCALAR * n * (1 + state_vectors(True)) if sz.vectors else sz.krylov - _SCALAR * n
+    evolution = 2 * 8 * n + ghost_bytes(sz.basis, n, sz.n_ranks) + vectors
     return shared + max(build, evolution)
 
 

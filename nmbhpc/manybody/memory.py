@@ -44,7 +44,8 @@ class Sizes:
     (diagonal included), ``ghosts`` an upper bound of the off-rank columns the
     local rows read, ``common`` the bytes every kind shares (baseline, local
     configurations, Krylov basis and work vectors, lowering operators),
-    ``krylov`` the Krylov part of ``common``.
+    ``krylov`` the Krylov part of ``common``, ``vectors`` the work vectors of a
+    propagator without a Krylov basis (0: MFN or spectral).
     """
 
     basis: object
@@ -57,6 +58,7 @@ class Sizes:
     int_bytes: int
     mu_constant: bool
     n_ranks: int
+    vectors: int = 0
 
     @property
     def qubit(self) -> bool:
@@ -124,7 +126,7 @@ def sizes(basis, n_local: int, row_entries: float, *, ncv: int, mu_constant: boo
               + n_lowering * n * (16 + int_bytes + 12 + 16))
     return Sizes(basis=basis, n=n, dim=basis.dim, nnz=nnz, ghosts=min(basis.dim - n, nnz),
                  common=common, krylov=krylov, int_bytes=int_bytes, mu_constant=mu_constant,
-                 n_ranks=n_ranks)
+                 n_ranks=n_ranks, vectors=vectors)
 
 
 def estimate(basis, n_local: int, row_entries: float, *, kinds: dict, ncv: int,

@@ -70,7 +70,8 @@ class OperatorKind:
     order "auto" tries (separable couplings, other couplings), None: never
     chosen by "auto"; ``work`` the name of the unit that progress reports count;
     ``keeps_rows``: the built operator still reads the local configurations and the
-    Vec of D (False: the solver frees both once it is built).
+    Vec of D (False: the solver frees both once it is built); ``gershgorin``: the
+    python context's ``interaction_bounds()`` gives Gershgorin discs of A.
     """
 
     name: str
@@ -84,6 +85,13 @@ class OperatorKind:
     auto_rank: Optional[tuple[int, int]]
     work: str = "matvecs"
     keeps_rows: bool = True
+    gershgorin: bool = False
+
+    @property
+    def spectral_interval(self) -> bool:
+        """An interval of A's spectrum is available (the Chebyshev propagator's): an
+        exact MatNorm, or Gershgorin discs (the context's ``interaction_bounds()``)."""
+        return self.exact_norm or self.gershgorin
 
 
 def _build_matrix(p: OperatorProblem):
@@ -129,10 +137,11 @@ KINDS: dict[str, OperatorKind] = {k.name: k for k in (
                  matshell=True, matrix_free=True, exact_norm=False, factorizable=False, auto_rank=(3, 2)),
     OperatorKind("separable", "separable matrix-free", _build_separable,
                  separable_operator.memory_bytes,
-                 matshell=True, matrix_free=True, exact_norm=True, factorizable=False, auto_rank=(0, 1)),
+                 matshell=True, matrix_free=True, exact_norm=True, factorizable=False, auto_rank=(0, 1),
+                 gershgorin=True),
     OperatorKind("lean", "separable, ranked on the fly", _build_lean, lean_operator.memory_bytes,
                  matshell=True, matrix_free=True, exact_norm=False, factorizable=False,
-                 auto_rank=(2, 3), keeps_rows=False),
+                 auto_rank=(2, 3), keeps_rows=False, gershgorin=True),
 )}
 
 #: the values ``manybody.operator`` accepts
@@ -151,11 +160,11 @@ def incompatibility(name: str, propagator: str, mfn_type: str) -> Optional[tuple
     if propagator == "spectral" and not kind.factorizable:
         return ("manybody.operator", f"{name!r} is a MATSHELL; manybody.propagator = "
                 "\"spectral\" factorizes H and needs \"matrix\" (or \"auto\")")
-    if propagator == "chebyshev" and not kind.exact_norm:
+    if propagator == "chebyshev" and not kind.spectral_interval:
         return ("manybody.propagator", f"\"chebyshev\" needs an interval of H's spectrum "
                 f"(MatNorm or Gershgorin discs), which the {name!r} operator "
                 "(" + kind.storage + ") lacks: set manybody.operator to one of "
-                + ", ".join(repr(k) for k, v in KINDS.items() if v.exact_norm)
+                + ", ".join(repr(k) for k, v in KINDS.items() if v.spectral_interval)
                 + " or \"auto\", or use propagator = \"mfn\"")
     if propagator == "mfn" and mfn_type == "expokit" and not kind.exact_norm:
         return ("manybody.mfn_type", f"\"expokit\" needs MatNorm, which the {name!r} operator "
