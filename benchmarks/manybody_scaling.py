@@ -42,6 +42,7 @@ def main(argv=None) -> int:
     ap.add_argument("--operator", default="auto",
                     choices=("auto", "matrix", "real", "shell", "separable", "lean"))
     ap.add_argument("--ncv", type=int, default=0, help="MFN Krylov dimension (0: engine default)")
+    ap.add_argument("--propagator", default="mfn", choices=("mfn", "chebyshev"))
     args, petsc_args = ap.parse_known_args(argv)
 
     PETSc, _ = mt.init_petsc(petsc_args)
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
     config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator,
-                             ncv=args.ncv)
+                             ncv=args.ncv, propagator=args.propagator)
     solver, t_setup = mt.build_timed(config, comm)
     info = solver.describe()
     est = solver.memory
@@ -90,7 +91,8 @@ def main(argv=None) -> int:
             moved = nnz * (16 + 4) + dim * (16 + 16 + 4)
         per = t_evol / max(matvecs, 1)
         print(f"# N = {args.n}, dim = {dim}, nnz = {nnz}, operator = {info['operator']}, "
-              f"ranks = {size}, t = {args.t}, mfn_tol = {args.tol}")
+              f"ranks = {size}, t = {args.t}, mfn_tol = {args.tol}, "
+              f"propagator = {args.propagator}")
         print("memory estimate per rank: "
               + ", ".join(f"{kind} {mt.fmt_bytes(b)}" for kind, b in est.rank.items())
               + f"; node available {mt.fmt_bytes(est.available_node)}")

@@ -37,10 +37,14 @@ def local_rows(basis: SectorBasis, comm) -> tuple[int, int]:
 def vacuum_diagonal(basis: SectorBasis, configs: np.ndarray, omegas: np.ndarray, comm):
     """Vec of ``-sum_p omega_p m_p`` for the local configurations. Collective."""
     PETSc, _ = init_petsc()
-    m = 0.5 * basis.counts[None, :] - configs
-    d = -(m @ np.asarray(omegas, dtype=np.float64)) if len(configs) else np.zeros(0)
+    omegas = np.asarray(omegas, dtype=np.float64)
+    shift = 0.5 * basis.counts @ omegas
     vec = PETSc.Vec().createMPI((len(configs), basis.dim), comm=comm)
-    vec.setArray(d.astype(np.complex128))
+    with vec as d:
+        # in blocks: configs @ omegas converts the int8 rows to an [n, M] float64 temporary
+        for start in range(0, len(configs), 2**16):
+            rows = configs[start:start + 2**16]
+            d[start:start + len(rows)] = rows @ omegas - shift
     return vec
 
 

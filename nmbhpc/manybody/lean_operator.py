@@ -62,8 +62,7 @@ def memory_bytes(sz) -> float:
     """Peak bytes on one rank (memory.Sizes ``sz``): the larger of two phases.
 
     * build: the configurations (held by the solver), the complex Vec of D,
-      the two float64 diagonals kept and two built on the way, psi and the
-      product state it is filled from;
+      the two float64 diagonals kept and two built on the way, then psi;
     * evolution: the configurations and D are freed, the ghost spans are
       allocated by the first product; the two diagonals, the ghosts, psi and the
       propagator's state-sized vectors (the Chebyshev series: two, with
@@ -72,7 +71,7 @@ def memory_bytes(sz) -> float:
     n = sz.n
     configs = n * sz.basis.bytes_per_config()
     shared = sz.common - sz.krylov - configs  # runtime, lowering operators
-    build = configs + _SCALAR * n + 4 * 8 * n + 2 * _SCALAR * n
+    build = configs + _SCALAR * n + max(4 * 8 * n, 2 * 8 * n + _SCALAR * n)
     # without D; the Chebyshev series uses mult_add: psi and two work vectors
     vectors = _SCALAR * n * (1 + state_vectors(True)) if sz.vectors else sz.krylov - _SCALAR * n
     evolution = 2 * 8 * n + ghost_bytes(sz.basis, n, sz.n_ranks) + vectors

@@ -99,7 +99,8 @@ class ManyBodySolver:
         t_assembly = _time.perf_counter() - t0
 
         self.psi = self.D.duplicate()
-        self.psi.setArray(product_state_local(self._amps, self.configs))
+        with self.psi as local:
+            product_state_local(self._amps, self.configs, out=local)
         norm = self.psi.norm()
         self.psi.scale(1.0 / norm)
 
