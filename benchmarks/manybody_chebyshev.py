@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     for n in args.bound_n:
         solver = ManyBodySolver(_config(n, 1.0, args.tol, "chebyshev"), comm)
         prop = solver.propagator
-        bounds = {"A": (prop.a_lo, prop.a_hi), "H(mu=1)": prop.interval(1.0)}
+        bounds = {"A": prop.bounds, "H(mu=1)": prop.interval(1.0)}
         solver.destroy()
         A, d = _dense_A_and_D(n, comm)
         if rank == 0:

@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--operator", default="auto")
     ap.add_argument("--pairs", action="store_true", help="record pair correlations")
     ap.add_argument("--only", choices=("together", "one_at_a_time"))
+    ap.add_argument("--propagator", default="mfn", choices=("mfn", "chebyshev"))
     args, petsc_args = ap.parse_known_args(argv)
 
     mt.init_petsc(petsc_args)
@@ -67,7 +68,8 @@ def main(argv=None) -> int:
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
-    config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator)
+    config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator,
+                             propagator=args.propagator)
     config = replace(config, model=replace(config.model, theta=args.theta),
                      output=replace(config.output, pair_correlations=args.pairs,
                                     times=np.linspace(0.0, args.t, args.n_out)))

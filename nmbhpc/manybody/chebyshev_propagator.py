@@ -96,8 +96,8 @@ class ChebyshevPropagator(PropagatorBase):
     to use instead of the computed one (tests). Collective on A's communicator.
 
     ``matvecs`` counts the products with H (K per exponential), ``iterations`` the
-    exponentials applied; ``summary`` the interval of A and where it came from
-    ("gershgorin", "norm" or "given").
+    exponentials applied; :attr:`bounds` the interval of A (logged with where it came
+    from: "gershgorin", "norm" or "given").
     """
 
     def __init__(self, A, D, mu_constant: bool, tol: float, bounds=None):
@@ -112,11 +112,10 @@ class ChebyshevPropagator(PropagatorBase):
         d = ctx.vacuum if D is None else D.getArray(readonly=True).real
         self._d_lo = self._comm.allreduce(float(d.min(initial=np.inf)), op=_mpi("MIN"))
         self._d_hi = self._comm.allreduce(float(d.max(initial=-np.inf)), op=_mpi("MAX"))
+        self._ctx = ctx
+        self._bounds = None
         if bounds is not None:
-            self.a_lo, self.a_hi = map(float, bounds)
-            source = "given"
-        else:
-            self.a_lo, self.a_hi, source = self._interaction_bounds(A, ctx)
+            self._bounds = (float(bounds[0]), float(bounds[1]), "given")
         # psi + these: T_k, the accumulator (and H T_k without mult_add)
         template = A.createVecRight() if D is None else D
         self._work = [template.duplicate() for _ in range(state_vectors(self._mult_add is not None))]
@@ -128,11 +127,27 @@ class ChebyshevPropagator(PropagatorBase):
         self.matvecs = 0
         self.iterations = 0
         self._tmp = self._work[0]
-        self.summary = {"propagator": "chebyshev", "chebyshev_a_lo": self.a_lo,
-                        "chebyshev_a_hi": self.a_hi, "chebyshev_bounds": source}
-        log.info("chebyshev propagator: spectrum of A in [%.6g, %.6g] (%s), D in [%.6g, %.6g], "
-                 "%d work vectors, tol %g", self.a_lo, self.a_hi, source, self._d_lo, self._d_hi,
-                 len(self._work), self.tol)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(a_lo, a_hi)``, an interval of A's spectrum; computed by the first step
+        (a propagator that only takes energies never pays for it). Collective the
+        first time."""
+        if self._bounds is None:
+            self._bounds = self._interaction_bounds(self._A, self._ctx)
+            log.info("chebyshev propagator: spectrum of A in [%.6g, %.6g] (%s), D in "
+                     "[%.6g, %.6g], %d work vectors, tol %g", *self._bounds, self._d_lo,
+                     self._d_hi, len(self._work), self.tol)
+        return self._bounds[:2]
+
+    def known_bounds(self):
+        """``(a_lo, a_hi)`` if computed or given, else None (to hand to the next
+        propagator of the same operator). Local."""
+        return None if self._bounds is None else self._bounds[:2]
+
+    #: what describe() reports (the interval is logged when it is computed: a run's
+    #: header is written before the first step)
+    summary = {"propagator": "chebyshev"}
 
     def _interaction_bounds(self, A, ctx):
         """``(a_lo, a_hi, source)``: an interval of A's spectrum. Collective."""
@@ -158,9 +173,11 @@ class ChebyshevPropagator(PropagatorBase):
         return -r, r, "norm"
 
     def interval(self, mu: float) -> tuple[float, float]:
-        """``(lo, hi)`` holding the spectrum of ``D + mu A`` (Weyl). Local."""
-        lo = self._d_lo + min(mu * self.a_lo, mu * self.a_hi)
-        hi = self._d_hi + max(mu * self.a_lo, mu * self.a_hi)
+        """``(lo, hi)`` holding the spectrum of ``D + mu A`` (Weyl). Local once
+        :attr:`bounds` is known."""
+        a_lo, a_hi = self.bounds
+        lo = self._d_lo + min(mu * a_lo, mu * a_hi)
+        hi = self._d_hi + max(mu * a_lo, mu * a_hi)
         return lo, hi
 
     def set_mu(self, mu: float) -> None:

@@ -180,6 +180,7 @@ class SectorSolver(ManyBodySolver):
         self._coup = model.couplings() / model.n_total
         self._factors, self._weights = separable_couplings(model, model.n_total, self._coup)
         self._cache = {}
+        self._bounds = {}
         self._psi = []
         self._release = weakref.finalize(self, _destroy_all, self._psi, self._cache)
 
@@ -227,7 +228,8 @@ class SectorSolver(ManyBodySolver):
             A, D, nnz = self._build(i)
             if count_nnz:
                 self.nnz += nnz
-            prop = series_propagator(A, D, self.config)
+            # a sector's Gershgorin interval (one O(M^2)-per-row pass) outlives its operator
+            prop = series_propagator(A, D, self.config, bounds=self._bounds.get(i))
             try:
                 weight = psi.norm() ** 2
                 if weight > 0.0:  # MFN of a zero vector is zero
@@ -239,6 +241,8 @@ class SectorSolver(ManyBodySolver):
                     energies.append(0.0)
                 self.matvecs += prop.matvecs
                 self.iterations += prop.iterations
+                if getattr(prop, "known_bounds", lambda: None)() is not None:
+                    self._bounds[i] = prop.known_bounds()
             finally:
                 prop.destroy()
                 if i not in self._cache:

@@ -367,13 +367,15 @@ def mfn_propagator(A, D, config: RunConfig) -> Propagator:
         return Propagator(A, D, config.model.mu.is_constant, settings.mfn_tol, settings.mfn_ncv)
 
 
-def series_propagator(A, D, config: RunConfig):
+def series_propagator(A, D, config: RunConfig, bounds=None):
     """The propagator of ``H = D + mu A`` that works with any mu schedule
     (``manybody.propagator``: SLEPc MFN, :func:`mfn_propagator`, or the Chebyshev
-    series with ``manybody.mfn_tol``). Collective."""
+    series with ``manybody.mfn_tol``; ``bounds``: an interval of A's spectrum a
+    previous Chebyshev propagator of the same A computed). Collective."""
     settings = config.manybody
     if settings.propagator == "chebyshev":
-        return ChebyshevPropagator(A, D, config.model.mu.is_constant, settings.mfn_tol)
+        return ChebyshevPropagator(A, D, config.model.mu.is_constant, settings.mfn_tol,
+                                   bounds=bounds)
     return mfn_propagator(A, D, config)
 
 
