@@ -49,8 +49,11 @@ def main(argv=None) -> int:
     PETSc.Log.begin()
     from mpi4py import MPI
 
+    from nmbhpc.runtime.log import setup_logging
+
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
+    setup_logging("INFO", comm)  # the engine's memory estimate, long steps' progress
     config = mt.model_config(args.n, t_final=args.t, tol=args.tol, operator=args.operator,
                              ncv=args.ncv, propagator=args.propagator)
     solver, t_setup = mt.build_timed(config, comm)

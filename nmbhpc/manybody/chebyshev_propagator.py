@@ -37,6 +37,7 @@ it, one more for the product. energy() reuses a work vector.
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from scipy.special import jv
@@ -46,6 +47,8 @@ from .propagator import PropagatorBase
 
 log = logging.getLogger(__name__)
 
+#: seconds between two progress lines of one long exponential (rank 0, INFO)
+PROGRESS_SECONDS = 60.0
 #: terms between two checks of ||T_k psi|| (one collective norm each)
 GUARD_EVERY = 8
 #: relative growth of ||T_k psi|| over ||psi|| the guard allows (round-off only)
@@ -211,7 +214,15 @@ class ChebyshevPropagator(PropagatorBase):
             self._apply(psi, cur, 1.0 / b, -a / b, 0.0)
             acc.axpy(c[1], cur)
         prev = psi
+        started = last = time.perf_counter()
         for k in range(2, len(c)):
+            now = time.perf_counter()
+            if now - last >= PROGRESS_SECONDS:
+                last = now
+                rate = (k - 1) / (now - started)
+                log.info("chebyshev term %d/%d of exp(-i H dt), dt = %.6g, mu = %.6g: %.3g "
+                         "products/s, ETA %s", k, len(c) - 1, dt, mu, rate,
+                         _hms((len(c) - k) / rate))
             # T_{k+1} = 2 (H - a) T_k / b - T_{k-1}, into T_{k-1}'s vector
             self._apply(cur, prev, 2.0 / b, -2.0 * a / b, -1.0)
             prev, cur = cur, prev
@@ -243,6 +254,11 @@ class ChebyshevPropagator(PropagatorBase):
         for v in self._work:
             v.destroy()
         self._work = []
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _mpi(name: str):
