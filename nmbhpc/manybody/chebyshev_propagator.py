@@ -42,6 +42,7 @@ import time
 import numpy as np
 from scipy.special import jv
 
+from ..pipeline.progress import format_duration
 from ..runtime.stack import init_petsc
 from .propagator import PropagatorBase
 
@@ -222,7 +223,7 @@ class ChebyshevPropagator(PropagatorBase):
                 rate = (k - 1) / (now - started)
                 log.info("chebyshev term %d/%d of exp(-i H dt), dt = %.6g, mu = %.6g: %.3g "
                          "products/s, ETA %s", k, len(c) - 1, dt, mu, rate,
-                         _hms((len(c) - k) / rate))
+                         format_duration((len(c) - k) / rate))
             # T_{k+1} = 2 (H - a) T_k / b - T_{k-1}, into T_{k-1}'s vector
             self._apply(cur, prev, 2.0 / b, -2.0 * a / b, -1.0)
             prev, cur = cur, prev
@@ -254,11 +255,6 @@ class ChebyshevPropagator(PropagatorBase):
         for v in self._work:
             v.destroy()
         self._work = []
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _mpi(name: str):
