@@ -53,12 +53,7 @@ def row_costs(configs, counts, cum, t_kmin, t_offset, bounds, w_entry, w_ghost, 
     blocks of the ranks. Local."""
     n, m = configs.shape
     n_ranks = bounds.shape[0] - 1
-    kk = np.empty(m, dtype=np.int64)
-    shifted = np.empty(m + 1, dtype=np.int64)
-    plain = np.empty(m + 1, dtype=np.int64)
-    rem = np.empty(m + 1, dtype=np.int64)
-    nbr = np.empty(m, dtype=np.int64)
-    modes = np.empty(m, dtype=np.int64)
+    kk, shifted, plain, rem, nbr, modes = spk._neighbour_buffers(m)
     per_owner = np.zeros(n_ranks, dtype=np.int64)
     owners = np.empty(m, dtype=np.int64)
     for i in range(n):
