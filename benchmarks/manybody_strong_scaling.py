@@ -1,16 +1,20 @@
 """Strong scaling 1 -> 2 ranks of the exact evolution, robust to a noisy shared machine.
 
 Runs ``benchmarks/manybody_scaling.py`` alternately on 1 and on 2 ranks
-(``--repeat`` pairs, the order of each pair flipped every time, so slow
-phases of the machine hit both rank counts alike) for each operator, and
-prints per operator the median time per product on each rank count, their
-ratio (the speed-up) and the ratio of the best
-runs. Each run is a separate ``mpirun``: a single run's seconds mean
-little on a machine whose load changes by the minute, the medians and
-their ratio do.
+(``--repeat`` rounds, the order within each round flipped every time, so
+slow phases of the machine hit both rank counts alike) for each operator,
+and prints per operator the median time per product on each rank count,
+their ratio (the speed-up) and the ratio of the best runs. Each run is a
+separate ``mpirun``: a single run's seconds mean little on a machine whose
+load changes by the minute, the medians and their ratio do.
+
+``--trees A=/path/a B=/path/b`` compares source trees side by side: every
+round runs each tree on 1 and on 2 ranks (each tree's own script and
+package, through PYTHONPATH), in an order flipped every round.
 
     python benchmarks/manybody_strong_scaling.py [--n 20] [--t 5] [--repeat 5]
         [--operators separable real shell matrix] [--mpiexec "mpirun -n"]
+        [--trees main=/path/to/main branch=.]
 """
 from __future__ import annotations
 
@@ -27,12 +31,18 @@ _MS = re.compile(r"evolution ([0-9.eE+-]+) s, (\d+) matvecs, ([0-9.eE+-]+) ms pe
 _RSS = re.compile(r"after evolution: ([0-9., MiB]+)")
 
 
-def one_run(mpiexec: list[str], ranks: int, args) -> tuple[float, int, str]:
-    """(ms per product, products, peak RSS text) of one mpirun of manybody_scaling.py."""
-    cmd = mpiexec + [str(ranks), sys.executable, os.path.join(HERE, "manybody_scaling.py"),
+def one_run(mpiexec: list[str], ranks: int, args, tree: str | None = None
+            ) -> tuple[float, int, str]:
+    """(ms per product, products, peak RSS text) of one mpirun of manybody_scaling.py,
+    from the source tree ``tree`` (None: this one)."""
+    script = os.path.join(HERE if tree is None else os.path.join(tree, "benchmarks"),
+                          "manybody_scaling.py")
+    cmd = mpiexec + [str(ranks), sys.executable, script,
                      "--n", str(args.n), "--t", str(args.t), "--operator", args.operator]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(tree), env.get("PYTHONPATH", "")])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     m = _MS.search(out.stdout)
     if out.returncode != 0 or m is None:
         sys.stderr.write(out.stdout[-2000:] + out.stderr[-2000:])
@@ -49,27 +59,41 @@ def main(argv=None) -> int:
     ap.add_argument("--operators", nargs="+", default=["separable", "real"])
     ap.add_argument("--mpiexec", default="mpirun --allow-run-as-root --oversubscribe -n",
                     help="launcher prefix; the rank count is appended")
+    ap.add_argument("--trees", nargs="+", default=[], metavar="NAME=PATH",
+                    help="source trees to compare side by side (default: this one)")
     args = ap.parse_args(argv)
     mpiexec = shlex.split(args.mpiexec)
-    print(f"# strong scaling 1 -> 2 ranks, N = {args.n}, t = {args.t}, {args.repeat} pairs per "
+    trees = [(None, None)]
+    if args.trees:
+        try:
+            trees = [(name, path) for name, path in (t.split("=", 1) for t in args.trees)]
+        except ValueError:
+            ap.error(f"--trees {' '.join(args.trees)}: expected NAME=PATH")
+        for name, path in trees:
+            if not os.path.isfile(os.path.join(path, "benchmarks", "manybody_scaling.py")):
+                ap.error(f"--trees {name}={path}: no benchmarks/manybody_scaling.py there")
+    runs = [(tree, ranks) for tree in range(len(trees)) for ranks in (1, 2)]
+    print(f"# strong scaling 1 -> 2 ranks, N = {args.n}, t = {args.t}, {args.repeat} rounds per "
           f"operator (alternating order)")
-    print(f"{'operator':>10} {'ms/product 1 rank':>18} {'2 ranks':>10} {'median ratio':>13} "
-          f"{'best ratio':>11}  products  peak RSS/rank (2 ranks)")
+    print(f"{'operator':>10} {'tree':>8} {'ms/product 1 rank':>18} {'2 ranks':>10} "
+          f"{'median ratio':>13} {'best ratio':>11}  products  peak RSS/rank (2 ranks)")
     for op in args.operators:
         args.operator = op
-        times = {1: [], 2: []}
-        products, rss2 = 0, "?"
+        times = {run: [] for run in runs}
+        products, rss2 = 0, {}
         for i in range(args.repeat):
-            for ranks in ((1, 2) if i % 2 == 0 else (2, 1)):
-                ms, products, rss = one_run(mpiexec, ranks, args)
-                times[ranks].append(ms)
+            for tree, ranks in (runs if i % 2 == 0 else runs[::-1]):
+                ms, products, rss = one_run(mpiexec, ranks, args, trees[tree][1])
+                times[tree, ranks].append(ms)
                 if ranks == 2:
-                    rss2 = rss
-        m1, m2 = statistics.median(times[1]), statistics.median(times[2])
-        print(f"{op:>10} {m1:18.2f} {m2:10.2f} {m1 / m2:13.2f} {min(times[1]) / min(times[2]):11.2f}"
-              f"  {products:8d}  {rss2}")
-        print(f"{'':>10} all 1-rank: {', '.join(f'{t:.1f}' for t in times[1])}; "
-              f"all 2-rank: {', '.join(f'{t:.1f}' for t in times[2])}")
+                    rss2[tree] = rss
+        for tree, (name, _) in enumerate(trees):
+            t1, t2 = times[tree, 1], times[tree, 2]
+            m1, m2 = statistics.median(t1), statistics.median(t2)
+            print(f"{op:>10} {name or '.':>8} {m1:18.2f} {m2:10.2f} {m1 / m2:13.2f} "
+                  f"{min(t1) / min(t2):11.2f}  {products:8d}  {rss2.get(tree, '?')}")
+            print(f"{'':>19} all 1-rank: {', '.join(f'{t:.1f}' for t in t1)}; "
+                  f"all 2-rank: {', '.join(f'{t:.1f}' for t in t2)}")
     return 0
 
 

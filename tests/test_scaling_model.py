@@ -159,3 +159,25 @@ def test_sampled_prediction_prices_every_other_rank():
                                             intranode_bandwidth=1e30))
     assert p.latency == pytest.approx(5 * 1e-6)
     assert np.all(rc["messages"] <= 5)
+
+
+@pytest.mark.parametrize("m, kmin, kmax", [(12, 6, 6), (9, 2, 7)])
+@pytest.mark.parametrize("n_ranks", [2, 5, 64])
+def test_intermediate_blocks_equal_a_dense_recount(m, kmin, kmax, n_ranks):
+    from test_intermediate_split import _dense_split
+
+    from nmbhpc.manybody.separable_operator import intermediate_basis
+
+    basis = SectorBasis(np.ones(m, dtype=np.int64), kmin, kmax)
+    want, _ = _dense_split(basis, intermediate_basis(basis), n_ranks)
+    got = sm.intermediate_blocks(sm.QubitSectors(m, kmin, kmax), n_ranks)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_sampled_intermediate_blocks_are_close():
+    sectors = sm.QubitSectors.half_filled(16)
+    exact = sm.intermediate_blocks(sectors, 8)
+    est = sm.intermediate_blocks(sectors, 8, samples=200)
+    assert est[-1] == exact[-1] == comb(16, 7)
+    assert not np.array_equal(exact, sm.row_blocks(comb(16, 7), 8))
+    assert np.max(np.abs(est - exact)) < 0.02 * comb(16, 7) / 8

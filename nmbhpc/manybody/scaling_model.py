@@ -13,8 +13,10 @@ product ``y = H x`` of the two stored-map operators:
   ghost rows (distinct off-rank raised neighbours: received forward, sent
   back in reverse with ADD_VALUES) and their owner ranks.
 
-The partition is PETSc's default split of contiguous row blocks
-(:func:`row_blocks`, the one of hamiltonian.local_rows). The ordering of the
+The basis rows are PETSc's default split of contiguous row blocks
+(:func:`row_blocks`, the one of hamiltonian.local_rows); the intermediate
+rows are split by cost (:func:`intermediate_blocks`, the rule of
+intermediate_split.py, recounted here). The ordering of the
 basis is the one of basis.py (by sector, then lexicographic with mode 0
 slowest), reimplemented here with binomial ranks so that the counts do not
 depend on the operators' own ranking kernels.
@@ -225,6 +227,75 @@ def _exact_separable(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, t_bound
         out[r, 1] = gho
 
 
+@njit(cache=True)
+def _row_cost(s, m, binom, kmin, offsets, bounds, w_entry, w_ghost, per_owner, owners):
+    """Cost of the intermediate state ``s`` (intermediate_split.py): ``w_entry`` per
+    raised neighbour, ``w_ghost`` per raised neighbour off the rank that owns most
+    of them (ties: the lowest rank)."""
+    cnt = 0
+    best = 0
+    for b in range(m):
+        if (s >> (m - 1 - b)) & 1:
+            continue
+        o = _owner(_index(s | (1 << (m - 1 - b)), m, binom, kmin, offsets), bounds)
+        owners[cnt] = o
+        cnt += 1
+        per_owner[o] += 1
+        if per_owner[o] > best:
+            best = per_owner[o]
+    for e in range(cnt):
+        per_owner[owners[e]] = 0
+    return w_entry * cnt + w_ghost * (cnt - best)
+
+
+@njit(cache=True)
+def _split_rows(m, binom, kmin, offsets, t_kmin, t_offsets, bounds, w_entry, w_ghost, rows, step):
+    """Rows per rank of the cost split, walking the intermediate rows ``0, step, 2 step, ...``
+    (``step = 1``: exact). With ``step > 1`` each walked row stands for the ``step``
+    rows from it on (an estimate of the split, for sectors too large to walk)."""
+    n_ranks = bounds.shape[0] - 1
+    dim = t_offsets[t_offsets.shape[0] - 1]
+    per_owner = np.zeros(n_ranks, dtype=np.int64)
+    owners = np.empty(m, dtype=np.int64)
+    n_walk = (dim + step - 1) // step
+    costs = np.empty(n_walk, dtype=np.int64)
+    total = 0
+    for q in range(n_walk):
+        c = _row_cost(_state(q * step, m, binom, t_kmin, t_offsets), m, binom, kmin, offsets,
+                      bounds, w_entry, w_ghost, per_owner, owners)
+        costs[q] = c * min(step, dim - q * step)
+        total += costs[q]
+    start = 0
+    for q in range(n_walk):
+        # the rank whose equal share of the total holds the cost midpoint of the row(s)
+        o = min((n_ranks * (2 * start + costs[q])) // (2 * total), n_ranks - 1)
+        rows[o] += min(step, dim - q * step)
+        start += costs[q]
+
+
+def intermediate_blocks(sectors: QubitSectors, n_ranks: int, samples: int = 0) -> np.ndarray:
+    """Boundaries ``t[0..P]`` of the separable operator's intermediate rows on ``n_ranks``:
+    contiguous blocks of equal cost ``ENTRY_WEIGHT x entries + GHOST_WEIGHT x entries off
+    the home rank`` (intermediate_split.py, whose weights it takes; recounted here with
+    binomial ranks). ``samples = 0`` walks every row (exact); else it walks about
+    ``samples`` rows per rank at an even stride, for sectors too large to walk."""
+    from .intermediate_split import ENTRY_WEIGHT, GHOST_WEIGHT
+
+    inter = sectors.intermediate()
+    if inter is None:
+        return row_blocks(0, n_ranks)
+    if n_ranks == 1:
+        return row_blocks(inter.dim, 1)
+    step = 1 if samples <= 0 else max(1, inter.dim // (samples * n_ranks))
+    rows = np.zeros(n_ranks, dtype=np.int64)
+    _split_rows(sectors.n_modes, _binomials(sectors.n_modes), sectors.kmin, sectors.offsets,
+                inter.kmin, inter.offsets, row_blocks(sectors.dim, n_ranks), ENTRY_WEIGHT,
+                GHOST_WEIGHT, rows, step)
+    out = np.zeros(n_ranks + 1, dtype=np.int64)
+    np.cumsum(rows, out=out[1:])
+    return out
+
+
 @dataclass
 class RankCounts:
     """Per-rank counts of one operator on P ranks (int64 or float64 arrays of length P).
@@ -315,7 +386,7 @@ def exact_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
         raise ValueError(f"operator {operator!r}: expected 'real' or 'separable'")
     inter = sectors.intermediate()
     out = np.zeros((n_ranks, 2), dtype=np.int64)
-    t_bounds = row_blocks(0 if inter is None else inter.dim, n_ranks)
+    t_bounds = intermediate_blocks(sectors, n_ranks)
     if inter is not None:
         _exact_separable(m, binom, sectors.kmin, offsets, inter.kmin, inter.offsets, bounds,
                          t_bounds, out, mask, by_owner)
@@ -464,7 +535,7 @@ def sampled_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
         inter = sectors.intermediate()
         if inter is None:
             raise ValueError("the separable operator of the K = 0 sector has no ladder map")
-        t_bounds = row_blocks(inter.dim, n_ranks)
+        t_bounds = intermediate_blocks(sectors, n_ranks, samples)
         scale_rows = np.diff(t_bounds)
     else:
         raise ValueError(f"operator {operator!r}: expected 'real' or 'separable'")

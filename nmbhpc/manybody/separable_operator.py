@@ -15,7 +15,8 @@ and ``U_b L_b`` is diagonal (``k_b (n_b - k_b + 1)``), so
     d = D + mu (diag A - (1/2) sum_b (sum_r w_r f_rb^2) k_b (n_b - k_b + 1)),
 
 with j over the *intermediate* space (the sectors K - 1 of every sector K of
-the basis; its own PETSc row split), ``u_jb`` the ladder element and
+the basis; its own row split, balanced by entries and ghosts in
+intermediate_split.py), ``u_jb`` the ladder element and
 ``g_b = (w_r f_rb / 2)_r``. ``diag A`` is the exact O(R M) diagonal of
 shell_kernels.interaction_diagonal, so the product equals the stored matrix
 to round-off.
@@ -73,7 +74,7 @@ from ..runtime.stack import init_petsc
 from . import separable_kernels as spk
 from . import shell_kernels as sk
 from .basis import SectorBasis
-from .hamiltonian import local_rows
+from .intermediate_split import intermediate_rows
 from .shell_operator import PythonHamiltonian, ghost_scatter, python_hamiltonian
 
 log = logging.getLogger(__name__)
@@ -209,7 +210,7 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.n_ghost = 0
         if self.inter is None:
             return
-        t_lo, t_hi = local_rows(self.inter, comm)
+        t_lo, t_hi = intermediate_rows(self.inter, basis, hi, comm)
         self.n_intermediate = t_hi - t_lo
         self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit)
         self.n_ghost = len(self.map.ghosts)
