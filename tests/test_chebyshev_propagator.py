@@ -260,3 +260,21 @@ def test_memory_model_counts_few_vectors():
                         vectors=3)
     assert cheb.krylov == 5 * n * 16
     assert mfn.krylov - cheb.krylov == 7 * n * 16
+
+
+@pytest.mark.parametrize("operator", ["separable", "lean"])
+def test_destroyed_propagator_releases_the_operator(comm, operator):
+    """One sector at a time builds the next sector's operator while the last propagator
+    object may still be referenced: after destroy() it must not keep the operator's
+    context (ladder maps, diagonals, ghost spans) alive."""
+    import gc
+    import weakref
+
+    config = _with(CASES["theta0-N10"](), operator=operator, propagator="chebyshev")
+    solver = ManyBodySolver(config, comm)
+    prop = solver.propagator
+    ctx = weakref.ref(solver.A.getPythonContext())
+    assert ctx() is not None
+    solver.destroy()
+    gc.collect()
+    assert prop is not None and ctx() is None

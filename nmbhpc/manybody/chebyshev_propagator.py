@@ -255,6 +255,9 @@ class ChebyshevPropagator(PropagatorBase):
         for v in self._work:
             v.destroy()
         self._work = []
+        # the operator's context (ladder maps, diagonals, ghost spans) must not outlive
+        # A: one sector at a time builds the next sector while this object still exists
+        self._ctx = self._mult_add = None
 
 
 def _mpi(name: str):
