@@ -5,7 +5,8 @@
   case there: multi-angle (the bit-string kernel), single-angle and general
   spins (the general kernel), several sectors, coplanar directions, a basis
   starting at K = 0;
-* short evolutions against the independent dense oracle (tests/dense_reference.py);
+* short evolutions against the independent dense oracle: test_manybody_separable.py
+  runs its dense-reference cases with this operator too;
 * the same product on a sub-communicator (another row split, other ghost spans);
 * ``mult_add`` (y <- alpha H x + beta y in place) against alpha H x + beta y;
 * the Gershgorin interval of A against the eigenvalues of A from a dense matrix
@@ -17,12 +18,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from dense_reference import DenseReference
-from manybody_cases import (apply_hamiltonian, assert_close, dense_series, make_config,
-                            product_on_other_partition, random_global_vector, run_engine, series)
+from manybody_cases import (apply_hamiltonian, assert_close, product_on_other_partition,
+                            random_global_vector, run_engine)
 from nmbhpc.manybody.basis import LocalRows
 from nmbhpc.manybody.solver import ManyBodySolver
-from test_manybody_separable import CASES, DENSE_CASES
+from test_manybody_separable import CASES
 
 ROUND_OFF = 1e-12
 
@@ -49,22 +49,6 @@ def test_product_matches_separable(comm, case):
         scale = max(1.0, float(np.abs(b).max()))
         assert_close(comm, a / scale, b / scale, atol=ROUND_OFF, what=f"{case}: lean vs separable")
     assert out["lean"][1] == out["separable"][1]
-
-
-@pytest.mark.parametrize("name", sorted(DENSE_CASES))
-def test_evolution_matches_dense_reference(comm, name):
-    case = dict(DENSE_CASES[name])
-    modes = case.pop("modes")
-    times = np.linspace(0.0, 2.0, 5)
-    config = make_config(modes, times, **case)
-    config = replace(config, manybody=replace(config.manybody, operator="lean"))
-    records, _, _ = run_engine(config, comm)
-    obs = DenseReference(config.model).run(times)
-    pol = dense_series(obs, "polarization")
-    assert np.max(np.abs(pol - pol[0])) > 1e-2  # the comparison is not vacuous
-    for field in ("polarization", "pair_correlation", "energy", "norm"):
-        assert_close(comm, series(records, field), dense_series(obs, field),
-                     what=f"{name}: {field}")
 
 
 @pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])

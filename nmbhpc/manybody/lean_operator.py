@@ -39,7 +39,7 @@ from . import separable_kernels as spk
 from . import shell_kernels as sk
 from .basis import SectorBasis
 from .hamiltonian import local_rows
-from .separable_operator import intermediate_basis
+from .separable_operator import coefficient_tables, intermediate_basis
 from .shell_operator import PythonHamiltonian, python_hamiltonian
 
 log = logging.getLogger(__name__)
@@ -91,13 +91,8 @@ class LeanHamiltonian(PythonHamiltonian):
         self.comm = comm
         counts = basis.counts
         self.counts = counts
-        self.coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
-        f = np.ascontiguousarray(factors, dtype=np.float64)
-        w = np.ascontiguousarray(weights, dtype=np.float64)
-        self.n_terms = len(w)
-        self.lower_coef = np.ascontiguousarray(f.T)
-        self.raise_coef = np.ascontiguousarray(0.5 * f.T * w[None, :])
-        self.qubit = bool(np.all(counts == 1))
+        coefficient_tables(self, couplings_over_n, factors, weights, counts)
+        f, w = self.factors, self.weights
         self.vacuum = np.ascontiguousarray(vacuum, dtype=np.float64)
         self.g = (w[:, None] * f * f).sum(axis=0)
         self.mu_diagonal = sk.interaction_diagonal(configs, counts, f, w)

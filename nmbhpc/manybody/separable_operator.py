@@ -174,6 +174,21 @@ def _diagonal_mult_add(d, x, y, alpha, beta):
             y[i] = beta * y[i] + alpha * d[i] * x[i]
 
 
+def coefficient_tables(ctx, couplings_over_n, factors, weights, counts) -> None:
+    """Set on ``ctx`` the tables the separable sweep reads (this module and lean_operator.py):
+    ``coup`` (c_pq / N), ``factors`` f [R, M] and ``weights`` w [R] as float64,
+    ``n_terms`` (R), ``lower_coef`` ``f^T`` and ``raise_coef`` ``(w_r f_rb / 2)`` (both
+    mode-major [M, R]: an entry reads its R coefficients from one cache line) and
+    ``qubit`` (every mode holds one neutrino: no ladder elements). Local."""
+    ctx.coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
+    ctx.factors = f = np.ascontiguousarray(factors, dtype=np.float64)
+    ctx.weights = w = np.ascontiguousarray(weights, dtype=np.float64)
+    ctx.n_terms = len(w)
+    ctx.lower_coef = np.ascontiguousarray(f.T)
+    ctx.raise_coef = np.ascontiguousarray(0.5 * f.T * w[None, :])
+    ctx.qubit = bool(np.all(counts == 1))
+
+
 class SeparableHamiltonian(PythonHamiltonian):
     """Python context of the MATSHELL ``H = D + mu A`` (see the module docstring).
 
@@ -189,13 +204,8 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.configs = configs
         self.counts = counts
         self.vacuum = vacuum
-        self.coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
-        f = np.ascontiguousarray(factors, dtype=np.float64)
-        w = np.ascontiguousarray(weights, dtype=np.float64)
-        self.n_terms = len(w)
-        self.lower_coef = np.ascontiguousarray(f.T)
-        self.raise_coef = np.ascontiguousarray(0.5 * f.T * w[None, :])
-        self.qubit = bool(np.all(counts == 1))
+        coefficient_tables(self, couplings_over_n, factors, weights, counts)
+        f, w = self.factors, self.weights
         self.diag_a = sk.interaction_diagonal(configs, counts, f, w)
         g = (w[:, None] * f * f).sum(axis=0)
         # the product's ladder sweep also makes the diagonal of sum_b U_b L_b terms
