@@ -90,6 +90,23 @@ def test_qubits_agree_with_one_basis(comm, n, theta):
     assert_same(comm, together, apart, f"N = {n}, theta = {theta}")
 
 
+@pytest.mark.parametrize("propagator", ["mfn", "chebyshev"])
+def test_lean_without_d_agrees(comm, propagator):
+    """The lean operator keeps its own diagonals, so each sector's D is freed after the
+    build: MFN and the Chebyshev series run from the operator alone, pair correlations
+    and a bulb mu(t) included."""
+    schedule = MuSchedule(kind="bulb", mu0=6.0, r0=1.5, radius=1.0, max_step=0.1)
+    config = make_config(qubit_modes(9, seed=5), TIMES, theta=0.3, schedule=schedule, pairs=True)
+    config = replace(config, manybody=replace(config.manybody, propagator=propagator,
+                                              mfn_tol=1e-12))
+    assert_same(comm, *both(config, comm, "lean"), f"lean, {propagator}")
+    solver = SectorSolver(with_sectors(config, "one_at_a_time", "lean"), comm)
+    try:
+        assert solver._cache and all(D is None for _, D, _ in solver._cache.values())
+    finally:
+        solver.destroy()
+
+
 def test_time_dependent_mu_agrees(comm):
     """A bulb mu(t) through the cf4 integrator: the same (dt, mu) pieces per sector."""
     schedule = MuSchedule(kind="bulb", mu0=6.0, r0=1.5, radius=1.0, max_step=0.1)
@@ -97,7 +114,7 @@ def test_time_dependent_mu_agrees(comm):
     assert_same(comm, *both(config, comm), "bulb mu(t)")
 
 
-@pytest.mark.parametrize("operator", ["matrix", "real", "shell", "separable"])
+@pytest.mark.parametrize("operator", ["matrix", "real", "shell", "separable", "lean"])
 def test_mixed_spins_every_operator(comm, operator):
     config = make_config(mixed_modes(), TIMES, theta=0.15, mu=4.0)
     assert_same(comm, *both(config, comm, operator), f"mixed spins, {operator}")

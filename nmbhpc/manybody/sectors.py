@@ -205,7 +205,8 @@ class SectorSolver(ManyBodySolver):
 
     # --- one pass over the sectors ------------------------------------------
     def _build(self, i: int):
-        """``(A, D, global non-zeros)`` of sector i: from the cache or built now. Collective."""
+        """``(A, D, global non-zeros)`` of sector i: from the cache or built now; D is None
+        for an operator that keeps its own diagonals (``keeps_rows`` False). Collective."""
         if i in self._cache:
             return self._cache[i]
         basis = self.sectors[i]
@@ -214,6 +215,12 @@ class SectorSolver(ManyBodySolver):
         D = vacuum_diagonal(basis, configs, self.config.model.omegas, self.comm)
         A, nnz = operators.KINDS[self.operator].build(operators.OperatorProblem(
             basis, configs, lo, hi, D, self._coup, self._factors, self._weights, self.comm))
+        if not operators.KINDS[self.operator].keeps_rows:
+            # the operator holds its own diagonals (the propagators take them from its
+            # context); D beside them would cost 16 bytes per row for the whole sector,
+            # which the memory model counts as freed
+            D.destroy()
+            D = None
         if self._keep:
             self._cache[i] = (A, D, nnz)
         return A, D, nnz
@@ -247,7 +254,8 @@ class SectorSolver(ManyBodySolver):
                 prop.destroy()
                 if i not in self._cache:
                     A.destroy()
-                    D.destroy()
+                    if D is not None:
+                        D.destroy()
         return energies
 
     # --- protocol ----------------------------------------------------------
@@ -467,7 +475,8 @@ def _destroy_all(vectors: list, cache: dict) -> None:
     """Destroy the sector Vecs and the kept operators (the finalizer of SectorSolver)."""
     for A, D, _ in cache.values():
         A.destroy()
-        D.destroy()
+        if D is not None:
+            D.destroy()
     cache.clear()
     for vec in vectors:
         vec.destroy()
