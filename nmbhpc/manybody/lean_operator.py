@@ -92,10 +92,8 @@ class LeanHamiltonian(PythonHamiltonian):
         counts = basis.counts
         self.counts = counts
         coefficient_tables(self, couplings_over_n, factors, weights, counts)
-        f, w = self.factors, self.weights
         self.vacuum = np.ascontiguousarray(vacuum, dtype=np.float64)
-        self.g = (w[:, None] * f * f).sum(axis=0)
-        self.mu_diagonal = sk.interaction_diagonal(configs, counts, f, w)
+        self.mu_diagonal = sk.interaction_diagonal(configs, counts, self.factors, self.weights)
         self.mu_diagonal -= 0.5 * spk.ladder_diagonal(configs, counts, self.g)
         self.n_offdiag = int(spk.offdiag_counts(configs, counts, self.coup).sum())
         self.mults = 0

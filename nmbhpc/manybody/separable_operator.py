@@ -178,14 +178,16 @@ def coefficient_tables(ctx, couplings_over_n, factors, weights, counts) -> None:
     """Set on ``ctx`` the tables the separable sweep reads (this module and lean_operator.py):
     ``coup`` (c_pq / N), ``factors`` f [R, M] and ``weights`` w [R] as float64,
     ``n_terms`` (R), ``lower_coef`` ``f^T`` and ``raise_coef`` ``(w_r f_rb / 2)`` (both
-    mode-major [M, R]: an entry reads its R coefficients from one cache line) and
-    ``qubit`` (every mode holds one neutrino: no ladder elements). Local."""
+    mode-major [M, R]: an entry reads its R coefficients from one cache line), ``g``
+    (``sum_r w_r f_rb^2`` per mode: the weights of the ``U_b L_b`` diagonal the sweep
+    also makes) and ``qubit`` (every mode holds one neutrino: no ladder elements). Local."""
     ctx.coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
     ctx.factors = f = np.ascontiguousarray(factors, dtype=np.float64)
     ctx.weights = w = np.ascontiguousarray(weights, dtype=np.float64)
     ctx.n_terms = len(w)
     ctx.lower_coef = np.ascontiguousarray(f.T)
     ctx.raise_coef = np.ascontiguousarray(0.5 * f.T * w[None, :])
+    ctx.g = (w[:, None] * f * f).sum(axis=0)
     ctx.qubit = bool(np.all(counts == 1))
 
 
@@ -205,11 +207,9 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.counts = counts
         self.vacuum = vacuum
         coefficient_tables(self, couplings_over_n, factors, weights, counts)
-        f, w = self.factors, self.weights
-        self.diag_a = sk.interaction_diagonal(configs, counts, f, w)
-        g = (w[:, None] * f * f).sum(axis=0)
+        self.diag_a = sk.interaction_diagonal(configs, counts, self.factors, self.weights)
         # the product's ladder sweep also makes the diagonal of sum_b U_b L_b terms
-        self.mu_diagonal = self.diag_a - 0.5 * spk.ladder_diagonal(configs, counts, g)
+        self.mu_diagonal = self.diag_a - 0.5 * spk.ladder_diagonal(configs, counts, self.g)
         self.set_mu(1.0)
         self.mults = 0
         self._norms = {}
