@@ -11,13 +11,14 @@ cores):
 ``gather``  the ``separable`` product's access pattern in miniature: 4 real
             multiply-adds per entry on ``x[idx[k]]`` with random ``idx`` into a
             complex vector of ``--gather-kib`` KiB (L2/L3 resident).
-``triad``   numpy ``a = b + s c`` on ``--triad-mib`` MiB arrays: DRAM bandwidth.
+``triad``   numpy ``a = b + s c`` on ``--triad-mib`` MiB arrays, best of 4
+            (manybody_tools.stream_triad_bandwidth): DRAM bandwidth.
 ``separable`` ``--products`` products of the whole N = ``--n`` benchmark operator
             (``separable``, serial: every rank builds its own on COMM_SELF), so
             the ratio is the 1 -> 2 rank ceiling of that operator's product with
             no communication and no load imbalance at all.
 
-Each is timed by the wall clock of the slowest rank, best and median of
+Each is timed by the wall clock of the slowest rank; the table gives the best and median of
 ``--repeat`` rounds, the 1- and 2-rank jobs alternating. Run with plain
 python (it starts its own MPI jobs); the numbers are ratios measured side by
 side in one run::
@@ -84,9 +85,6 @@ def job(args) -> None:
     x = rng.random(nx) + 1j * rng.random(nx)
     idx = rng.integers(0, nx, size=4 * nx).astype(np.uint32)
     coef = rng.random(16)
-    n_triad = args.triad_mib * 2**20 // 8
-    b, c = rng.random(n_triad), rng.random(n_triad)
-    a = np.empty_like(b)
     fma(10, 1.0), gather(idx[:10], coef, x, 1)  # compile outside the timing
     sys.path.insert(0, HERE)
     import manybody_tools as mt
@@ -107,14 +105,12 @@ def job(args) -> None:
         fn()
         return comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
 
-    def triad():
-        for _ in range(4):
-            np.multiply(c, 3.0, out=a)
-            np.add(a, b, out=a)
-
     out = {"fma": timed(lambda: fma(args.fma_iters, 1.0)),
            "gather": timed(lambda: gather(idx, coef, x, args.gather_rounds)),
-           "triad": timed(triad), "separable": timed(products)}
+           # one rank's share of the aggregate rate: seconds of one triad on every rank
+           "triad": (5 * 8 * (args.triad_mib * 2**20 // 8) * comm.size
+                     / mt.stream_triad_bandwidth(comm, args.triad_mib, repeats=4)),
+           "separable": timed(products)}
     xv.destroy()
     yv.destroy()
     solver.destroy()
