@@ -236,7 +236,8 @@ def test_ladder_neighbours_rank_like_the_basis(counts, krange):
         nbr = np.empty(ptr[-1], dtype=np.int64)
         mode = np.empty(ptr[-1], dtype=np.int64)
         lad = np.empty(ptr[-1])
-        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, nbr, mode, lad, True)
+        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, nbr, mode, lad, True,
+                            np.empty(0, dtype=np.int64))
         expect_nbr, expect_lad = [], []
         for k in cfg:
             for a in range(len(counts)):
@@ -250,6 +251,15 @@ def test_ladder_neighbours_rank_like_the_basis(counts, krange):
         np.testing.assert_array_equal(nbr, expect_nbr)
         np.testing.assert_allclose(lad, expect_lad, rtol=1e-15)
         assert nl.sum() == np.count_nonzero(nbr >= 0) and ng.sum() == np.count_nonzero(nbr < 0)
+        # split rows: each row's local entries first, then its others, each in mode order
+        split = [np.empty_like(a) for a in (nbr, mode, lad)]
+        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, *split, True, nl)
+        for q in range(n):
+            row = slice(ptr[q], ptr[q + 1])
+            order = np.argsort(nbr[row] < 0, kind="stable")
+            for got, want in zip(split, (nbr, mode, lad)):
+                np.testing.assert_array_equal(got[row], want[row][order])
+            assert np.all(split[0][ptr[q]:ptr[q] + nl[q]] >= 0)
 
 
 def test_config_accepts_separable_and_refuses_it_for_spectral():

@@ -101,29 +101,39 @@ def neighbour_counts(configs, counts, cum, delta, t_kmin, t_offset, lo, hi, out_
 
 @njit(cache=True)
 def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi, ptr, nbr, mode,
-                    ladder, with_ladder):
+                    ladder, with_ladder, n_local_entries):
     """Write the neighbours of the rows ``configs[order]`` into the CSR map ``ptr``.
 
     A neighbour in ``[lo, hi)`` is written as ``j - lo``, any other as
     ``-1 - j`` (the caller renumbers those to ghost positions). The ladder
     element ``sqrt(k_up,a (n_a - k_up,a + 1))`` (k of the upper state) is
-    written only when ``with_ladder``.
+    written only when ``with_ladder``. Entries follow the mode order; with
+    ``n_local_entries`` (row q's count of neighbours in ``[lo, hi)``, from
+    :func:`neighbour_counts`; empty: no split) a row's local entries come
+    first, in mode order, then its others.
     """
     n, m = configs.shape
+    split = n_local_entries.shape[0] > 0
     kk, shifted, plain, rem, out, modes = _neighbour_buffers(m)
     for q in range(order.shape[0]):
         c = ptr[q]
+        g = ptr[q] + n_local_entries[q] if split else 0
         cnt = _row_neighbours(configs[order[q]], counts, cum, delta, t_kmin, t_offset, kk,
                               shifted, plain, rem, out, modes)
         for e in range(cnt):
             j = out[e]
             a = modes[e]
-            nbr[c] = j - lo if j >= lo and j < hi else -1 - j
-            mode[c] = a
+            local = j >= lo and j < hi
+            at = g if split and not local else c
+            nbr[at] = j - lo if local else -1 - j
+            mode[at] = a
             if with_ladder:
                 up = kk[a] if delta < 0 else kk[a] + 1
-                ladder[c] = eq1.j_plus(counts[a], up)
-            c += 1
+                ladder[at] = eq1.j_plus(counts[a], up)
+            if split and not local:
+                g += 1
+            else:
+                c += 1
 
 
 @njit(cache=True)
@@ -179,78 +189,95 @@ def ladder_diagonal(configs, counts, g):
 # indices around (a sign test and an add per access), unsigned ones it does not
 # (measured: the gather half 28% faster). uint64 and int64 must not mix
 # (numba promotes the pair to float64), hence the explicit casts.
+#
+# A map row holds its local entries first and its ghosts after them
+# (fill_neighbours with ``n_local_entries``), so the kernels sweep x and the
+# ghost buffer in two loops instead of testing each entry: that test is
+# unpredictable where ghosts are many (N = 20, 2 ranks: rank 0's sweep took
+# 9.1 ms for the half that takes ~5.5 ms serially), and without it x and y
+# need no copy into a buffer with the ghosts behind the local rows.
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _gather4(nbr, mode, ladder, coef, k, k1, shift, x, with_ladder, acc):
+    """``acc`` (8 floats: 4 complex terms) plus ``coef[mode, r] u x[nbr - shift]`` over
+    the entries ``k:k1``."""
+    r0, i0, r1, i1, r2, i2, r3, i3 = acc
+    one = np.uint64(1)
+    while k < k1:
+        v = x[np.uint64(nbr[k]) - shift]
+        vr = v.real
+        vi = v.imag
+        if with_ladder:
+            vr *= ladder[k]
+            vi *= ladder[k]
+        a = np.uint64(mode[k])
+        c0 = coef[a, 0]
+        c1 = coef[a, 1]
+        c2 = coef[a, 2]
+        c3 = coef[a, 3]
+        r0 += c0 * vr
+        i0 += c0 * vi
+        r1 += c1 * vr
+        i1 += c1 * vi
+        r2 += c2 * vr
+        i2 += c2 * vi
+        r3 += c3 * vr
+        i3 += c3 * vi
+        k += one
+    return r0, i0, r1, i1, r2, i2, r3, i3
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _scatter4(nbr, mode, ladder, coef, k, k1, shift, y, with_ladder, acc):
+    """``y[nbr - shift] += u sum_r coef[mode, r] acc_r`` over the entries ``k:k1``."""
+    r0, i0, r1, i1, r2, i2, r3, i3 = acc
+    one = np.uint64(1)
+    while k < k1:
+        a = np.uint64(mode[k])
+        c0 = coef[a, 0]
+        c1 = coef[a, 1]
+        c2 = coef[a, 2]
+        c3 = coef[a, 3]
+        sr = c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3
+        si = c0 * i0 + c1 * i1 + c2 * i2 + c3 * i3
+        if with_ladder:
+            sr *= ladder[k]
+            si *= ladder[k]
+        y[np.uint64(nbr[k]) - shift] += complex(sr, si)
+        k += one
+
+
 @njit(cache=True, fastmath=True)
-def apply4(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
+def apply4(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
            x, x_ghost, y, y_ghost):
     """:func:`apply` for R = 4 (multi-angle): the 8 accumulators stay in registers."""
     with_ladder = ladder.shape[0] > 0
     nl = np.uint64(n_local)
-    one = np.uint64(1)
+    zero = np.uint64(0)
     for j in range(row0, row1):
         k0 = np.uint64(ptr[j])
+        km = k0 + np.uint64(n_loc[j])
         k1 = np.uint64(ptr[j + 1])
-        r0 = i0 = r1 = i1 = r2 = i2 = r3 = i3 = 0.0
-        k = k0
-        while k < k1:
-            c = np.uint64(nbr[k])
-            v = x[c] if c < nl else x_ghost[c - nl]
-            vr = v.real
-            vi = v.imag
-            if with_ladder:
-                vr *= ladder[k]
-                vi *= ladder[k]
-            a = np.uint64(mode[k])
-            c0 = lower_coef[a, 0]
-            c1 = lower_coef[a, 1]
-            c2 = lower_coef[a, 2]
-            c3 = lower_coef[a, 3]
-            r0 += c0 * vr
-            i0 += c0 * vi
-            r1 += c1 * vr
-            i1 += c1 * vi
-            r2 += c2 * vr
-            i2 += c2 * vi
-            r3 += c3 * vr
-            i3 += c3 * vi
-            k += one
-        r0 *= mu
-        i0 *= mu
-        r1 *= mu
-        i1 *= mu
-        r2 *= mu
-        i2 *= mu
-        r3 *= mu
-        i3 *= mu
-        k = k0
-        while k < k1:
-            a = np.uint64(mode[k])
-            c0 = raise_coef[a, 0]
-            c1 = raise_coef[a, 1]
-            c2 = raise_coef[a, 2]
-            c3 = raise_coef[a, 3]
-            sr = c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3
-            si = c0 * i0 + c1 * i1 + c2 * i2 + c3 * i3
-            if with_ladder:
-                sr *= ladder[k]
-                si *= ladder[k]
-            c = np.uint64(nbr[k])
-            if c < nl:
-                y[c] += complex(sr, si)
-            else:
-                y_ghost[c - nl] += complex(sr, si)
-            k += one
+        acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        acc = _gather4(nbr, mode, ladder, lower_coef, k0, km, zero, x, with_ladder, acc)
+        acc = _gather4(nbr, mode, ladder, lower_coef, km, k1, nl, x_ghost, with_ladder, acc)
+        r0, i0, r1, i1, r2, i2, r3, i3 = acc
+        acc = (mu * r0, mu * i0, mu * r1, mu * i1, mu * r2, mu * i2, mu * r3, mu * i3)
+        _scatter4(nbr, mode, ladder, raise_coef, k0, km, zero, y, with_ladder, acc)
+        _scatter4(nbr, mode, ladder, raise_coef, km, k1, nl, y_ghost, with_ladder, acc)
 
 
 @njit(cache=True)
-def apply(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
+def apply(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
           x, x_ghost, y, y_ghost):
     """For the map rows ``row0:row1`` (intermediate states j), gather
     ``z_r = sum_b lower_coef[b, r] u_jb x[nbr_jb]`` and scatter-add
     ``y[nbr_jb] += mu u_jb sum_r raise_coef[b, r] z_r`` over the same entries. Any R.
 
-    Map entries ``c < n_local`` address ``x``/``y``, the others
-    ``x_ghost``/``y_ghost`` at ``c - n_local``; ``ladder`` empty means all
-    elements are 1 (one-neutrino modes).
+    The first ``n_loc[j]`` entries of row j address ``x``/``y``, the others
+    ``x_ghost``/``y_ghost`` at ``nbr - n_local``; ``ladder`` empty means all
+    elements are 1 (one-neutrino modes). Local.
     """
     nr = lower_coef.shape[1]
     with_ladder = ladder.shape[0] > 0
@@ -259,12 +286,13 @@ def apply(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, m
     z = np.empty(nr, dtype=np.complex128)
     for j in range(row0, row1):
         k0 = np.uint64(ptr[j])
+        km = k0 + np.uint64(n_loc[j])
         k1 = np.uint64(ptr[j + 1])
         z[:] = 0.0
         k = k0
         while k < k1:
             c = np.uint64(nbr[k])
-            v = x[c] if c < nl else x_ghost[c - nl]
+            v = x[c] if k < km else x_ghost[c - nl]
             if with_ladder:
                 v = v * ladder[k]
             a = np.uint64(mode[k])
@@ -281,7 +309,7 @@ def apply(ptr, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, m
             if with_ladder:
                 s = s * ladder[k]
             c = np.uint64(nbr[k])
-            if c < nl:
+            if k < km:
                 y[c] += s
             else:
                 y_ghost[c - nl] += s

@@ -54,7 +54,9 @@ entries; docs/performance.md has the side-by-side runs):
 
 Parallel layout: map entries below ``n_local`` address the local x and y,
 the others a ghost buffer (the off-rank x the rank's intermediate rows read,
-and the off-rank y they add to: the same set). One PETSc VecScatter, built
+and the off-rank y they add to: the same set); each map row lists its local
+entries first, so the kernel sweeps them and the ghosts in separate loops and
+reads and writes the PETSc arrays in place. One PETSc VecScatter, built
 once, fills the x ghosts forward and adds the y ghosts back in reverse
 (ADD_VALUES). It is not overlapped with the kernel (see ``mult``: a rank in
 the kernel does not progress MPI, and on 2 ranks the overlap made a product
@@ -102,9 +104,10 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
     ``k + e_b`` (see separable_kernels). Local.
 
     Returns a namespace with ``ptr, nbr, mode, ladder`` (ladder empty unless
-    ``with_ladder``) and ``ghosts``, the sorted global indices behind the
-    entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is ``ghosts[g]``); the
-    others are ``j - lo``.
+    ``with_ladder``), ``n_loc`` (per row its count of entries in ``[lo, hi)``:
+    a row lists those first, then the others) and ``ghosts``, the sorted global
+    indices behind the entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is
+    ``ghosts[g]``); the others are ``j - lo``.
     """
     n, m = configs.shape
     nloc = np.zeros(n, dtype=np.int64)
@@ -113,16 +116,20 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
     spk.neighbour_counts(configs, *args, nloc, ngh)
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(nloc + ngh, out=ptr[1:])
-    del nloc, ngh
+    del ngh
     nbr = np.empty(int(ptr[-1]), dtype=np.int64)
     mode = np.empty(len(nbr), dtype=np.uint8 if m <= 256 else np.uint16)
     ladder = np.empty(len(nbr) if with_ladder else 0)
-    spk.fill_neighbours(configs, np.arange(n), *args, ptr, nbr, mode, ladder, with_ladder)
+    spk.fill_neighbours(configs, np.arange(n), *args, ptr, nbr, mode, ladder, with_ladder, nloc)
+    # at most M entries per row: one byte per row holds the split for M < 256
+    n_loc = nloc.astype(np.uint8 if m < 256 else np.uint16)
+    del nloc
     ghost = nbr < 0
     ghosts, inverse = np.unique(-1 - nbr[ghost], return_inverse=True)
     nbr[ghost] = (hi - lo) + inverse
     del ghost, inverse
-    return SimpleNamespace(ptr=ptr, nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
+    return SimpleNamespace(ptr=ptr, n_loc=n_loc,
+                           nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
                            mode=mode, ladder=ladder, ghosts=ghosts)
 
 
@@ -130,7 +137,8 @@ def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     """(kept, setup transient) bytes of the separable matrix-free operator on one rank.
 
     Four float64 diagonals per row; per intermediate row (sectors K - 1, about
-    ``n_local x dim_int / dim`` rows) a row offset (8) and its ladder-map entries
+    ``n_local x dim_int / dim`` rows) a row offset (8), its count of local
+    entries (1) and its ladder-map entries
     (at most M - K + 1 for one-neutrino modes, M otherwise) at 5 bytes (13 with
     the ladder element of general spins); on more than one rank 4 x 16 bytes per
     ghost (x and y ghosts, scatter send and receive buffers), up to one per
@@ -146,7 +154,7 @@ def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     inter = SectorBasis(basis.counts, max(basis.kmin - 1, 0), basis.kmax - 1)
     n_int = n * inter.dim / max(basis.dim, 1)
     entries = n_int * (m - inter.kmin if qubit else m)
-    own = 4 * 8 * n + 8 * n_int + (5 if qubit else 13) * entries
+    own = 4 * 8 * n + 9 * n_int + (5 if qubit else 13) * entries
     if n_ranks > 1:
         own += 4 * 16 * min(n_int, basis.dim - n)
     setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int
@@ -224,24 +232,8 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.n_intermediate = t_hi - t_lo
         self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit)
         self.n_ghost = len(self.map.ghosts)
-        x_ghost, self.scatter = ghost_scatter(self.map.ghosts, hi - lo, basis.dim, comm)
-        if self.scatter is None:
-            self.x_ghost = self.y_ghost = x_ghost
-            return
-        x_ghost.destroy()
-        # local rows and ghosts in one contiguous buffer each (map indices >= n_local
-        # already address the ghosts after the local rows), so the kernel reads
-        # x[c] and adds to y[c] without a local-or-ghost branch per entry; that
-        # branch is unpredictable on a rank with many ghosts (N = 20, 2 ranks:
-        # rank 0's kernel took 9.1 ms for the half that takes ~5.5 ms serially).
-        # The ghost Vecs are views of the buffers' tails: the scatters fill and
-        # read them in place.
-        PETSc, _ = init_petsc()
-        n = hi - lo
-        self._xw = np.zeros(n + self.n_ghost, dtype=np.complex128)
-        self._yw = np.zeros(n + self.n_ghost, dtype=np.complex128)
-        self.x_ghost = PETSc.Vec().createWithArray(self._xw[n:], comm=PETSc.COMM_SELF)
-        self.y_ghost = PETSc.Vec().createWithArray(self._yw[n:], comm=PETSc.COMM_SELF)
+        self.x_ghost, self.scatter = ghost_scatter(self.map.ghosts, hi - lo, basis.dim, comm)
+        self.y_ghost = self.x_ghost if self.scatter is None else self.x_ghost.duplicate()
 
     @property
     def bytes_per_entry(self) -> int:
@@ -284,31 +276,24 @@ class SeparableHamiltonian(PythonHamiltonian):
         insert, add = PETSc.InsertMode.INSERT_VALUES, PETSc.InsertMode.ADD_VALUES
         forward, reverse = PETSc.ScatterMode.FORWARD, PETSc.ScatterMode.REVERSE
         kernel = spk.apply4 if self.n_terms == 4 else spk.apply
-        n = self.hi - self.lo
-        args = (mp.ptr, mp.nbr, mp.mode, mp.ladder, self.lower_coef, self.raise_coef)
-        if self.scatter is not None:
-            self.scatter.begin(x, self.x_ghost, insert, forward)
-        with y as ya:
-            if self.scatter is None:
+        args = (mp.ptr, mp.n_loc, mp.nbr, mp.mode, mp.ladder, self.lower_coef, self.raise_coef,
+                0, len(mp.ptr) - 1, self.hi - self.lo, mu)
+        if self.scatter is None:
+            with y as ya:
                 diagonal(ya)
-                kernel(*args, 0, len(mp.ptr) - 1, n, mu, xa, xa, ya, ya)
-                return
-            xw, yw = self._xw, self._yw
-            y_local = yw[:n]
-            # the diagonal goes straight into the work buffer while the ghosts travel:
-            # one pass over the rows fewer than zeroing the buffer and adding it to y
-            if beta != 0.0:
-                y_local[:] = ya
-            diagonal(y_local)
-            xw[:n] = xa
-            yw[n:] = 0.0
+                kernel(*args, xa, xa, ya, ya)
+            return
+        self.scatter.begin(x, self.x_ghost, insert, forward)
+        with y as ya:
+            diagonal(ya)
             # finished before the kernel, not overlapped with it: a rank busy in the
             # kernel does not progress MPI, so the large (rendezvous) ghost messages
             # of the other rank would wait for it (measured: 17.7 ms per product on
             # 2 ranks with the overlap, against ~6 ms of kernel and scatter work)
             self.scatter.end(x, self.x_ghost, insert, forward)
-            kernel(*args, 0, len(mp.ptr) - 1, len(xw), mu, xw, xw, yw, yw)
-            ya[:] = y_local
+            with self.x_ghost as xg, self.y_ghost as yg:
+                yg[:] = 0.0
+                kernel(*args, xa, xg, ya, yg)
         self.scatter.scatter(self.y_ghost, y, add, reverse)
 
     def interaction_bounds(self) -> tuple[float, float]:
