@@ -26,6 +26,7 @@ import numpy as np
 
 from .physics import generators
 from .kinetics import settings as _kinetic_settings  # noqa: F401  (registers [kinetics])
+from .manybody import operators as _operators
 from .physics.model import Mode, Model
 from .physics.schedule import MuSchedule
 from .schema import (parse_toml, read_config_file, MAX_MAGNITUDE, MAX_RECORDS, MAX_STEPS, MAX_TIME, SECTIONS, ConfigError, Key,
@@ -568,19 +569,16 @@ def _size_value(data: dict, key: str):
 
 
 def _check_manybody_settings(manybody: ManyBodySettings, mu: MuSchedule) -> None:
-    if manybody.propagator == "spectral":
-        if not mu.is_constant:
-            raise ConfigError("manybody.propagator", "\"spectral\" expands psi in eigenpairs of "
-                              "one H and needs a constant mu; this model.schedule varies mu: use "
-                              "\"mfn\"")
-        if manybody.operator not in ("auto", "matrix"):
-            raise ConfigError("manybody.operator", f"{manybody.operator!r} is a MATSHELL; "
-                              "manybody.propagator = \"spectral\" factorizes H and needs "
-                              "\"matrix\" (or \"auto\")")
-    elif manybody.mfn_type == "expokit" and manybody.operator in ("shell", "lean"):
-        raise ConfigError("manybody.mfn_type", "'expokit' needs MatNorm, which the matrix-free "
-                          f"operator {manybody.operator!r} lacks: set manybody.operator to "
-                          "\"matrix\", \"real\", \"separable\" or \"auto\"")
+    """The propagator rules of the operator registry (manybody/operators.py), for the
+    TOML's settings (the solver checks again with a command-line ``-mfn_type``)."""
+    if manybody.propagator == "spectral" and not mu.is_constant:
+        raise ConfigError("manybody.propagator", "\"spectral\" expands psi in eigenpairs of "
+                          "one H and needs a constant mu; this model.schedule varies mu: use "
+                          "\"mfn\"")
+    if manybody.operator != "auto":
+        bad = _operators.incompatibility(manybody.operator, manybody.propagator, manybody.mfn_type)
+        if bad is not None:
+            raise ConfigError(*bad)
 
 
 def load_config_text(text: str, source_path: str = "<string>") -> RunConfig:

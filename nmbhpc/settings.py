@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .manybody.operators import NAMES as OPERATOR_NAMES
 from .physics.model import Model
 from .physics.schedule import INTEGRATORS
 from .schema import TS_TYPES, Section, keys_of, register, setting
@@ -115,7 +116,7 @@ class ManyBodySettings:
     operator: str = setting("auto", "choice", "auto, stored complex AIJ, stored real CSR, "
                             "matrix-free pair flips, matrix-free separable, separable ranked on "
                             "the fly (see below)",
-                            choices=("auto", "matrix", "real", "shell", "separable", "lean"))
+                            choices=OPERATOR_NAMES)
     mfn_tol: float = setting(1e-10, "real", "SLEPc MFN tolerance (-mfn_tol wins); below 1e-15 "
                              "double precision cannot converge", low=1e-15, high=1.0, open_high=True)
     mfn_ncv: int = setting(0, "int", "Krylov dimension, 0: the engine's (4 krylov, 16 expokit; "

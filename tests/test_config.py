@@ -635,3 +635,28 @@ def test_petsc_option_defaults_command_line_wins(comm):
                 ts.destroy()
     finally:
         opts.delValue("cfgtest_ts_type")
+
+
+@serial
+@pytest.mark.parametrize("propagator", ["mfn", "chebyshev", "spectral"])
+@pytest.mark.parametrize("mfn_type", ["krylov", "expokit"])
+def test_operator_rules_are_the_registrys(propagator, mfn_type):
+    """Every explicit manybody.operator is refused at load time exactly when the operator
+    registry says the propagator settings cannot use it, under the registry's key; the
+    schema offers the registry's names."""
+    from nmbhpc.manybody import operators
+    from nmbhpc.settings import ManyBodySettings
+    from nmbhpc.schema import keys_of
+
+    offered = next(k for k in keys_of(ManyBodySettings) if k.name == "operator").choices
+    assert tuple(offered) == operators.NAMES
+    for name in operators.KINDS:
+        text = (BASE + f"[manybody]\noperator = '{name}'\npropagator = '{propagator}'\n"
+                f"mfn_type = '{mfn_type}'\n")
+        bad = operators.incompatibility(name, propagator, mfn_type)
+        if bad is None:
+            assert load_config_text(text).manybody.operator == name
+        else:
+            with pytest.raises(ConfigError) as err:
+                load_config_text(text)
+            assert err.value.key == bad[0], (name, str(err.value))

@@ -7,6 +7,9 @@ and the properties the propagators depend on. "auto", the memory model
 (memory.estimate), the propagator rules (:func:`incompatibility`), the
 solver (manybody.solver) and the configuration's list of choices
 (:data:`NAMES`) all read :data:`KINDS`; a new kind is one entry here.
+The registry imports no operator module: each kind's build and memory model
+import theirs on first use, so the configuration reads the registry without
+loading the compiled kernels.
 
 Every kind holds the same ``H = D + mu A`` of Eq. (1) (eq1.py): they differ
 in what they store and how a product regenerates A's rows.
@@ -32,12 +35,11 @@ lean       two diagonals; ladder ranked on the fly    yes     no         no
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
-
-from . import hamiltonian, lean_operator, real_operator, separable_operator, shell_operator
 
 
 @dataclass(frozen=True)
@@ -94,30 +96,41 @@ class OperatorKind:
         return self.exact_norm or self.gershgorin
 
 
+def _operator_module(name: str):
+    return importlib.import_module(f"{__package__}.{name}")
+
+
+def _memory(module: str) -> Callable[[object], float]:
+    """The memory model ``memory_bytes(sizes)`` of ``module``, imported on its first call."""
+    def memory_bytes(sizes) -> float:
+        return _operator_module(module).memory_bytes(sizes)
+    memory_bytes.__qualname__ = f"{module}.memory_bytes"
+    return memory_bytes
+
+
 def _build_matrix(p: OperatorProblem):
-    return hamiltonian.interaction_matrix(p.basis, p.configs, p.lo, p.hi, p.couplings_over_n,
-                                          p.comm)
+    return _operator_module("hamiltonian").interaction_matrix(
+        p.basis, p.configs, p.lo, p.hi, p.couplings_over_n, p.comm)
 
 
 def _build_real(p: OperatorProblem):
-    return real_operator.real_stored_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
-                                                 p.couplings_over_n, p.comm)
+    return _operator_module("real_operator").real_stored_hamiltonian(
+        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.comm)
 
 
 def _build_shell(p: OperatorProblem):
-    return shell_operator.shell_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
-                                            p.couplings_over_n, p.factors, p.weights, p.comm)
+    return _operator_module("shell_operator").shell_hamiltonian(
+        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.factors, p.weights, p.comm)
 
 
 def _build_lean(p: OperatorProblem):
-    return lean_operator.lean_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
-                                          p.couplings_over_n, p.factors, p.weights, p.comm)
+    return _operator_module("lean_operator").lean_hamiltonian(
+        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.factors, p.weights, p.comm)
 
 
 def _build_separable(p: OperatorProblem):
-    return separable_operator.separable_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
-                                                    p.couplings_over_n, p.factors, p.weights,
-                                                    p.comm)
+    return _operator_module("separable_operator").separable_hamiltonian(
+        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.factors, p.weights, p.comm)
 
 
 #: at most this many separable coupling terms counts as "separable couplings" for
@@ -129,17 +142,17 @@ SEPARABLE_MAX_TERMS = 4
 
 KINDS: dict[str, OperatorKind] = {k.name: k for k in (
     # never "auto": "real" holds the same rows in fewer bytes; the spectral propagator's choice
-    OperatorKind("matrix", "complex MATMPIAIJ", _build_matrix, hamiltonian.memory_bytes,
+    OperatorKind("matrix", "complex MATMPIAIJ", _build_matrix, _memory("hamiltonian"),
                  matshell=False, matrix_free=False, exact_norm=True, factorizable=True, auto_rank=None),
-    OperatorKind("real", "real CSR", _build_real, real_operator.memory_bytes,
+    OperatorKind("real", "real CSR", _build_real, _memory("real_operator"),
                  matshell=True, matrix_free=False, exact_norm=True, factorizable=False, auto_rank=(1, 0)),
-    OperatorKind("shell", "matrix-free", _build_shell, shell_operator.memory_bytes,
+    OperatorKind("shell", "matrix-free", _build_shell, _memory("shell_operator"),
                  matshell=True, matrix_free=True, exact_norm=False, factorizable=False, auto_rank=(3, 2)),
     OperatorKind("separable", "separable matrix-free", _build_separable,
-                 separable_operator.memory_bytes,
+                 _memory("separable_operator"),
                  matshell=True, matrix_free=True, exact_norm=True, factorizable=False, auto_rank=(0, 1),
                  gershgorin=True),
-    OperatorKind("lean", "separable, ranked on the fly", _build_lean, lean_operator.memory_bytes,
+    OperatorKind("lean", "separable, ranked on the fly", _build_lean, _memory("lean_operator"),
                  matshell=True, matrix_free=True, exact_norm=False, factorizable=False,
                  auto_rank=(2, 3), keeps_rows=False, gershgorin=True),
 )}
