@@ -125,6 +125,21 @@ def _estimate(matrix, shell, avail, separable=None, lean=None):
     return memory.MemoryEstimate(node=node, rank=dict(node), available_node=avail, nnz=0)
 
 
+def test_explicit_operator_near_the_limit_is_warned(caplog):
+    """An explicit kind between SAFETY x MemAvailable and MemAvailable runs, with a warning
+    that names it; below SAFETY x MemAvailable nothing is said."""
+    gib = 2**30
+    order = operators.auto_order(4, "mfn", "krylov")
+    with caplog.at_level("WARNING", logger=memory.__name__):
+        assert memory.choose_operator("shell", _estimate(90 * gib, 19 * gib, 20 * gib), order) \
+            == "shell"
+    assert "'shell' needs about 19.00 GiB per node, 95 %" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=memory.__name__):
+        memory.choose_operator("shell", _estimate(90 * gib, 16 * gib, 20 * gib), order)
+    assert caplog.text == ""
+
+
 def test_choose_operator_rules():
     gib = 2**30
     sep_first = operators.auto_order(4, "mfn", "krylov")

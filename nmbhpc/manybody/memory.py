@@ -165,7 +165,8 @@ def choose_operator(requested: str, est: MemoryEstimate, order: tuple) -> str:
     "auto" takes the first kind of ``order`` (operators.auto_order) that fits
     in ``SAFETY`` x MemAvailable. Raises :class:`InsufficientMemoryError`
     when the chosen (or, for "auto", every candidate) kind exceeds the
-    available memory. ``available_node == 0`` (no /proc/meminfo) disables the
+    available memory; an explicit kind above ``SAFETY`` x MemAvailable is
+    logged as a warning (the estimate is good to ~20 %). ``available_node == 0`` (no /proc/meminfo) disables the
     checks.
     """
     avail = est.available_node
@@ -192,6 +193,11 @@ def choose_operator(requested: str, est: MemoryEstimate, order: tuple) -> str:
             f"manybody.operator = {requested!r} needs about {_gib(need[requested])} per node and "
             f"{_gib(avail)} is available{hint}; use operator = 'auto', "
             f"more nodes or a smaller -mfn_ncv")
+    if need[requested] > SAFETY * avail:
+        # an explicit choice runs up to MemAvailable; the model is good to ~20 %
+        log.warning("manybody.operator = %r needs about %s per node, %.0f %% of the %s "
+                    "available: the run may be killed for memory", requested,
+                    _gib(need[requested]), 100 * need[requested] / avail, _gib(avail))
     return requested
 
 
