@@ -21,13 +21,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import manybody_tools as mt  # noqa: E402
+from nmbhpc.manybody import operators  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--operator", default="separable",
-                    choices=("matrix", "real", "shell", "separable"))
+                    choices=tuple(operators.KINDS))
     ap.add_argument("--products", type=int, default=40)
     args, petsc_args = ap.parse_known_args(argv)
 

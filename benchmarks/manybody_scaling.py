@@ -32,6 +32,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import manybody_tools as mt  # noqa: E402
+from nmbhpc.manybody import operators  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
     ap.add_argument("--t", type=float, default=1.0)
     ap.add_argument("--tol", type=float, default=1e-10)
     ap.add_argument("--operator", default="auto",
-                    choices=("auto", "matrix", "real", "shell", "separable", "lean"))
+                    choices=operators.NAMES)
     ap.add_argument("--ncv", type=int, default=0, help="MFN Krylov dimension (0: engine default)")
     ap.add_argument("--propagator", default="mfn", choices=("mfn", "chebyshev"))
     args, petsc_args = ap.parse_known_args(argv)

@@ -32,6 +32,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import manybody_tools as mt  # noqa: E402
+from nmbhpc.manybody import operators  # noqa: E402
 import numpy as np  # noqa: E402
 
 QUSPIN_DEPS = ["quspin-extensions==0.1.8", "parallel-sparse-tools==0.2.5", "numpy>=2", "dill",
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--t", type=float, default=1.0)
     ap.add_argument("--tol", type=float, default=1e-10)
     ap.add_argument("--operator", default="auto",
-                    choices=("auto", "matrix", "real", "shell", "separable"))
+                    choices=operators.NAMES)
     ap.add_argument("--quspin-python", default="", help="interpreter with quspin (skip the venv)")
     ap.add_argument("--quspin-venv", default="/tmp/nmbhpc-quspin-venv")
     args, petsc_args = ap.parse_known_args(argv)
