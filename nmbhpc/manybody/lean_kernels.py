@@ -25,7 +25,7 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from . import eq1, kernels
-from .separable_kernels import _neighbour_buffers, _row_neighbours
+from .separable_kernels import _neighbour_buffers, _row_neighbours, lower4, raise4
 
 
 
@@ -168,7 +168,7 @@ def apply4(row0, row1, icum, ikmin, ioffset, counts, cum, kmin, offset, lo, hi,
         _advance(j, row0, cur, counts, icum, ikmin, ioffset)
         cnt = _row_neighbours(cur[0], counts, cum, 1, kmin, offset, kk, shifted, plain,
                               rem, out, modes)
-        r0 = i0 = r1 = i1 = r2 = i2 = r3 = i3 = 0.0
+        acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         for e in range(cnt):
             c = out[e]
             a = modes[e]
@@ -187,26 +187,11 @@ def apply4(row0, row1, icum, ikmin, ioffset, counts, cum, kmin, offset, lo, hi,
                 lad[e] = eq1.j_plus(counts[a], kk[a] + 1)
                 vr *= lad[e]
                 vi *= lad[e]
-            c0_ = lower_coef[a, 0]
-            c1_ = lower_coef[a, 1]
-            c2_ = lower_coef[a, 2]
-            c3_ = lower_coef[a, 3]
-            r0 += c0_ * vr
-            i0 += c0_ * vi
-            r1 += c1_ * vr
-            i1 += c1_ * vi
-            r2 += c2_ * vr
-            i2 += c2_ * vi
-            r3 += c3_ * vr
-            i3 += c3_ * vi
+            acc = lower4(acc, lower_coef, a, vr, vi)
         for e in range(cnt):
-            a = modes[e]
-            g0 = raise_coef[a, 0]
-            g1 = raise_coef[a, 1]
-            g2 = raise_coef[a, 2]
-            g3 = raise_coef[a, 3]
-            sr = mu * (g0 * r0 + g1 * r1 + g2 * r2 + g3 * r3)
-            si = mu * (g0 * i0 + g1 * i1 + g2 * i2 + g3 * i3)
+            sr, si = raise4(acc, raise_coef, modes[e])
+            sr *= mu
+            si *= mu
             if not qubit:
                 sr *= lad[e]
                 si *= lad[e]
@@ -370,7 +355,7 @@ def apply4_qubit(row0, row1, icum, ikmin, ioffset, kmin, offset, binom_t, lo, hi
                 k += cur[0, p]
             base = offset[k + 1 - kmin]
         cnt = _raised(bits, m, k, binom_t, pos, nbr, modes)
-        r0 = i0 = r1 = i1 = r2 = i2 = r3 = i3 = 0.0
+        acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         for e in range(cnt):
             c = nbr[e] + base
             nbr[e] = c
@@ -380,29 +365,10 @@ def apply4_qubit(row0, row1, icum, ikmin, ioffset, kmin, offset, binom_t, lo, hi
             else:
                 q = _span_of(c, span_lo)
                 v = xg[span_pos[q] + c - span_lo[q]]
-            a = modes[e]
-            vr = v.real
-            vi = v.imag
-            c0_ = lower_coef[a, 0]
-            c1_ = lower_coef[a, 1]
-            c2_ = lower_coef[a, 2]
-            c3_ = lower_coef[a, 3]
-            r0 += c0_ * vr
-            i0 += c0_ * vi
-            r1 += c1_ * vr
-            i1 += c1_ * vi
-            r2 += c2_ * vr
-            i2 += c2_ * vi
-            r3 += c3_ * vr
-            i3 += c3_ * vi
+            acc = lower4(acc, lower_coef, modes[e], v.real, v.imag)
         for e in range(cnt):
-            a = modes[e]
-            g0 = raise_coef[a, 0]
-            g1 = raise_coef[a, 1]
-            g2 = raise_coef[a, 2]
-            g3 = raise_coef[a, 3]
-            s = complex(mu * (g0 * r0 + g1 * r1 + g2 * r2 + g3 * r3),
-                        mu * (g0 * i0 + g1 * i1 + g2 * i2 + g3 * i3))
+            sr, si = raise4(acc, raise_coef, modes[e])
+            s = complex(mu * sr, mu * si)
             c = nbr[e]
             u = np.uint64(c - lo)
             if u < nloc:

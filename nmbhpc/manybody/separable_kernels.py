@@ -199,10 +199,34 @@ def ladder_diagonal(configs, counts, g):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _gather4(nbr, mode, ladder, coef, k, k1, shift, x, with_ladder, acc):
-    """``acc`` (8 floats: 4 complex terms) plus ``coef[mode, r] u x[nbr - shift]`` over
-    the entries ``k:k1``."""
+def lower4(acc, coef, a, vr, vi):
+    """``acc_r + coef[a, r] (vr + i vi)`` for the 4 terms of the multi-angle couplings
+    (``acc``: 8 floats, real and imaginary part of each term): one map entry's share
+    of ``z_r``. Inlined; the lean kernels use it too."""
     r0, i0, r1, i1, r2, i2, r3, i3 = acc
+    c0 = coef[a, 0]
+    c1 = coef[a, 1]
+    c2 = coef[a, 2]
+    c3 = coef[a, 3]
+    return (r0 + c0 * vr, i0 + c0 * vi, r1 + c1 * vr, i1 + c1 * vi,
+            r2 + c2 * vr, i2 + c2 * vi, r3 + c3 * vr, i3 + c3 * vi)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def raise4(acc, coef, a):
+    """``(re, im)`` of ``sum_r coef[a, r] acc_r`` (4 terms): what one map entry adds to
+    y. Inlined; the lean kernels use it too."""
+    r0, i0, r1, i1, r2, i2, r3, i3 = acc
+    c0 = coef[a, 0]
+    c1 = coef[a, 1]
+    c2 = coef[a, 2]
+    c3 = coef[a, 3]
+    return c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3, c0 * i0 + c1 * i1 + c2 * i2 + c3 * i3
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _gather4(nbr, mode, ladder, coef, k, k1, shift, x, with_ladder, acc):
+    """``acc`` plus :func:`lower4` of ``u x[nbr - shift]`` over the entries ``k:k1``."""
     one = np.uint64(1)
     while k < k1:
         v = x[np.uint64(nbr[k]) - shift]
@@ -211,36 +235,17 @@ def _gather4(nbr, mode, ladder, coef, k, k1, shift, x, with_ladder, acc):
         if with_ladder:
             vr *= ladder[k]
             vi *= ladder[k]
-        a = np.uint64(mode[k])
-        c0 = coef[a, 0]
-        c1 = coef[a, 1]
-        c2 = coef[a, 2]
-        c3 = coef[a, 3]
-        r0 += c0 * vr
-        i0 += c0 * vi
-        r1 += c1 * vr
-        i1 += c1 * vi
-        r2 += c2 * vr
-        i2 += c2 * vi
-        r3 += c3 * vr
-        i3 += c3 * vi
+        acc = lower4(acc, coef, np.uint64(mode[k]), vr, vi)
         k += one
-    return r0, i0, r1, i1, r2, i2, r3, i3
+    return acc
 
 
 @njit(cache=True, fastmath=True, inline="always")
 def _scatter4(nbr, mode, ladder, coef, k, k1, shift, y, with_ladder, acc):
-    """``y[nbr - shift] += u sum_r coef[mode, r] acc_r`` over the entries ``k:k1``."""
-    r0, i0, r1, i1, r2, i2, r3, i3 = acc
+    """``y[nbr - shift] += u`` :func:`raise4` over the entries ``k:k1``."""
     one = np.uint64(1)
     while k < k1:
-        a = np.uint64(mode[k])
-        c0 = coef[a, 0]
-        c1 = coef[a, 1]
-        c2 = coef[a, 2]
-        c3 = coef[a, 3]
-        sr = c0 * r0 + c1 * r1 + c2 * r2 + c3 * r3
-        si = c0 * i0 + c1 * i1 + c2 * i2 + c3 * i3
+        sr, si = raise4(acc, coef, np.uint64(mode[k]))
         if with_ladder:
             sr *= ladder[k]
             si *= ladder[k]
