@@ -66,8 +66,9 @@ class OperatorProblem:
 class OperatorKind:
     """One value of ``manybody.operator`` (see the module docstring for the properties).
 
-    ``build(problem)`` is collective and returns ``(Mat, global non-zeros of H)``;
-    ``memory(sizes)`` the bytes on one rank; ``matrix_free``: nothing is stored
+    ``module`` is the module of nmbhpc.manybody that builds the kind and holds its
+    memory model (``memory_bytes``), imported on first use (:meth:`load`);
+    ``builder(module, problem)`` calls its build; ``matrix_free``: nothing is stored
     per non-zero; ``auto_rank`` the position in the
     order "auto" tries (separable couplings, other couplings), None: never
     chosen by "auto"; ``work`` the name of the unit that progress reports count;
@@ -78,8 +79,8 @@ class OperatorKind:
 
     name: str
     storage: str
-    build: Callable[[OperatorProblem], tuple]
-    memory: Callable[[object], float]
+    module: str
+    builder: Callable[[object, OperatorProblem], tuple]
     matshell: bool
     matrix_free: bool
     exact_norm: bool
@@ -89,6 +90,18 @@ class OperatorKind:
     keeps_rows: bool = True
     gershgorin: bool = False
 
+    def load(self):
+        """The kind's operator module (imported on the first call). Local."""
+        return importlib.import_module(f"{__package__}.{self.module}")
+
+    def build(self, problem: OperatorProblem) -> tuple:
+        """``(Mat, global non-zeros of H)`` of ``problem``. Collective."""
+        return self.builder(self.load(), problem)
+
+    def memory(self, sizes) -> float:
+        """Bytes on one rank for memory.Sizes ``sizes`` (the module's ``memory_bytes``). Local."""
+        return self.load().memory_bytes(sizes)
+
     @property
     def spectral_interval(self) -> bool:
         """An interval of A's spectrum is available (the Chebyshev propagator's): an
@@ -96,41 +109,22 @@ class OperatorKind:
         return self.exact_norm or self.gershgorin
 
 
-def _operator_module(name: str):
-    return importlib.import_module(f"{__package__}.{name}")
+def _build_matrix(m, p: OperatorProblem):
+    return m.interaction_matrix(p.basis, p.configs, p.lo, p.hi, p.couplings_over_n, p.comm)
 
 
-def _memory(module: str) -> Callable[[object], float]:
-    """The memory model ``memory_bytes(sizes)`` of ``module``, imported on its first call."""
-    def memory_bytes(sizes) -> float:
-        return _operator_module(module).memory_bytes(sizes)
-    memory_bytes.__qualname__ = f"{module}.memory_bytes"
-    return memory_bytes
+def _build_real(m, p: OperatorProblem):
+    return m.real_stored_hamiltonian(p.basis, p.configs, p.lo, p.hi, p.vacuum,
+                                     p.couplings_over_n, p.comm)
 
 
-def _build_matrix(p: OperatorProblem):
-    return _operator_module("hamiltonian").interaction_matrix(
-        p.basis, p.configs, p.lo, p.hi, p.couplings_over_n, p.comm)
-
-
-def _build_real(p: OperatorProblem):
-    return _operator_module("real_operator").real_stored_hamiltonian(
-        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.comm)
-
-
-def _build_shell(p: OperatorProblem):
-    return _operator_module("shell_operator").shell_hamiltonian(
-        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.factors, p.weights, p.comm)
-
-
-def _build_lean(p: OperatorProblem):
-    return _operator_module("lean_operator").lean_hamiltonian(
-        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.factors, p.weights, p.comm)
-
-
-def _build_separable(p: OperatorProblem):
-    return _operator_module("separable_operator").separable_hamiltonian(
-        p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n, p.factors, p.weights, p.comm)
+def _build_separable_kind(build):
+    """The builder of a kind whose build takes the separable factors (shell, separable,
+    lean: the same signature)."""
+    def builder(m, p: OperatorProblem):
+        return getattr(m, build)(p.basis, p.configs, p.lo, p.hi, p.vacuum, p.couplings_over_n,
+                                 p.factors, p.weights, p.comm)
+    return builder
 
 
 #: at most this many separable coupling terms counts as "separable couplings" for
@@ -142,17 +136,18 @@ SEPARABLE_MAX_TERMS = 4
 
 KINDS: dict[str, OperatorKind] = {k.name: k for k in (
     # never "auto": "real" holds the same rows in fewer bytes; the spectral propagator's choice
-    OperatorKind("matrix", "complex MATMPIAIJ", _build_matrix, _memory("hamiltonian"),
+    OperatorKind("matrix", "complex MATMPIAIJ", "hamiltonian", _build_matrix,
                  matshell=False, matrix_free=False, exact_norm=True, factorizable=True, auto_rank=None),
-    OperatorKind("real", "real CSR", _build_real, _memory("real_operator"),
+    OperatorKind("real", "real CSR", "real_operator", _build_real,
                  matshell=True, matrix_free=False, exact_norm=True, factorizable=False, auto_rank=(1, 0)),
-    OperatorKind("shell", "matrix-free", _build_shell, _memory("shell_operator"),
+    OperatorKind("shell", "matrix-free", "shell_operator", _build_separable_kind("shell_hamiltonian"),
                  matshell=True, matrix_free=True, exact_norm=False, factorizable=False, auto_rank=(3, 2)),
-    OperatorKind("separable", "separable matrix-free", _build_separable,
-                 _memory("separable_operator"),
+    OperatorKind("separable", "separable matrix-free", "separable_operator",
+                 _build_separable_kind("separable_hamiltonian"),
                  matshell=True, matrix_free=True, exact_norm=True, factorizable=False, auto_rank=(0, 1),
                  gershgorin=True),
-    OperatorKind("lean", "separable, ranked on the fly", _build_lean, _memory("lean_operator"),
+    OperatorKind("lean", "separable, ranked on the fly", "lean_operator",
+                 _build_separable_kind("lean_hamiltonian"),
                  matshell=True, matrix_free=True, exact_norm=False, factorizable=False,
                  auto_rank=(2, 3), keeps_rows=False, gershgorin=True),
 )}
