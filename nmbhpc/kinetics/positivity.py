@@ -38,7 +38,7 @@ caller reduces them).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 
 def limit(p: np.ndarray) -> tuple[int, float, float]:

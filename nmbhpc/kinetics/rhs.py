@@ -45,7 +45,7 @@ local to a cell and unchanged.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from .grid import direction_vectors, directions
 from .settings import KineticSettings

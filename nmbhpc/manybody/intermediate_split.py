@@ -31,7 +31,7 @@ with its own ranking, on purpose.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from . import separable_kernels as spk
 from .basis import SectorBasis

@@ -14,7 +14,7 @@ ways to put at most ``x`` quanta into modes ``p..M-1`` (``cum[p, 0] = 0``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from . import eq1
 

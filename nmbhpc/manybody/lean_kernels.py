@@ -20,7 +20,7 @@ from and into the vectors' arrays, with no packing buffers (lean_operator.py).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from numba.cpython.unsafe.numbers import trailing_zeros
 

@@ -43,7 +43,7 @@ import time as _time
 import weakref
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from ..errors import SettingsError
 from ..runtime.stack import init_petsc

@@ -26,7 +26,7 @@ coefficients from one cache line.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from . import eq1
 

@@ -70,7 +70,7 @@ import logging
 from types import SimpleNamespace
 
 import numpy as np
-from numba import njit
+from ..runtime.jit import njit
 
 from ..runtime.stack import init_petsc
 from . import separable_kernels as spk
