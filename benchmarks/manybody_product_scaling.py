@@ -43,14 +43,15 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import manybody_tools as mt  # noqa: E402
 
 
 def job(args) -> None:
     """Under ``mpirun -n 2``: the alternating blocks; rank 0 writes the times to ``args.out``."""
     from mpi4py import MPI
 
-    sys.path.insert(0, HERE)
-    import manybody_tools as mt
     from nmbhpc.manybody.engine import ManyBody
 
     comm = MPI.COMM_WORLD
@@ -59,15 +60,10 @@ def job(args) -> None:
     config = mt.model_config(args.n, operator=args.operator)
     dist = ManyBody(config, comm)
     serial = ManyBody(config, MPI.COMM_SELF)
-    pairs = [(op, *op.A.createVecs()) for op in (dist, serial)]
-    for _, x, _ in pairs:
-        x.setRandom()
-    (_, xd, yd), (_, xs, ys) = pairs
-
-    def wait_idle():
-        request = comm.Ibarrier()
-        while not request.Test():
-            time.sleep(1e-4)
+    xd, yd = dist.A.createVecs()
+    xs, ys = serial.A.createVecs()
+    xd.setRandom()
+    xs.setRandom()
 
     def block(kind: str) -> float:
         """Seconds per product of one block: "one" (rank 0's serial product, rank 1
@@ -87,7 +83,7 @@ def job(args) -> None:
                 serial.A.mult(xs, ys)
         elapsed = time.perf_counter() - t0
         if kind == "one":
-            wait_idle()  # rank 1 idles here while rank 0 works
+            mt.idle_wait(comm, poll=1e-4)  # rank 1 idles here while rank 0 works
         return comm.allreduce(elapsed, op=MPI.MAX) / args.products
 
     kinds = ("one", "two", "copies", "synced")
@@ -97,9 +93,8 @@ def job(args) -> None:
     for r in range(args.rounds):
         for kind in kinds[r % 4:] + kinds[:r % 4]:
             times[kind].append(block(kind))
-    for _, x, y in pairs:
-        x.destroy()
-        y.destroy()
+    for vec in (xd, yd, xs, ys):
+        vec.destroy()
     for op in (serial, dist):
         op.destroy()
     if comm.rank == 0:
@@ -134,11 +129,7 @@ def main(argv=None) -> int:
     if args.job:
         job(args)
         return 0
-    try:
-        trees = [t.split("=", 1) for t in args.trees] or [(".", None)]
-        trees = [(name, path) for name, path in trees]
-    except ValueError:
-        ap.error(f"--trees {' '.join(args.trees)}: expected NAME=PATH")
+    trees = mt.parse_trees(ap, args.trees)
     print(f"# 1 -> 2 ranks per H product, N = {args.n}, {args.operator}, {args.rounds} rounds of "
           f"{args.products} products per side, both sides in one 2-rank job")
     print("| tree | job | 1 rank ms (median) | 2 ranks ms (median) | median per-round ratio "
@@ -149,29 +140,23 @@ def main(argv=None) -> int:
         out = os.path.join(tmp, "t.json")
         for rep in range(args.repeat):
             for name, path in (trees if rep % 2 == 0 else trees[::-1]):
-                env = {**os.environ, "OMP_NUM_THREADS": "1"}
-                script = os.path.abspath(__file__)
-                if path is not None:
-                    env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(path),
-                                                         env.get("PYTHONPATH", "")])
-                    script = os.path.join(os.path.abspath(path), "benchmarks",
-                                          os.path.basename(__file__))
-                    if not os.path.isfile(script):
-                        script = os.path.abspath(__file__)
-                cmd = args.mpiexec.split() + [sys.executable, script, "--job", "--out", out,
-                                              "--n", str(args.n), "--operator", args.operator,
+                # this script measures every tree alike; PYTHONPATH picks the package
+                cmd = args.mpiexec.split() + [sys.executable, os.path.abspath(__file__), "--job",
+                                              "--out", out, "--n", str(args.n),
+                                              "--operator", args.operator,
                                               "--rounds", str(args.rounds),
                                               "--products", str(args.products)]
-                subprocess.run(cmd, check=True, env=env, capture_output=True)
+                subprocess.run(cmd, check=True, env=mt.tree_env(path), capture_output=True)
                 with open(out) as fh:
                     times = json.load(fh)
                 med, (q1, q3), of_medians, ms1, ms2, ceiling, synced = summary(times)
                 results[name].append(med)
-                print(f"| {name} | {rep + 1} | {ms1:.2f} | {ms2:.2f} | **{med:.2f}** | "
+                print(f"| {name or '.'} | {rep + 1} | {ms1:.2f} | {ms2:.2f} | **{med:.2f}** | "
                       f"{q1:.2f}-{q3:.2f} | {of_medians:.2f} | {ceiling:.2f} | {synced:.2f} |", flush=True)
     for name, meds in results.items():
-        print(f"# {name}: median per-round ratio of each job {', '.join(f'{m:.2f}' for m in meds)}"
-              f" (median {statistics.median(meds):.2f})")
+        each = ", ".join(f"{m:.2f}" for m in meds)
+        print(f"# {name or '.'}: median per-round ratio of each job {each} "
+              f"(median {statistics.median(meds):.2f})")
     return 0
 
 

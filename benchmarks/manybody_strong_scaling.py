@@ -27,6 +27,10 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import manybody_tools as mt  # noqa: E402
+
 _MS = re.compile(r"evolution ([0-9.eE+-]+) s, (\d+) matvecs, ([0-9.eE+-]+) ms per matvec")
 _RSS = re.compile(r"after evolution: ([0-9., MiB]+)")
 
@@ -39,10 +43,7 @@ def one_run(mpiexec: list[str], ranks: int, args, tree: str | None = None
                           "manybody_scaling.py")
     cmd = mpiexec + [str(ranks), sys.executable, script,
                      "--n", str(args.n), "--t", str(args.t), "--operator", args.operator]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if tree is not None:
-        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(tree), env.get("PYTHONPATH", "")])
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=mt.tree_env(tree))
     m = _MS.search(out.stdout)
     if out.returncode != 0 or m is None:
         sys.stderr.write(out.stdout[-2000:] + out.stderr[-2000:])
@@ -63,15 +64,7 @@ def main(argv=None) -> int:
                     help="source trees to compare side by side (default: this one)")
     args = ap.parse_args(argv)
     mpiexec = shlex.split(args.mpiexec)
-    trees = [(None, None)]
-    if args.trees:
-        try:
-            trees = [(name, path) for name, path in (t.split("=", 1) for t in args.trees)]
-        except ValueError:
-            ap.error(f"--trees {' '.join(args.trees)}: expected NAME=PATH")
-        for name, path in trees:
-            if not os.path.isfile(os.path.join(path, "benchmarks", "manybody_scaling.py")):
-                ap.error(f"--trees {name}={path}: no benchmarks/manybody_scaling.py there")
+    trees = mt.parse_trees(ap, args.trees, needs=os.path.join("benchmarks", "manybody_scaling.py"))
     runs = [(tree, ranks) for tree in range(len(trees)) for ranks in (1, 2)]
     print(f"# strong scaling 1 -> 2 ranks, N = {args.n}, t = {args.t}, {args.repeat} rounds per "
           f"operator (alternating order)")

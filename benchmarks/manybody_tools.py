@@ -139,6 +139,32 @@ def idle_wait(comm, poll: float = 0.05) -> None:
         time.sleep(poll)
 
 
+def parse_trees(ap, specs: list, needs: str | None = None) -> list:
+    """``--trees NAME=PATH ...`` as ``[(name, path)]``; ``[(None, None)]`` (this tree) when
+    ``specs`` is empty. ``needs``: a file (relative to a tree) every tree must hold.
+    Errors go through ``ap.error`` and name the offending value."""
+    if not specs:
+        return [(None, None)]
+    trees = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            ap.error(f"--trees {spec}: expected NAME=PATH")
+        if needs is not None and not os.path.isfile(os.path.join(path, needs)):
+            ap.error(f"--trees {spec}: no {needs} there")
+        trees.append((name, path))
+    return trees
+
+
+def tree_env(path: str | None) -> dict:
+    """The environment of a benchmark subprocess: one OpenMP thread, and the source tree
+    ``path`` (None: as inherited) first on PYTHONPATH."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([os.path.abspath(path), env.get("PYTHONPATH", "")])
+    return env
+
+
 def gather_csr(mat, comm):
     """The rows of a MATMPIAIJ gathered on rank 0 as scipy CSR (None elsewhere). Collective."""
     import scipy.sparse as sp
