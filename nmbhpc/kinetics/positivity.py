@@ -38,6 +38,7 @@ caller reduces them).
 from __future__ import annotations
 
 import numpy as np
+
 from ..runtime.jit import njit
 
 

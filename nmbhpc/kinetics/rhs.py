@@ -45,8 +45,8 @@ local to a cell and unchanged.
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from .grid import direction_vectors, directions
 from .settings import KineticSettings
 

@@ -38,6 +38,7 @@ are the single-mode factors (the separable operator and the observables'
 from __future__ import annotations
 
 import numpy as np
+
 from ..runtime.jit import njit
 
 

@@ -31,8 +31,8 @@ with its own ranking, on purpose.
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from . import separable_kernels as spk
 from .basis import SectorBasis
 from .hamiltonian import local_rows

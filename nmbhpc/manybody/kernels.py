@@ -14,8 +14,8 @@ ways to put at most ``x`` quanta into modes ``p..M-1`` (``cum[p, 0] = 0``).
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from . import eq1
 
 

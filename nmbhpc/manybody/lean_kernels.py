@@ -20,10 +20,9 @@ from and into the vectors' arrays, with no packing buffers (lean_operator.py).
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
-
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from ..runtime.jit import njit
 from . import eq1, kernels
 from .separable_kernels import _neighbour_buffers, _row_neighbours, lower4, raise4
 

@@ -26,8 +26,8 @@ otherwise they index ``table`` (numba prunes the other branch at compile time).
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from . import eq1
 from .kernels import _flip_buffers, _load_row, _row_flips
 

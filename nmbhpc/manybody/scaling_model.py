@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from math import comb
 
 import numpy as np
+
 from ..runtime.jit import njit
 
 #: bytes of a complex PETSc scalar (one ghost value each way)

@@ -43,8 +43,8 @@ import time as _time
 import weakref
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from ..errors import SettingsError
 from ..runtime.stack import init_petsc
 from . import memory, operators

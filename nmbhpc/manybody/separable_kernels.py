@@ -26,8 +26,8 @@ coefficients from one cache line.
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from . import eq1
 
 

@@ -70,8 +70,8 @@ import logging
 from types import SimpleNamespace
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from ..runtime.stack import init_petsc
 from . import separable_kernels as spk
 from . import shell_kernels as sk

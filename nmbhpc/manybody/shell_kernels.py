@@ -27,8 +27,8 @@ real_kernels.qubit_count / generic_count, which walk the same rows).
 from __future__ import annotations
 
 import numpy as np
-from ..runtime.jit import njit
 
+from ..runtime.jit import njit
 from . import eq1
 from .kernels import _flip_buffers, _load_row, _row_flips
 
