@@ -166,8 +166,8 @@ def choose_operator(requested: str, est: MemoryEstimate, order: tuple) -> str:
     in ``SAFETY`` x MemAvailable. Raises :class:`InsufficientMemoryError`
     when the chosen (or, for "auto", every candidate) kind exceeds the
     available memory; an explicit kind above ``SAFETY`` x MemAvailable is
-    logged as a warning (the estimate is good to ~20 %). ``available_node == 0`` (no /proc/meminfo) disables the
-    checks.
+    logged as a warning (the estimate is good to ~20 %). ``available_node == 0``
+    (no /proc/meminfo) disables the checks.
     """
     avail = est.available_node
     if avail <= 0:
