@@ -6,7 +6,9 @@ the sectors K - 1: gather ``z_r = sum_b f_rb u_jb x[j + e_b]``, scatter-add
 nothing stored per entry: each rank walks its intermediate states in basis
 order (:func:`_next_config`, unranking only its first state and each new
 sector's) and ranks their raised neighbours on the fly
-(separable_kernels._row_neighbours, O(M) per state for all of them).
+(separable_kernels._row_neighbours, O(M) per state for all of them; for
+one-neutrino modes, bit strings stepped from one state to the next: see the
+section on them below).
 
 Off-rank neighbours are addressed through *ghost spans*: per other rank q one
 contiguous range ``[span_lo[q], span_hi[q])`` of q's rows, the smallest that
@@ -266,6 +268,14 @@ def ladder_diagonal_range(row0, row1, cum, kmin, offset, counts, g, out):
 # zero bit t leaves the terms below t, adds C(t, b + 1) (b set bits below t) and
 # raises the index of every set bit above t by one: with the totals of both
 # forms of the terms, one pass over the bits ranks every raised neighbour.
+#
+# From one string to the next (_next_bits) only the bits up to the new set bit
+# T change, so the neighbours through the zero bits above T keep their b and
+# their higher terms, and the string's own rank grows by one: each of those
+# ranks grows by one (_step_raised). The zero bits below T are re-ranked from
+# the old neighbour through bit T. Per string that is O(r0) work (r0: its
+# trailing zeros, O(1) on average over a sector) plus one add per neighbour,
+# where _raised costs O(M) with a data-dependent branch per gap.
 
 
 @njit(cache=True)
@@ -330,45 +340,75 @@ def _raised(bits, m, k, binom_t, pos, nbr, modes):
     return cnt
 
 
+@njit(cache=True, inline="always")
+def _step_raised(bits, binom_t, nbr, modes, cnt):
+    """Turn the neighbours ``nbr, modes`` (as :func:`_raised` wrote them, ``cnt`` of
+    them) of ``bits`` into those of ``_next_bits(bits)`` in place; the next string
+    must be in the same sector.
+
+    With r0 trailing zeros and a lowest run of s + 1 ones, the next string has
+    bits ``0..s-1`` and ``T = r0 + s + 1`` set in place of ``r0..T-1``. Its
+    zero bits ``z = s..T-1`` (the first r0 + 1 entries, as before) have s set
+    bits below, no lower terms and the same higher terms as the old neighbour
+    through T (entry r0), whose lower terms summed to ``C(T, s + 1) - 1``
+    (hockey stick); every later entry's rank grows by one."""
+    m = nbr.shape[0] - 1
+    r0 = np.int64(trailing_zeros(bits))
+    s = np.int64(trailing_zeros(~(bits >> np.uint64(r0)))) - 1
+    base = nbr[r0] - binom_t[s + 1, r0 + s + 1] + 1
+    for q in range(r0 + 1):
+        nbr[q] = binom_t[s + 1, s + q] + base
+        modes[q] = m - 1 - s - q
+    for q in range(r0 + 1, cnt):
+        nbr[q] += 1
+
+
 @njit(cache=True, fastmath=True)
 def apply4_qubit(row0, row1, icum, ikmin, ioffset, kmin, offset, binom_t, lo, hi,
                  span_lo, span_pos, lower_coef, raise_coef, mu, x, xg, y, yg):
     """:func:`apply4` for one-neutrino modes, on bit strings (see above). Local."""
     m = lower_coef.shape[0]
     cur = np.empty((1, m), dtype=np.int64)
-    nbr = np.empty(m, dtype=np.int64)
-    modes = np.empty(m, dtype=np.int64)
+    # one spare slot: nbr.shape[0] - 1 is M for _step_raised
+    nbr = np.empty(m + 1, dtype=np.int64)
+    modes = np.empty(m + 1, dtype=np.int64)
     pos = np.empty(m + 1, dtype=np.int64)
     top = np.uint64(1) << np.uint64(m)
     nloc = np.uint64(hi - lo)
     bits = np.uint64(0)
     k = 0
     base = 0
+    cnt = 0
     for j in range(row0, row1):
-        if j > row0:
-            bits = _next_bits(bits)
-        if j == row0 or bits >= top:  # first row, or past its sector's last string
+        fresh = j == row0
+        if not fresh:
+            following = _next_bits(bits)
+            if following >= top:  # past its sector's last string
+                fresh = True
+            else:
+                _step_raised(bits, binom_t, nbr, modes, cnt)
+                bits = following
+        if fresh:
             bits = _bits_of(j, m, icum, ikmin, ioffset, cur)
             k = 0
             for p in range(m):
                 k += cur[0, p]
             base = offset[k + 1 - kmin]
-        cnt = _raised(bits, m, k, binom_t, pos, nbr, modes)
+            cnt = _raised(bits, m, k, binom_t, pos, nbr, modes)
         acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         for e in range(cnt):
             c = nbr[e] + base
-            nbr[e] = c
             u = np.uint64(c - lo)
             if u < nloc:
                 v = x[u]
             else:
                 q = _span_of(c, span_lo)
                 v = xg[span_pos[q] + c - span_lo[q]]
-            acc = lower4(acc, lower_coef, modes[e], v.real, v.imag)
+            acc = lower4(acc, lower_coef, np.uint64(modes[e]), v.real, v.imag)
         for e in range(cnt):
-            sr, si = raise4(acc, raise_coef, modes[e])
+            sr, si = raise4(acc, raise_coef, np.uint64(modes[e]))
             s = complex(mu * sr, mu * si)
-            c = nbr[e]
+            c = nbr[e] + base
             u = np.uint64(c - lo)
             if u < nloc:
                 y[u] += s

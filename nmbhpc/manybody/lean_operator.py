@@ -7,7 +7,9 @@ changes that make the largest bases fit:
   (sectors K - 1) in small chunks and ranks their raised neighbours on the
   fly (lean_kernels), instead of streaming a stored map of 5 bytes per entry
   (N = 30: 11.6 GB of maps for 155 M states). Ranking costs O(M) per
-  intermediate state for all its neighbours.
+  intermediate state for all its neighbours; for one-neutrino modes they are
+  stepped from the previous state's instead (lean_kernels), O(1) on average
+  plus one add per neighbour.
 * **Two diagonals per row**, float64: the vacuum term D and the diagonal that
   mu multiplies; ``D + mu (...)`` is formed inside the product, not stored.
   Neither the configurations nor the complex Vec of D are needed after the
