@@ -10,7 +10,8 @@
 * the same product on a sub-communicator (another row split, other ghost spans);
 * ``mult_add`` (y <- alpha H x + beta y in place) against alpha H x + beta y;
 * the Gershgorin interval of A against the eigenvalues of A from a dense matrix
-  built in the test;
+  built in the test, and the one-neutrino shortcut for it against the walk over
+  every flip;
 * the solver keeps neither the configurations nor D once the operator is built.
 """
 from dataclasses import replace
@@ -104,6 +105,30 @@ def test_interaction_bounds_hold_every_eigenvalue(comm, case):
     assert lo <= eig[0] + 1e-12 and eig[-1] <= hi + 1e-12
     # Gershgorin, not a loose norm bound: within a factor 3 of the spectral width
     assert hi - lo < 3 * (eig[-1] - eig[0])
+
+
+@pytest.mark.parametrize("case", ["multi-angle", "multi-angle-sectors", "single-angle-sectors",
+                                  "from-sector-0"])
+def test_qubit_gershgorin_is_the_general_walks(comm, case, monkeypatch):
+    """The O(K R) interval of one-neutrino modes (separable sums over the set bits)
+    against the O(M^2) walk over every flip, on the same rows."""
+    from mpi4py import MPI
+
+    from nmbhpc.manybody import lean_kernels as lk
+
+    general_walk = lk.interaction_gershgorin
+    solver = _solver(comm, case, "lean")
+    try:
+        ctx = solver.propagator.H.getPythonContext()
+        monkeypatch.setattr(lk, "interaction_gershgorin", None)  # the fast path must not need it
+        fast = ctx.interaction_bounds()
+        b = ctx.basis
+        lo, hi = general_walk(ctx.lo, ctx.hi, b.cum, b.kmin, b.sector_offset, ctx.counts,
+                              ctx.coup, ctx.g, ctx.mu_diagonal)
+    finally:
+        solver.destroy()
+    general = (comm.allreduce(lo, op=MPI.MIN), comm.allreduce(hi, op=MPI.MAX))
+    assert np.allclose(fast, general, rtol=1e-12, atol=1e-13), (fast, general)
 
 
 def test_solver_frees_rows(comm):

@@ -246,11 +246,22 @@ class LeanHamiltonian(PythonHamiltonian):
 
     def interaction_bounds(self) -> tuple[float, float]:
         """``(a_lo, a_hi)``: every eigenvalue of A lies in it (Gershgorin; computed
-        once, O(M^2) per row). Collective."""
+        once, O(M^2) per row, O(K R) for one-neutrino modes whose couplings off the
+        diagonal share one sign, e.g. the multi-angle ``1 - p.q``). Collective."""
         if self._bounds is None:
             b = self.basis
-            lo, hi = lk.interaction_gershgorin(self.lo, self.hi, b.cum, b.kmin, b.sector_offset,
-                                               self.counts, self.coup, self.g, self.mu_diagonal)
+            off = self.coup[~np.eye(len(self.coup), dtype=bool)]
+            sign = 1.0 if np.all(off >= 0) else -1.0 if np.all(off <= 0) else 0.0
+            if self.qubit and sign != 0.0 and b.n_modes <= 62:
+                # bit z is mode M - 1 - z (lean_kernels' bit strings)
+                lo, hi = lk.interaction_gershgorin_qubit(
+                    self.lo, self.hi, b.cum, b.kmin, b.sector_offset,
+                    np.ascontiguousarray(self.factors[:, ::-1].T), self.weights,
+                    np.ascontiguousarray(self.g[::-1]), sign, self.mu_diagonal)
+            else:
+                lo, hi = lk.interaction_gershgorin(self.lo, self.hi, b.cum, b.kmin,
+                                                   b.sector_offset, self.counts, self.coup,
+                                                   self.g, self.mu_diagonal)
             self._bounds = (float(self.comm.allreduce(lo, op=_min())),
                             float(self.comm.allreduce(hi, op=_max())))
         return self._bounds
