@@ -16,7 +16,10 @@ the bytes-moved lower bound of one product at that bandwidth:
   written), the diagonal (16 + 32 + 8) per row, a row offset (8) per
   intermediate row, 5 bytes (int32 index + mode) per ladder-map entry, and
   4 x 16 bytes per ghost (forward x, reverse y: send and receive). Also
-  printed: its multiply-adds per product (4 R real ones per map entry).
+  printed: its multiply-adds per product (4 R real ones per map entry);
+* lean (separable ranked on the fly, nothing stored per entry): x, y (read and
+  written) and its two float64 diagonals per row, and 4 x 16 bytes per entry of
+  its ghost spans.
 
 Strong scaling: run it with mpirun -n 1 and -n 2 and divide the evolution
 times. Large runs (N = 26: 10.4 M states) use the matrix-free operator:
@@ -73,10 +76,10 @@ def main(argv=None) -> int:
         real_stored = (comm.allreduce(len(ctx.d_cols) + len(ctx.o_cols)), ctx.values.bytes_per_nnz,
                        ctx.values.format, ctx.symmetric)
     sep = None
-    if info["operator"] == "separable":
+    if info["operator"] in ("separable", "lean"):
         # per-rank counts summed; R and the entry size are the same on every rank
         sep = {k: comm.allreduce(v) for k, v in ctx.traffic().items()}
-        sep.update(terms=ctx.n_terms, bytes_per_entry=ctx.bytes_per_entry)
+        sep.update(terms=ctx.n_terms, bytes_per_entry=getattr(ctx, "bytes_per_entry", 0))
     del ctx
     solver.destroy()
     # after the peaks were taken: the triad arrays (3 x 256 MiB) would dominate them
@@ -89,6 +92,8 @@ def main(argv=None) -> int:
         elif info["operator"] == "separable":
             moved = (dim * (16 + 32 + 8) + sep["intermediate_rows"] * 8
                      + sep["entries"] * sep["bytes_per_entry"] + 4 * 16 * sep["ghosts"])
+        elif info["operator"] == "lean":
+            moved = dim * (16 + 32 + 16) + 4 * 16 * sep["ghosts"]
         elif info["operator"] == "real":
             moved = real_stored[0] * real_stored[1] + dim * (16 + 16 + 8 + 16) + 3 * 16 * n_ghost
         else:
@@ -104,7 +109,7 @@ def main(argv=None) -> int:
             print(f"real: {real_stored[0]} stored entries ({real_stored[2]} values, "
                   f"{real_stored[1]} bytes each, {'upper triangle' if real_stored[3] else 'both triangles'}"
                   f" of the diagonal block)")
-        if sep:
+        if sep and info["operator"] == "separable":
             print(f"separable: R = {sep['terms']}, {sep['entries']} map entries, "
                   f"{4 * sep['terms'] * sep['entries'] / 1e6:.4g} M real multiply-adds per "
                   f"product, {sep['ghosts']} ghosts")
