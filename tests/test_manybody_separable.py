@@ -9,7 +9,9 @@
 * short evolutions against the independent dense oracle (tests/dense_reference.py);
 * the same H x on a sub-communicator of another size (rank-count independence);
 * MatNorm (expokit needs it) against the AIJ's own norms, and an expokit run;
-* the O(M)-per-row ladder ranking against SectorBasis.rank.
+* the O(M)-per-row ladder ranking against SectorBasis.rank;
+* the one-neutrino shortcut for the Gershgorin row sums against the walk over every
+  flip.
 """
 from dataclasses import replace
 
@@ -260,6 +262,54 @@ def test_ladder_neighbours_rank_like_the_basis(counts, krange):
             for got, want in zip(split, (nbr, mode, lad)):
                 np.testing.assert_array_equal(got[row], want[row][order])
             assert np.all(split[0][ptr[q]:ptr[q] + nl[q]] >= 0)
+
+
+@pytest.mark.parametrize("case", ["multi-angle", "multi-angle-sectors", "single-angle-sectors",
+                                  "from-sector-0", "coplanar"])
+def test_qubit_gershgorin_sums_are_the_flip_walks(comm, case, monkeypatch):
+    """The O(M R) off-diagonal row sums of one-neutrino modes (separable sums over the
+    occupied modes) against the walk over every flip, on the same rows ("coplanar":
+    some couplings are zero)."""
+    solver = ManyBodySolver(CASES[case]("separable"), comm)
+    try:
+        ctx = solver.A.getPythonContext()
+        walk = spk.row_abs_sums(ctx.configs, ctx.counts, ctx.coup, np.zeros(len(ctx.configs)),
+                                1.0, 1)
+        fast = ctx.coupling_sign != 0.0
+        if fast:
+            sums = spk.qubit_row_abs_sums(ctx.configs, ctx.factors, ctx.weights,
+                                          ctx.coupling_sign)
+            np.testing.assert_allclose(sums, walk, rtol=1e-12, atol=1e-13)
+            monkeypatch.setattr(spk, "row_abs_sums", None)  # the interval must not need it
+        lo, hi = ctx.interaction_bounds()
+    finally:
+        solver.destroy()
+    assert fast
+    want_lo = comm.allreduce(float((ctx.diag_a - walk).min(initial=np.inf)), op=_mpi_op("MIN"))
+    want_hi = comm.allreduce(float((ctx.diag_a + walk).max(initial=-np.inf)), op=_mpi_op("MAX"))
+    assert np.allclose((lo, hi), (want_lo, want_hi), rtol=1e-12, atol=1e-13)
+
+
+def test_couplings_of_both_signs_take_the_flip_walk():
+    """The separable row sums hold only when every coupling off the diagonal has one
+    sign; otherwise coefficient_tables says 0 and the interval walks the flips."""
+    from types import SimpleNamespace
+
+    from nmbhpc.manybody.separable_operator import coefficient_tables
+
+    counts = np.ones(3, dtype=np.int64)
+    for coup, sign in (([[0, 1, 2], [1, 0, 0], [2, 0, 0]], 1.0),
+                       ([[0, -1, -2], [-1, 0, -3], [-2, -3, 0]], -1.0),
+                       ([[0, 1, -2], [1, 0, 3], [-2, 3, 0]], 0.0)):
+        ctx = SimpleNamespace()
+        coefficient_tables(ctx, np.array(coup, dtype=float), np.ones((1, 3)), np.ones(1), counts)
+        assert ctx.coupling_sign == sign
+
+
+def _mpi_op(name):
+    from mpi4py import MPI
+
+    return getattr(MPI, name)
 
 
 def test_config_accepts_separable_and_refuses_it_for_spectral():

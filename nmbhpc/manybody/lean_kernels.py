@@ -26,7 +26,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from ..runtime.jit import njit
 from . import eq1, kernels
-from .separable_kernels import _neighbour_buffers, _row_neighbours, lower4, raise4
+from .separable_kernels import (_neighbour_buffers, _row_neighbours, lower4,
+                                qubit_offdiag_abs_sum, raise4)
 
 
 
@@ -345,13 +346,9 @@ def interaction_gershgorin_qubit(row0, row1, cum, kmin, offset, factors_by_bit, 
                                  g_by_bit, sign, mu_diagonal):
     """:func:`interaction_gershgorin` for one-neutrino modes whose couplings ``c_ab / N``
     off the diagonal all have the sign ``sign`` (+1 or -1) and are
-    ``sum_r w_r f_ra f_rb``: O(K R) per row instead of O(K (M - K)) flips.
-
-    Each flip of a set bit a into a zero bit b is a column of its own, with
-    ``|c_ab / 2N|``, so the row's off-diagonal sum is
-    ``(sign / 2) sum_r w_r F_r (T_r - F_r)`` with ``F_r`` the sum of ``f_ra`` over the
-    set bits and ``T_r`` over all bits (a set and a zero bit are never the same
-    mode). ``factors_by_bit[z, r]`` is ``f_ra`` of the mode ``a = M - 1 - z`` of
+    ``sum_r w_r f_ra f_rb``: the off-diagonal sums of
+    separable_kernels.qubit_offdiag_abs_sum, O(K R) per row instead of O(K (M - K))
+    flips. ``factors_by_bit[z, r]`` is ``f_ra`` of the mode ``a = M - 1 - z`` of
     bit z, ``g_by_bit[z]`` its ``g_a``. Local."""
     m = factors_by_bit.shape[0]
     nr = weights.shape[0]
@@ -380,10 +377,7 @@ def interaction_gershgorin_qubit(row0, row1, cum, kmin, offset, factors_by_bit, 
             for r in range(nr):
                 f[r] += factors_by_bit[z, r]
             ladder += g_by_bit[z]
-        s = 0.0
-        for r in range(nr):
-            s += weights[r] * f[r] * (total[r] - f[r])
-        off = 0.5 * sign * s
+        off = qubit_offdiag_abs_sum(f, total, weights, sign)
         # diag A: the mu diagonal the operator keeps plus (1/2) sum_a g_a k_a (n_a - k_a + 1)
         d = mu_diagonal[j - row0] + 0.5 * ladder
         if d - off < lo:

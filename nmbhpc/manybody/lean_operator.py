@@ -250,14 +250,12 @@ class LeanHamiltonian(PythonHamiltonian):
         diagonal share one sign, e.g. the multi-angle ``1 - p.q``). Collective."""
         if self._bounds is None:
             b = self.basis
-            off = self.coup[~np.eye(len(self.coup), dtype=bool)]
-            sign = 1.0 if np.all(off >= 0) else -1.0 if np.all(off <= 0) else 0.0
-            if self.qubit and sign != 0.0 and b.n_modes <= 62:
+            if self.qubit and self.coupling_sign != 0.0 and b.n_modes <= 62:
                 # bit z is mode M - 1 - z (lean_kernels' bit strings)
                 lo, hi = lk.interaction_gershgorin_qubit(
                     self.lo, self.hi, b.cum, b.kmin, b.sector_offset,
                     np.ascontiguousarray(self.factors[:, ::-1].T), self.weights,
-                    np.ascontiguousarray(self.g[::-1]), sign, self.mu_diagonal)
+                    np.ascontiguousarray(self.g[::-1]), self.coupling_sign, self.mu_diagonal)
             else:
                 lo, hi = lk.interaction_gershgorin(self.lo, self.hi, b.cum, b.kmin,
                                                    b.sector_offset, self.counts, self.coup,

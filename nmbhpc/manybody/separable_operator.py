@@ -188,7 +188,9 @@ def coefficient_tables(ctx, couplings_over_n, factors, weights, counts) -> None:
     ``n_terms`` (R), ``lower_coef`` ``f^T`` and ``raise_coef`` ``(w_r f_rb / 2)`` (both
     mode-major [M, R]: an entry reads its R coefficients from one cache line), ``g``
     (``sum_r w_r f_rb^2`` per mode: the weights of the ``U_b L_b`` diagonal the sweep
-    also makes) and ``qubit`` (every mode holds one neutrino: no ladder elements). Local."""
+    also makes), ``qubit`` (every mode holds one neutrino: no ladder elements) and
+    ``coupling_sign``, the sign the couplings off the diagonal share (+1 or -1; 0 when
+    they have both: see separable_kernels.qubit_offdiag_abs_sum). Local."""
     ctx.coup = np.ascontiguousarray(couplings_over_n, dtype=np.float64)
     ctx.factors = f = np.ascontiguousarray(factors, dtype=np.float64)
     ctx.weights = w = np.ascontiguousarray(weights, dtype=np.float64)
@@ -197,6 +199,8 @@ def coefficient_tables(ctx, couplings_over_n, factors, weights, counts) -> None:
     ctx.raise_coef = np.ascontiguousarray(0.5 * f.T * w[None, :])
     ctx.g = (w[:, None] * f * f).sum(axis=0)
     ctx.qubit = bool(np.all(counts == 1))
+    off = ctx.coup[~np.eye(len(ctx.coup), dtype=bool)]
+    ctx.coupling_sign = 1.0 if np.all(off >= 0) else -1.0 if np.all(off <= 0) else 0.0
 
 
 class SeparableHamiltonian(PythonHamiltonian):
@@ -298,13 +302,18 @@ class SeparableHamiltonian(PythonHamiltonian):
 
     def interaction_bounds(self) -> tuple[float, float]:
         """``(a_lo, a_hi)``: the Gershgorin interval of A's spectrum (the union of its row
-        discs, exact diagonal and off-diagonal absolute row sums; O(M^2) per row, no
-        gather). Collective; computed once and cached."""
+        discs, exact diagonal and off-diagonal absolute row sums; O(M^2) per row, O(M R)
+        for one-neutrino modes whose couplings share one sign; no gather). Collective;
+        computed once and cached."""
         if getattr(self, "_bounds", None) is None:
             from mpi4py import MPI
 
-            off = spk.row_abs_sums(self.configs, self.counts, self.coup,
-                                   np.zeros(len(self.configs)), 1.0, 1)
+            if self.qubit and self.coupling_sign != 0.0:
+                off = spk.qubit_row_abs_sums(self.configs, self.factors, self.weights,
+                                             self.coupling_sign)
+            else:
+                off = spk.row_abs_sums(self.configs, self.counts, self.coup,
+                                       np.zeros(len(self.configs)), 1.0, 1)
             lo = float((self.diag_a - off).min(initial=np.inf))
             hi = float((self.diag_a + off).max(initial=-np.inf))
             self._bounds = (self._comm.allreduce(lo, op=MPI.MIN),
