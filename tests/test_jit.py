@@ -1,7 +1,9 @@
-"""The compiled-kernel boundary: what imports numba, and the first-compile notice."""
+"""The compiled-kernel boundary: what imports numba, the first-compile notice, and the
+freshness stamp of cached kernels."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -49,3 +51,45 @@ def test_first_compile_is_logged_once(caplog):
         assert jit.njit(package_kernel)(1) == 2
         assert jit.njit(package_kernel)(1.5) == 2.5
     assert caplog.text.count("compiling kernels (first run only)") == 1
+
+
+def test_kernel_stamp_follows_every_kernel_module(tmp_path):
+    """The cache stamp changes with any module that uses njit (a helper inlined into
+    another module's kernel), and not with the others."""
+    from nmbhpc.runtime.jit import kernel_sources_stamp
+
+    (tmp_path / "sub").mkdir()
+    helper, kernel, plain = (tmp_path / "sub" / "helper.py", tmp_path / "kernel.py",
+                             tmp_path / "plain.py")
+    helper.write_text("from x import njit\n@njit(inline='always')\ndef h(v):\n    return v\n")
+    kernel.write_text("from x import njit\n@njit(cache=True)\ndef k(v):\n    return h(v)\n")
+    plain.write_text("A = 1\n")
+    first = kernel_sources_stamp(tmp_path)
+    assert kernel_sources_stamp(tmp_path) == first
+    plain.write_text("A = 22\n")
+    assert kernel_sources_stamp(tmp_path) == first
+    helper.write_text(helper.read_text().replace("return v", "return v + 1"))
+    second = kernel_sources_stamp(tmp_path)
+    assert second != first
+    st = helper.stat()
+    os.utime(helper, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, newer
+    assert kernel_sources_stamp(tmp_path) != second
+
+
+def test_package_kernels_carry_the_package_stamp():
+    """A cached kernel of the package is stamped with every kernel source; a cached
+    function of another package keeps numba's own stamp (its file's time and size)."""
+    from numba import njit as numba_njit
+
+    from nmbhpc.manybody import lean_kernels
+    from nmbhpc.runtime import jit
+
+    locator = lean_kernels.binomials_t._cache._impl.locator
+    assert locator.get_source_stamp() == jit.kernel_sources_stamp()
+
+    def foreign(x):
+        return x + 1
+
+    foreign_locator = numba_njit(cache=True)(foreign)._cache._impl.locator
+    st = os.stat(__file__)
+    assert foreign_locator.get_source_stamp() == (st.st_mtime, st.st_size)
