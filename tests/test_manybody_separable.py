@@ -277,8 +277,8 @@ def test_qubit_gershgorin_sums_are_the_flip_walks(comm, case, monkeypatch):
                                 1.0, 1)
         fast = ctx.coupling_sign != 0.0
         if fast:
-            sums = spk.qubit_row_abs_sums(ctx.configs, ctx.factors, ctx.weights,
-                                          ctx.coupling_sign)
+            sums = spk.qubit_row_abs_sums(ctx.configs, ctx.factors, ctx.factors.sum(axis=1),
+                                          ctx.weights, ctx.coupling_sign)
             np.testing.assert_allclose(sums, walk, rtol=1e-12, atol=1e-13)
             monkeypatch.setattr(spk, "row_abs_sums", None)  # the interval must not need it
         lo, hi = ctx.interaction_bounds()

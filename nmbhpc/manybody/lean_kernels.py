@@ -342,20 +342,16 @@ def _raised(bits, m, k, binom_t, pos, nbr, modes):
 
 
 @njit(cache=True)
-def interaction_gershgorin_qubit(row0, row1, cum, kmin, offset, factors_by_bit, weights,
+def interaction_gershgorin_qubit(row0, row1, cum, kmin, offset, factors_by_bit, total, weights,
                                  g_by_bit, sign, mu_diagonal):
     """:func:`interaction_gershgorin` for one-neutrino modes whose couplings ``c_ab / N``
     off the diagonal all have the sign ``sign`` (+1 or -1) and are
     ``sum_r w_r f_ra f_rb``: the off-diagonal sums of
     separable_kernels.qubit_offdiag_abs_sum, O(K R) per row instead of O(K (M - K))
     flips. ``factors_by_bit[z, r]`` is ``f_ra`` of the mode ``a = M - 1 - z`` of
-    bit z, ``g_by_bit[z]`` its ``g_a``. Local."""
+    bit z, ``total[r]`` its sum over all modes, ``g_by_bit[z]`` the mode's ``g_a``. Local."""
     m = factors_by_bit.shape[0]
     nr = weights.shape[0]
-    total = np.zeros(nr)
-    for z in range(m):
-        for r in range(nr):
-            total[r] += factors_by_bit[z, r]
     f = np.empty(nr)
     cur = np.empty((1, m), dtype=np.int64)
     top = np.uint64(1) << np.uint64(m)

@@ -254,7 +254,8 @@ class LeanHamiltonian(PythonHamiltonian):
                 # bit z is mode M - 1 - z (lean_kernels' bit strings)
                 lo, hi = lk.interaction_gershgorin_qubit(
                     self.lo, self.hi, b.cum, b.kmin, b.sector_offset,
-                    np.ascontiguousarray(self.factors[:, ::-1].T), self.weights,
+                    np.ascontiguousarray(self.factors[:, ::-1].T), self.factors.sum(axis=1),
+                    self.weights,
                     np.ascontiguousarray(self.g[::-1]), self.coupling_sign, self.mu_diagonal)
             else:
                 lo, hi = lk.interaction_gershgorin(self.lo, self.hi, b.cum, b.kmin,

@@ -339,16 +339,12 @@ def qubit_offdiag_abs_sum(f_set, total, weights, sign):
 
 
 @njit(cache=True)
-def qubit_row_abs_sums(configs, factors, weights, sign):
+def qubit_row_abs_sums(configs, factors, total, weights, sign):
     """:func:`row_abs_sums` of A (``d = 0, mu = 1``, power 1) for one-neutrino modes whose
-    couplings share the sign ``sign`` (:func:`qubit_offdiag_abs_sum`); ``factors`` [R, M].
-    O(K R) per row. Local."""
+    couplings share the sign ``sign`` (:func:`qubit_offdiag_abs_sum`); ``factors`` [R, M],
+    ``total`` [R] their sums over the modes. O(K R) per row. Local."""
     n, m = configs.shape
     nr = weights.shape[0]
-    total = np.zeros(nr)
-    for r in range(nr):
-        for a in range(m):
-            total[r] += factors[r, a]
     f = np.empty(nr)
     out = np.empty(n)
     for i in range(n):

@@ -309,7 +309,8 @@ class SeparableHamiltonian(PythonHamiltonian):
             from mpi4py import MPI
 
             if self.qubit and self.coupling_sign != 0.0:
-                off = spk.qubit_row_abs_sums(self.configs, self.factors, self.weights,
+                off = spk.qubit_row_abs_sums(self.configs, self.factors,
+                                             self.factors.sum(axis=1), self.weights,
                                              self.coupling_sign)
             else:
                 off = spk.row_abs_sums(self.configs, self.counts, self.coup,
