@@ -425,7 +425,9 @@ def apply4_qubit(row0, row1, icum, ikmin, ioffset, kmin, offset, binom_t, lo, hi
     for j in range(row0, row1):
         fresh = j == row0
         if not fresh:
-            following = _next_bits(bits)
+            # the empty string (sector 0) is its sector's only one: Gosper's step is
+            # undefined there (no set bit)
+            following = _next_bits(bits) if bits != 0 else top
             if following >= top:  # past its sector's last string
                 fresh = True
             else:
