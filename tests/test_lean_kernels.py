@@ -27,6 +27,11 @@ def _expected(bits: int, m: int, nxt: dict[int, int]) -> list[tuple[int, int]]:
     return [(nxt[bits | (1 << z)], m - 1 - z) for z in range(m) if not bits >> z & 1]
 
 
+def test_empty_string_has_no_successor():
+    """Sector 0 holds one string; its successor lies past every sector's end."""
+    assert int(lk._next_bits(np.uint64(0))) >= 1 << (lk.MAX_BIT_MODES + 1)
+
+
 @pytest.mark.parametrize("m", range(1, 12))
 def test_raised_neighbours_from_scratch_and_stepped(m):
     binom_t = lk.binomials_t(m)

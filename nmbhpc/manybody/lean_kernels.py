@@ -279,6 +279,11 @@ def ladder_diagonal_range(row0, row1, cum, kmin, offset, counts, g, out):
 # where _raised costs O(M) with a data-dependent branch per gap.
 
 
+#: the most modes a bit string of the kernels below holds (uint64, with room for
+#: the string one past a sector's last)
+MAX_BIT_MODES = 62
+
+
 @njit(cache=True)
 def binomials_t(m: int):
     """``B[i, p] = C(p, i)`` for ``0 <= i <= m + 1``, ``0 <= p <= m`` (int64)."""
@@ -303,8 +308,12 @@ def _bits_of(j, m, cum, kmin, offset, cur):
 
 @njit(cache=True, inline="always")
 def _next_bits(v):
-    """The next larger integer with the same popcount (Gosper's hack; v > 0)."""
+    """The next larger integer with the same popcount (Gosper's hack). The empty
+    string (sector 0) has no successor, and the hack needs a set bit: all ones,
+    past the end of every sector of up to :data:`MAX_BIT_MODES` modes."""
     one = np.uint64(1)
+    if v == 0:
+        return ~np.uint64(0)
     t = v | (v - one)
     low = (~t) & (t + one)
     return (t + one) | ((low - one) >> np.uint64(trailing_zeros(v) + 1))
@@ -359,7 +368,7 @@ def interaction_gershgorin_qubit(row0, row1, cum, kmin, offset, factors_by_bit, 
     hi = -np.inf
     bits = np.uint64(0)
     for j in range(row0, row1):
-        following = _next_bits(bits) if bits != 0 else top
+        following = _next_bits(bits)
         if j == row0 or following >= top:  # first row, or a new sector
             bits = _bits_of(j, m, cum, kmin, offset, cur)
         else:
@@ -425,9 +434,7 @@ def apply4_qubit(row0, row1, icum, ikmin, ioffset, kmin, offset, binom_t, lo, hi
     for j in range(row0, row1):
         fresh = j == row0
         if not fresh:
-            # the empty string (sector 0) is its sector's only one: Gosper's step is
-            # undefined there (no set bit)
-            following = _next_bits(bits) if bits != 0 else top
+            following = _next_bits(bits)
             if following >= top:  # past its sector's last string
                 fresh = True
             else:

@@ -104,7 +104,7 @@ class LeanHamiltonian(PythonHamiltonian):
 
         # one-neutrino modes with R = 4 (multi-angle) walk bit strings (lean_kernels)
         self._binom_t = lk.binomials_t(basis.n_modes) \
-            if self.qubit and self.n_terms == 4 and basis.n_modes <= 62 else None
+            if self.qubit and self.n_terms == 4 and basis.n_modes <= lk.MAX_BIT_MODES else None
         self.inter = intermediate_basis(basis)
         self.n_ghost = 0
         # the ghost spans are allocated by the first product: after the build, when
@@ -250,7 +250,7 @@ class LeanHamiltonian(PythonHamiltonian):
         diagonal share one sign, e.g. the multi-angle ``1 - p.q``). Collective."""
         if self._bounds is None:
             b = self.basis
-            if self.qubit and self.coupling_sign != 0.0 and b.n_modes <= 62:
+            if self.qubit and self.coupling_sign != 0.0 and b.n_modes <= lk.MAX_BIT_MODES:
                 # bit z is mode M - 1 - z (lean_kernels' bit strings)
                 lo, hi = lk.interaction_gershgorin_qubit(
                     self.lo, self.hi, b.cum, b.kmin, b.sector_offset,
