@@ -75,11 +75,11 @@ def main(argv=None) -> int:
         # symmetric, the whole off-rank block) and their size in the chosen value format
         real_stored = (comm.allreduce(len(ctx.d_cols) + len(ctx.o_cols)), ctx.values.bytes_per_nnz,
                        ctx.values.format, ctx.symmetric)
-    sep = None
+    traffic = None
     if info["operator"] in ("separable", "lean"):
         # per-rank counts summed; R and the entry size are the same on every rank
-        sep = {k: comm.allreduce(v) for k, v in ctx.traffic().items()}
-        sep.update(terms=ctx.n_terms, bytes_per_entry=getattr(ctx, "bytes_per_entry", 0))
+        traffic = {k: comm.allreduce(v) for k, v in ctx.traffic().items()}
+        traffic.update(terms=ctx.n_terms, bytes_per_entry=getattr(ctx, "bytes_per_entry", 0))
     del ctx
     solver.destroy()
     # after the peaks were taken: the triad arrays (3 x 256 MiB) would dominate them
@@ -90,10 +90,11 @@ def main(argv=None) -> int:
         if info["operator"] == "shell":
             moved = dim * (16 + 16 + 8 + 8) + 3 * 16 * n_ghost
         elif info["operator"] == "separable":
-            moved = (dim * (16 + 32 + 8) + sep["intermediate_rows"] * 8
-                     + sep["entries"] * sep["bytes_per_entry"] + 4 * 16 * sep["ghosts"])
+            moved = (dim * (16 + 32 + 8) + traffic["intermediate_rows"] * 8
+                     + traffic["entries"] * traffic["bytes_per_entry"]
+                     + 4 * 16 * traffic["ghosts"])
         elif info["operator"] == "lean":
-            moved = dim * (16 + 32 + 16) + 4 * 16 * sep["ghosts"]
+            moved = dim * (16 + 32 + 16) + 4 * 16 * traffic["ghosts"]
         elif info["operator"] == "real":
             moved = real_stored[0] * real_stored[1] + dim * (16 + 16 + 8 + 16) + 3 * 16 * n_ghost
         else:
@@ -109,10 +110,10 @@ def main(argv=None) -> int:
             print(f"real: {real_stored[0]} stored entries ({real_stored[2]} values, "
                   f"{real_stored[1]} bytes each, {'upper triangle' if real_stored[3] else 'both triangles'}"
                   f" of the diagonal block)")
-        if sep and info["operator"] == "separable":
-            print(f"separable: R = {sep['terms']}, {sep['entries']} map entries, "
-                  f"{4 * sep['terms'] * sep['entries'] / 1e6:.4g} M real multiply-adds per "
-                  f"product, {sep['ghosts']} ghosts")
+        if info["operator"] == "separable":
+            print(f"separable: R = {traffic['terms']}, {traffic['entries']} map entries, "
+                  f"{4 * traffic['terms'] * traffic['entries'] / 1e6:.4g} M real multiply-adds per "
+                  f"product, {traffic['ghosts']} ghosts")
         print("peak RSS per rank after construction: "
               + ", ".join(mt.fmt_bytes(m) for m in mem_setup)
               + "; after evolution: " + ", ".join(mt.fmt_bytes(m) for m in mem))
