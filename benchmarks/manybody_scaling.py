@@ -66,8 +66,7 @@ def main(argv=None) -> int:
     mem_setup = comm.gather(mt.peak_rss(), root=0)
     t_evol, matvecs = mt.evolve_timed(solver, comm)
     mem = comm.gather(mt.peak_rss(), root=0)
-    ctx = solver.A.getPythonContext() if info["operator"] in ("shell", "real", "separable") \
-        else None
+    ctx = solver.A.getPythonContext() if solver.A.getType() == "python" else None
     n_ghost = comm.allreduce(getattr(ctx, "n_ghost", 0))
     real_stored = None
     if info["operator"] == "real":
