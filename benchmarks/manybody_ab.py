@@ -4,9 +4,9 @@ Runs ``manybody_products.py`` (this directory's) with each tree first on
 PYTHONPATH, alternately A B, B A, A B, ..., for every operator kind and rank
 count asked for, and prints the medians over the runs of the per-product
 wall and CPU times each run reports, the wall and CPU times of its build
-(the operator's count and fill walks), and the ratios B / A. One warm-up run
-per tree and kind first (it compiles the numba kernels into the tree's cache
-and is not counted).
+(the operator's count and fill walks) and of one record's observables, and the
+ratios B / A. One warm-up run per tree and kind first (it compiles the numba
+kernels into the tree's cache and is not counted).
 
     python benchmarks/manybody_ab.py --a /tmp/main --b . --operators separable real shell \\
         --ranks 1 2 --pairs 5 --n 20
@@ -24,14 +24,16 @@ import subprocess
 import sys
 
 PER_PRODUCT = re.compile(r"([0-9.eE+-]+) ms wall per product, ([0-9.eE+-]+) ms cpu per product"
-                         r"; build ([0-9.eE+-]+) s wall, ([0-9.eE+-]+) s cpu; nmbhpc from (.+)")
+                         r"; build ([0-9.eE+-]+) s wall, ([0-9.eE+-]+) s cpu; observables "
+                         r"([0-9.eE+-]+) s wall, ([0-9.eE+-]+) s cpu; nmbhpc from (.+)")
 #: what each run reports, in the order of PER_PRODUCT's groups
-FIGURES = ("wall", "cpu", "build wall", "build cpu")
+FIGURES = ("wall", "cpu", "build wall", "build cpu", "observables wall", "observables cpu")
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "manybody_products.py")
 
 
 def run_once(tree: str, operator: str, ranks: int, n: int) -> tuple[float, ...]:
-    """FIGURES of one run against ``tree``: (wall, cpu) ms per product, (wall, cpu) s of the build."""
+    """FIGURES of one run against ``tree``: (wall, cpu) ms per product, (wall, cpu) s of the
+    build and of one record's observables."""
     cmd = [sys.executable, SCRIPT, "--n", str(n), "--operator", operator]
     if ranks > 1:
         cmd = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", str(ranks)] + cmd
@@ -78,15 +80,17 @@ def main(argv=None) -> int:
                 f"A {', '.join(f'{r[3]:.3f}' for r in runs['A'])}; "
                 f"B {', '.join(f'{r[3]:.3f}' for r in runs['B'])}", flush=True)
     print(f"\n# N = {args.n}, medians of {args.pairs} alternating pairs (each run: median of "
-          f"its products; ms per H product, s per build)\n# A = {args.a}\n# B = {args.b}")
+          f"its products; ms per H product, s per build and per record's observables)\n# A = {args.a}\n# B = {args.b}")
     print("| operator | ranks | cpu A | cpu B | cpu B/A | wall A | wall B | wall B/A "
-          "| build cpu A | build cpu B | build cpu B/A |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| build cpu A | build cpu B | build cpu B/A "
+          "| observables cpu A | observables cpu B | observables cpu B/A |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for op, ranks, med in rows:
         a, b = med["A"], med["B"]
         print(f"| {op} | {ranks} | {a[1]:.3f} | {b[1]:.3f} | {b[1] / a[1]:.3f} | "
               f"{a[0]:.3f} | {b[0]:.3f} | {b[0] / a[0]:.3f} | "
-              f"{a[3]:.3f} | {b[3]:.3f} | {b[3] / a[3]:.3f} |")
+              f"{a[3]:.3f} | {b[3]:.3f} | {b[3] / a[3]:.3f} | "
+              f"{a[5]:.4f} | {b[5]:.4f} | {b[5] / a[5]:.3f} |")
     return 0
 
 

@@ -5,7 +5,9 @@ multi-angle couplings, half filling), then times ``--products`` products
 ``y = H x`` one by one and prints the medians: wall time, and CPU time of the
 calling thread (``time.thread_time``), the latter being far less sensitive to
 other processes on a shared machine; and the same two times of the build
-(basis, initial state, operator: the count and fill walks of the kernels).
+(basis, initial state, operator: the count and fill walks of the kernels), and
+of the observables of one record (the configurations of the local rows, their
+moments; the energy's product not included).
 With several ranks each prints its own and rank 0 the largest. Used by manybody_ab.py to compare two source trees:
 
     mpirun -n 2 python benchmarks/manybody_products.py --n 20 --operator separable
@@ -54,6 +56,11 @@ def main(argv=None) -> int:
         H.mult(x, y)
         cpu.append(time.thread_time() - c0)
         wall.append(time.perf_counter() - w0)
+    comm.Barrier()
+    w0, c0 = time.perf_counter(), time.thread_time()
+    solver.observer.evaluate(solver.psi, 0.0, 1.0, 0.0)
+    obs_cpu = comm.allreduce(time.thread_time() - c0, op=MPI.MAX)
+    obs_wall = comm.allreduce(time.perf_counter() - w0, op=MPI.MAX)
     x.destroy()
     y.destroy()
     solver.destroy()
@@ -62,7 +69,8 @@ def main(argv=None) -> int:
     if comm.Get_rank() == 0:
         print(f"operator {args.operator}, N = {args.n}, ranks {comm.Get_size()}: "
               f"{1e3 * med_wall:.4f} ms wall per product, {1e3 * med_cpu:.4f} ms cpu per product; "
-              f"build {build_wall:.4f} s wall, {build_cpu:.4f} s cpu; nmbhpc from "
+              f"build {build_wall:.4f} s wall, {build_cpu:.4f} s cpu; observables "
+              f"{obs_wall:.4f} s wall, {obs_cpu:.4f} s cpu; nmbhpc from "
               f"{os.path.dirname(os.path.dirname(os.path.abspath(nmbhpc.__file__)))}")
     return 0
 
