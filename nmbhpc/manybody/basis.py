@@ -111,7 +111,8 @@ class SectorBasis:
         if stop == start:
             return np.zeros((0, self.n_modes), dtype=self.config_dtype)
         out = np.empty((stop - start, self.n_modes), dtype=self.config_dtype)
-        kernels.unrank_range(int(start), self.cum, self.kmin, self.sector_offset, out)
+        kernels.configs_from(int(start), self.counts, self.cum, self.kmin, self.sector_offset,
+                             out)
         return out
 
     def all_configs(self) -> np.ndarray:

@@ -84,6 +84,50 @@ def unrank_range(start, cum, kmin, sector_offset, out):
     return out
 
 
+@njit(cache=True, inline="always")
+def next_config(kk, counts):
+    """Advance ``kk`` in place to the next configuration of its sector in the basis
+    order (lexicographic, mode 0 slowest); False after the sector's last.
+
+    Moves one quantum from the suffix into the rightmost mode that can take one
+    and refills the suffix from the right: amortised O(1) per step, against the
+    O(M log K) bisections of unranking a row."""
+    m = kk.shape[0]
+    s = 0
+    p = m - 1
+    while p >= 0:
+        if s >= 1 and kk[p] < counts[p]:
+            break
+        s += kk[p]
+        p -= 1
+    if p < 0:
+        return False
+    kk[p] += 1
+    s -= 1
+    for q in range(m - 1, p, -1):
+        t = min(counts[q], s)
+        kk[q] = t
+        s -= t
+    return True
+
+
+@njit(cache=True)
+def configs_from(start, counts, cum, kmin, sector_offset, out):
+    """Write the configurations of basis indices ``start, start+1, ...`` into ``out``
+    [n, m], as :func:`unrank_range` does, but unranking only the first row and the
+    first of each new sector: every other row is its predecessor's
+    :func:`next_config`. Local."""
+    n = out.shape[0]
+    if n == 0:
+        return out
+    unrank_range(start, cum, kmin, sector_offset, out[0:1])
+    for i in range(1, n):
+        out[i, :] = out[i - 1, :]
+        if not next_config(out[i], counts):
+            unrank_range(start + i, cum, kmin, sector_offset, out[i:i + 1])
+    return out
+
+
 @njit(cache=True)
 def _flip_rank(k, pre, rem, cum, base, a, b):
     """Index of config k with k[a] -= 1, k[b] += 1 (same sector), using prefix data."""

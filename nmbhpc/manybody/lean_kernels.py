@@ -4,7 +4,7 @@ The same sweep as separable_kernels.apply4/apply (per intermediate state j of
 the sectors K - 1: gather ``z_r = sum_b f_rb u_jb x[j + e_b]``, scatter-add
 ``y[j + e_b] += mu u_jb sum_r g_rb z_r`` over the same neighbours), but with
 nothing stored per entry: each rank walks its intermediate states in basis
-order (:func:`_next_config`, unranking only its first state and each new
+order (:func:`kernels.next_config`, unranking only its first state and each new
 sector's) and ranks their raised neighbours on the fly
 (separable_kernels._row_neighbours, O(M) per state for all of them; for
 one-neutrino modes, bit strings stepped from one state to the next: see the
@@ -32,37 +32,10 @@ from .separable_kernels import (_neighbour_buffers, _row_neighbours, lower4,
 
 
 @njit(cache=True, inline="always")
-def _next_config(kk, counts):
-    """Advance ``kk`` in place to the next configuration of its sector in the basis
-    order (lexicographic, mode 0 slowest: basis.py); False after the sector's last.
-
-    Moves one quantum from the suffix into the rightmost mode that can take one
-    and refills the suffix from the right: amortised O(1) per step, against the
-    O(M log K) bisections of unranking every row."""
-    m = kk.shape[0]
-    s = 0
-    p = m - 1
-    while p >= 0:
-        if s >= 1 and kk[p] < counts[p]:
-            break
-        s += kk[p]
-        p -= 1
-    if p < 0:
-        return False
-    kk[p] += 1
-    s -= 1
-    for q in range(m - 1, p, -1):
-        t = min(counts[q], s)
-        kk[q] = t
-        s -= t
-    return True
-
-
-@njit(cache=True, inline="always")
 def _advance(j, row0, cur, counts, cum, kmin, offset):
     """Make ``cur[0]`` the configuration of index j, given that it holds j - 1 (or
     nothing, when j == row0)."""
-    if j == row0 or not _next_config(cur[0], counts):
+    if j == row0 or not kernels.next_config(cur[0], counts):
         kernels.unrank_range(j, cum, kmin, offset, cur)
 
 
