@@ -21,6 +21,11 @@ the bytes-moved lower bound of one product at that bandwidth:
   written) and its two float64 diagonals per row, and 4 x 16 bytes per entry of
   its ghost spans.
 
+``--profile K`` also prints where the evolution's time went: the K functions
+with the most own time (cProfile, every rank; numba kernels and MPI calls are one
+entry each), seconds per rank, so that a rank waiting for the other shows as
+time in the exchange's MPI call.
+
 Strong scaling: run it with mpirun -n 1 and -n 2 and divide the evolution
 times. Large runs (N = 26: 10.4 M states) use the matrix-free operator:
 
@@ -29,7 +34,9 @@ times. Large runs (N = 26: 10.4 M states) use the matrix-free operator:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -47,6 +54,8 @@ def main(argv=None) -> int:
                     choices=operators.NAMES)
     ap.add_argument("--ncv", type=int, default=0, help="MFN Krylov dimension (0: engine default)")
     ap.add_argument("--propagator", default="mfn", choices=("mfn", "chebyshev"))
+    ap.add_argument("--profile", type=int, default=0, metavar="K",
+                    help="print the K functions with the most own time in the evolution")
     args, petsc_args = ap.parse_known_args(argv)
 
     PETSc, _ = mt.init_petsc(petsc_args)
@@ -64,7 +73,13 @@ def main(argv=None) -> int:
     info = solver.describe()
     est = solver.memory
     mem_setup = comm.gather(mt.peak_rss(), root=0)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
     t_evol, matvecs = mt.evolve_timed(solver, comm)
+    if profiler:
+        profiler.disable()
+        own = comm.gather(own_seconds(profiler), root=0)
     mem = comm.gather(mt.peak_rss(), root=0)
     ctx = solver.A.getPythonContext() if solver.A.getType() == "python" else None
     n_ghost = comm.allreduce(getattr(ctx, "n_ghost", 0))
@@ -122,7 +137,28 @@ def main(argv=None) -> int:
         print(f"triad bandwidth (numpy, all ranks) {bandwidth / 1e9:.3g} GB/s; bytes-moved bound "
               f"{moved / 1e6:.4g} MB -> {1e3 * moved / bandwidth:.4g} ms per matvec "
               f"(measured/bound = {per * bandwidth / moved:.3g})")
+        if profiler:
+            print_profile(own, args.profile, t_evol)
     return 0
+
+
+def own_seconds(profiler) -> dict[str, float]:
+    """``{"file:function": own seconds}`` of a finished cProfile run. Local."""
+    out: dict[str, float] = {}
+    for (path, _, name), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():
+        key = f"{os.path.basename(path)}:{name}" if path != "~" else name
+        out[key] = out.get(key, 0.0) + own
+    return out
+
+
+def print_profile(own: list[dict[str, float]], top: int, total: float) -> None:
+    """The ``top`` functions by their largest own time over the ranks, one column per rank."""
+    names = sorted({k for d in own for k in d}, key=lambda k: -max(d.get(k, 0.0) for d in own))
+    print(f"where the evolution's {total:.4g} s went (own seconds per rank, cProfile):")
+    print("| function | " + " | ".join(f"rank {r}" for r in range(len(own))) + " |")
+    print("|---|" + "---|" * len(own))
+    for k in names[:top]:
+        print(f"| {k} | " + " | ".join(f"{d.get(k, 0.0):.3g}" for d in own) + " |")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ def _run(*argv) -> str:
                                                  ("real", "mfn"), ("shell", "mfn")])
 def test_scaling_script_prints_its_bound(operator, propagator):
     text = _run("benchmarks/manybody_scaling.py", "--n", "8", "--operator", operator,
-                "--propagator", propagator)
+                "--propagator", propagator, "--profile", "3")
     assert f"operator = {operator}," in text
     assert "measured/bound" in text
+    table = text[text.index("where the evolution's"):].splitlines()
+    assert table[1] == "| function | rank 0 |" and len(table) == 6, table
 
 
 @pytest.mark.serial
