@@ -80,7 +80,8 @@ def main(argv=None) -> int:
                 f"A {', '.join(f'{r[3]:.3f}' for r in runs['A'])}; "
                 f"B {', '.join(f'{r[3]:.3f}' for r in runs['B'])}", flush=True)
     print(f"\n# N = {args.n}, medians of {args.pairs} alternating pairs (each run: median of "
-          f"its products; ms per H product, s per build and per record's observables)\n# A = {args.a}\n# B = {args.b}")
+          f"its products; ms per H product, s per build and per record's observables)\n"
+          f"# A = {args.a}\n# B = {args.b}")
     print("| operator | ranks | cpu A | cpu B | cpu B/A | wall A | wall B | wall B/A "
           "| build cpu A | build cpu B | build cpu B/A "
           "| observables cpu A | observables cpu B | observables cpu B/A |")
