@@ -285,8 +285,10 @@ def test_qubit_gershgorin_sums_are_the_flip_walks(comm, case, monkeypatch):
     finally:
         solver.destroy()
     assert fast
-    want_lo = comm.allreduce(float((ctx.diag_a - walk).min(initial=np.inf)), op=_mpi_op("MIN"))
-    want_hi = comm.allreduce(float((ctx.diag_a + walk).max(initial=-np.inf)), op=_mpi_op("MAX"))
+    from mpi4py import MPI
+
+    want_lo = comm.allreduce(float((ctx.diag_a - walk).min(initial=np.inf)), op=MPI.MIN)
+    want_hi = comm.allreduce(float((ctx.diag_a + walk).max(initial=-np.inf)), op=MPI.MAX)
     assert np.allclose((lo, hi), (want_lo, want_hi), rtol=1e-12, atol=1e-13)
 
 
@@ -304,12 +306,6 @@ def test_couplings_of_both_signs_take_the_flip_walk():
         ctx = SimpleNamespace()
         coefficient_tables(ctx, np.array(coup, dtype=float), np.ones((1, 3)), np.ones(1), counts)
         assert ctx.coupling_sign == sign
-
-
-def _mpi_op(name):
-    from mpi4py import MPI
-
-    return getattr(MPI, name)
 
 
 def test_config_accepts_separable_and_refuses_it_for_spectral():

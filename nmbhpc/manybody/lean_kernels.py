@@ -30,7 +30,6 @@ from .separable_kernels import (_neighbour_buffers, _row_neighbours, lower4,
                                 qubit_offdiag_abs_sum, raise4)
 
 
-
 @njit(cache=True, inline="always")
 def _advance(j, row0, cur, counts, cum, kmin, offset):
     """Make ``cur[0]`` the configuration of index j, given that it holds j - 1 (or
