@@ -107,6 +107,41 @@ def test_product_matches_stored_matrix(comm, case):
         assert results["matrix"][2] > 0  # the case really spans several sectors
 
 
+@pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])
+def test_first_entry_of_each_ghost_assigns_it(comm, case):
+    """The y ghosts are not zeroed before a product: each ghost's earliest map entry
+    leads its row's ghosts and assigns it. A y-ghost buffer full of NaN gives the
+    stored matrix's product all the same, and the map holds exactly one such entry
+    per ghost (on one rank: none, there are no ghosts)."""
+    results = {}
+    for op in ("matrix", "separable"):
+        solver = ManyBodySolver(CASES[case](op), comm)
+        try:
+            x = random_global_vector(solver.basis.dim)
+            if op == "separable":
+                ctx = solver.propagator.H.getPythonContext()
+                mp = ctx.map
+                first = np.concatenate([np.arange(mp.ptr[j] + mp.n_loc[j],
+                                                  mp.ptr[j] + mp.n_loc[j] + mp.n_first[j])
+                                        for j in range(len(mp.ptr) - 1)]).astype(np.int64)
+                ghost_entries = np.flatnonzero(mp.nbr >= ctx.hi - ctx.lo)
+                assert np.all(np.isin(first, ghost_entries))
+                assert sorted(mp.nbr[first].tolist()) == list(range(ctx.hi - ctx.lo, ctx.hi - ctx.lo
+                                                                     + len(mp.ghosts)))
+                # the earliest entry of each ghost is its first-touch entry
+                _, earliest = np.unique(mp.nbr[ghost_entries], return_index=True)
+                assert np.array_equal(np.sort(ghost_entries[earliest]), np.sort(first))
+                if ctx.scatter is not None:
+                    with ctx.y_ghost as yg:
+                        yg[:] = np.nan
+            results[op] = apply_hamiltonian(solver, x, 3.0)
+        finally:
+            solver.destroy()
+    scale = max(1.0, float(np.abs(results["matrix"]).max()))
+    assert_close(comm, results["separable"] / scale, results["matrix"] / scale, atol=ROUND_OFF,
+                 what=f"{case}: separable H x after a NaN y-ghost buffer")
+
+
 def test_single_state_basis(comm):
     """All nu_e at theta = 0: the basis is the one state of sector K = 0 (no
     intermediate space); H is its diagonal and nothing evolves but the phase."""

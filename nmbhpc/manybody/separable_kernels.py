@@ -195,7 +195,9 @@ def ladder_diagonal(configs, counts, g):
 # ghost buffer in two loops instead of testing each entry: that test is
 # unpredictable where ghosts are many (N = 20, 2 ranks: rank 0's sweep took
 # 9.1 ms for the half that takes ~5.5 ms serially), and without it x and y
-# need no copy into a buffer with the ghosts behind the local rows.
+# need no copy into a buffer with the ghosts behind the local rows. The ghost
+# entries that reach their ghost first lead the row's ghosts and assign it, so
+# the y ghosts are not zeroed before each product.
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -241,21 +243,26 @@ def _gather4(nbr, mode, ladder, coef, k, k1, shift, x, with_ladder, acc):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _scatter4(nbr, mode, ladder, coef, k, k1, shift, y, with_ladder, acc):
-    """``y[nbr - shift] += u`` :func:`raise4` over the entries ``k:k1``."""
+def _scatter4(nbr, mode, ladder, coef, k, k1, shift, y, with_ladder, acc, assign):
+    """``y[nbr - shift] += u`` :func:`raise4` over the entries ``k:k1`` (``=`` where
+    ``assign``: the entries that reach their ghost first)."""
     one = np.uint64(1)
     while k < k1:
         sr, si = raise4(acc, coef, np.uint64(mode[k]))
         if with_ladder:
             sr *= ladder[k]
             si *= ladder[k]
-        y[np.uint64(nbr[k]) - shift] += complex(sr, si)
+        c = np.uint64(nbr[k]) - shift
+        if assign:
+            y[c] = complex(sr, si)
+        else:
+            y[c] += complex(sr, si)
         k += one
 
 
 @njit(cache=True, fastmath=True)
-def apply4(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
-           x, x_ghost, y, y_ghost):
+def apply4(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local,
+           mu, x, x_ghost, y, y_ghost):
     """:func:`apply` for R = 4 (multi-angle): the 8 accumulators stay in registers."""
     with_ladder = ladder.shape[0] > 0
     nl = np.uint64(n_local)
@@ -263,26 +270,31 @@ def apply4(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_
     for j in range(row0, row1):
         k0 = np.uint64(ptr[j])
         km = k0 + np.uint64(n_loc[j])
+        kf = km + np.uint64(n_first[j])
         k1 = np.uint64(ptr[j + 1])
         acc = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         acc = _gather4(nbr, mode, ladder, lower_coef, k0, km, zero, x, with_ladder, acc)
         acc = _gather4(nbr, mode, ladder, lower_coef, km, k1, nl, x_ghost, with_ladder, acc)
         r0, i0, r1, i1, r2, i2, r3, i3 = acc
         acc = (mu * r0, mu * i0, mu * r1, mu * i1, mu * r2, mu * i2, mu * r3, mu * i3)
-        _scatter4(nbr, mode, ladder, raise_coef, k0, km, zero, y, with_ladder, acc)
-        _scatter4(nbr, mode, ladder, raise_coef, km, k1, nl, y_ghost, with_ladder, acc)
+        _scatter4(nbr, mode, ladder, raise_coef, k0, km, zero, y, with_ladder, acc, False)
+        _scatter4(nbr, mode, ladder, raise_coef, km, kf, nl, y_ghost, with_ladder, acc, True)
+        _scatter4(nbr, mode, ladder, raise_coef, kf, k1, nl, y_ghost, with_ladder, acc, False)
 
 
 @njit(cache=True)
-def apply(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local, mu,
-          x, x_ghost, y, y_ghost):
+def apply(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local,
+          mu, x, x_ghost, y, y_ghost):
     """For the map rows ``row0:row1`` (intermediate states j), gather
     ``z_r = sum_b lower_coef[b, r] u_jb x[nbr_jb]`` and scatter-add
     ``y[nbr_jb] += mu u_jb sum_r raise_coef[b, r] z_r`` over the same entries. Any R.
 
     The first ``n_loc[j]`` entries of row j address ``x``/``y``, the others
-    ``x_ghost``/``y_ghost`` at ``nbr - n_local``; ``ladder`` empty means all
-    elements are 1 (one-neutrino modes). Local.
+    ``x_ghost``/``y_ghost`` at ``nbr - n_local``; of those, the first ``n_first[j]``
+    are the first entries of the map to reach their ghost and *assign* it, so
+    ``y_ghost`` need not be zeroed, but only a sweep over all rows in order (``row0 =
+    0``) leaves it complete. ``ladder`` empty means all elements are 1 (one-neutrino
+    modes). Local.
     """
     nr = lower_coef.shape[1]
     with_ladder = ladder.shape[0] > 0
@@ -292,6 +304,7 @@ def apply(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_l
     for j in range(row0, row1):
         k0 = np.uint64(ptr[j])
         km = k0 + np.uint64(n_loc[j])
+        kf = km + np.uint64(n_first[j])
         k1 = np.uint64(ptr[j + 1])
         z[:] = 0.0
         k = k0
@@ -316,6 +329,8 @@ def apply(ptr, n_loc, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_l
             c = np.uint64(nbr[k])
             if k < km:
                 y[c] += s
+            elif k < kf:
+                y_ghost[c - nl] = s
             else:
                 y_ghost[c - nl] += s
             k += one

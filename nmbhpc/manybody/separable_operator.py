@@ -105,9 +105,11 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
 
     Returns a namespace with ``ptr, nbr, mode, ladder`` (ladder empty unless
     ``with_ladder``), ``n_loc`` (per row its count of entries in ``[lo, hi)``:
-    a row lists those first, then the others) and ``ghosts``, the sorted global
-    indices behind the entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is
-    ``ghosts[g]``); the others are ``j - lo``.
+    a row lists those first, then the others), ``n_first`` (per row its count of
+    the other entries that are the first, in row order, to reach their ghost:
+    they follow the local ones) and ``ghosts``, the sorted global indices behind
+    the entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is ``ghosts[g]``); the
+    others are ``j - lo``.
     """
     n, m = configs.shape
     nloc = np.zeros(n, dtype=np.int64)
@@ -124,27 +126,49 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
     # at most M entries per row: one byte per row holds the split for M < 256
     n_loc = nloc.astype(np.uint8 if m < 256 else np.uint16)
     del nloc
-    ghost = nbr < 0
-    ghosts, inverse = np.unique(-1 - nbr[ghost], return_inverse=True)
-    nbr[ghost] = (hi - lo) + inverse
-    del ghost, inverse
-    return SimpleNamespace(ptr=ptr, n_loc=n_loc,
+    at = np.flatnonzero(nbr < 0)
+    ghosts, first, inverse = np.unique(-1 - nbr[at], return_index=True, return_inverse=True)
+    nbr[at] = (hi - lo) + inverse
+    del inverse
+    n_first = _first_touches_first(ptr, at, first, nbr, mode, ladder).astype(n_loc.dtype)
+    return SimpleNamespace(ptr=ptr, n_loc=n_loc, n_first=n_first,
                            nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
                            mode=mode, ladder=ladder, ghosts=ghosts)
+
+
+def _first_touches_first(ptr, at, first, nbr, mode, ladder) -> np.ndarray:
+    """Reorder each row's ghost entries (flat positions ``at``, in row order) so that
+    the entries that touch their ghost first (``first``: positions within ``at``)
+    lead; returns per row the count of those. Local.
+
+    The sweep visits rows in order, so a ghost's first entry can *assign* its
+    y-ghost instead of adding to it, and the y-ghost buffer needs no zeroing
+    before each product (N = 24, 2 ranks: 3.1 ms of an 87 ms product)."""
+    n = len(ptr) - 1
+    if len(at) == 0:
+        return np.zeros(n, dtype=np.int64)
+    row = np.searchsorted(ptr, at, side="right") - 1
+    later = np.ones(len(at), dtype=np.int64)
+    later[first] = 0
+    order = np.argsort(2 * row + later, kind="stable")
+    for arr in (nbr, mode) + ((ladder,) if len(ladder) else ()):
+        arr[at] = arr[at][order]
+    return np.bincount(row[first], minlength=n)
 
 
 def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     """(kept, setup transient) bytes of the separable matrix-free operator on one rank.
 
     Four float64 diagonals per row; per intermediate row (sectors K - 1, about
-    ``n_local x dim_int / dim`` rows) a row offset (8), its count of local
-    entries (1) and its ladder-map entries
+    ``n_local x dim_int / dim`` rows) a row offset (8), its counts of local and
+    first-touch ghost entries (1 + 1) and its ladder-map entries
     (at most M - K + 1 for one-neutrino modes, M otherwise) at 5 bytes (13 with
     the ladder element of general spins); on more than one rank 4 x 16 bytes per
     ghost (x and y ghosts, scatter send and receive buffers), up to one per
     intermediate row; and the setup transient: the intermediate configurations,
-    8 + 4 bytes per entry (global then final index) and 32 per row. The R
-    coupling terms cost registers, not memory.
+    8 + 4 bytes per entry (global then final index), 32 per row and 56 per ghost
+    (their renumbering and reordering). The R coupling terms cost registers, not
+    memory.
     """
     qubit = bool(np.all(basis.counts == 1))
     m = basis.n_modes
@@ -154,10 +178,10 @@ def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     inter = SectorBasis(basis.counts, max(basis.kmin - 1, 0), basis.kmax - 1)
     n_int = n * inter.dim / max(basis.dim, 1)
     entries = n_int * (m - inter.kmin if qubit else m)
-    own = 4 * 8 * n + 9 * n_int + (5 if qubit else 13) * entries
-    if n_ranks > 1:
-        own += 4 * 16 * min(n_int, basis.dim - n)
-    setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int
+    own = 4 * 8 * n + 10 * n_int + (5 if qubit else 13) * entries
+    ghosts = min(n_int, basis.dim - n) if n_ranks > 1 else 0
+    own += 4 * 16 * ghosts
+    setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int + 56 * ghosts
     return own, setup
 
 
@@ -280,8 +304,8 @@ class SeparableHamiltonian(PythonHamiltonian):
         insert, add = PETSc.InsertMode.INSERT_VALUES, PETSc.InsertMode.ADD_VALUES
         forward, reverse = PETSc.ScatterMode.FORWARD, PETSc.ScatterMode.REVERSE
         kernel = spk.apply4 if self.n_terms == 4 else spk.apply
-        args = (mp.ptr, mp.n_loc, mp.nbr, mp.mode, mp.ladder, self.lower_coef, self.raise_coef,
-                0, len(mp.ptr) - 1, self.hi - self.lo, mu)
+        args = (mp.ptr, mp.n_loc, mp.n_first, mp.nbr, mp.mode, mp.ladder, self.lower_coef,
+                self.raise_coef, 0, len(mp.ptr) - 1, self.hi - self.lo, mu)
         if self.scatter is None:
             with y as ya:
                 diagonal(ya)
@@ -296,8 +320,7 @@ class SeparableHamiltonian(PythonHamiltonian):
             # 2 ranks with the overlap, against ~6 ms of kernel and scatter work)
             self.scatter.end(x, self.x_ghost, insert, forward)
             with self.x_ghost as xg, self.y_ghost as yg:
-                yg[:] = 0.0
-                kernel(*args, xa, xg, ya, yg)
+                kernel(*args, xa, xg, ya, yg)  # assigns every y ghost before adding to it
         self.scatter.scatter(self.y_ghost, y, add, reverse)
 
     def interaction_bounds(self) -> tuple[float, float]:
