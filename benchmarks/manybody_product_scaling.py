@@ -25,9 +25,13 @@ prints the median of the per-round ratios (1-rank block over 2-rank block), its
 quartiles, the ratio of the medians of each side, and the median per-round
 ceiling. ``--trees`` compares source trees
 (each tree's package through PYTHONPATH), one job per tree, alternating.
+``--phases`` also prints, per job, side and rank, the mean milliseconds per
+product of each phase from PETSc's log (MatMult and the product events of
+manybody/product_events.py) and what MatMult holds besides them.
 
     python benchmarks/manybody_product_scaling.py [--n 20] [--operator separable]
         [--rounds 200] [--products 5] [--repeat 3] [--trees main=/path/to/main branch=.]
+        [--phases]
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ def job(args) -> None:
     from mpi4py import MPI
 
     from nmbhpc.manybody.engine import ManyBody
+    from nmbhpc.runtime.stack import init_petsc
 
     comm = MPI.COMM_WORLD
     if comm.size != 2:
@@ -89,10 +94,23 @@ def job(args) -> None:
     kinds = ("one", "two", "copies", "synced")
     for kind in kinds:  # warm caches and kernels outside the timing
         block(kind)
+    PETSc = init_petsc()[0]
+    if args.phases:
+        PETSc.Log.begin()
+    stages = {kind: PETSc.Log.Stage(f"product {kind}") for kind in ("one", "two")}
     times = {kind: [] for kind in kinds}
     for r in range(args.rounds):
         for kind in kinds[r % 4:] + kinds[:r % 4]:
+            if kind in stages:
+                stages[kind].push()
             times[kind].append(block(kind))
+            if kind in stages:
+                stages[kind].pop()
+    if args.phases:
+        products = args.rounds * args.products
+        per_rank = comm.gather({kind: phase_ms(PETSc, stage, products)
+                                for kind, stage in stages.items()})
+        times["phases"] = per_rank
     for vec in (xd, yd, xs, ys):
         vec.destroy()
     for op in (serial, dist):
@@ -100,6 +118,30 @@ def job(args) -> None:
     if comm.rank == 0:
         with open(args.out, "w") as fh:
             json.dump(times, fh)
+
+
+#: PETSc events of one product, in the order of the phases table
+PHASE_EVENTS = ("MatMult", "MBDiagonal", "MBGhostFill", "MBLadderSweep", "MBGhostAdd")
+
+
+def phase_ms(PETSc, stage, products: int) -> dict:
+    """Mean ms per product of each of PHASE_EVENTS in ``stage`` on this rank, and
+    "rest": what MatMult holds besides the others. Local."""
+    out = {name: 1e3 * PETSc.Log.Event(name).getPerfInfo(stage)["time"] / products
+           for name in PHASE_EVENTS}
+    out["rest"] = out["MatMult"] - sum(out[name] for name in PHASE_EVENTS[1:])
+    return out
+
+
+def print_phases(name: str, rep: int, per_rank: list) -> None:
+    """Rows of the phases table for one job."""
+    for kind in ("one", "two"):
+        for rank, phases in enumerate(per_rank):
+            if kind == "one" and rank > 0:
+                continue  # rank 1 idles while rank 0 runs the serial product
+            cells = " | ".join(f"{phases[kind][e]:.3f}" for e in PHASE_EVENTS + ("rest",))
+            print(f"| {name or '.'} | {rep + 1} | {'1 rank' if kind == 'one' else '2 ranks'} "
+                  f"| {rank} | {cells} |")
 
 
 def summary(times: dict) -> tuple:
@@ -123,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="jobs per tree")
     ap.add_argument("--mpiexec", default="mpirun --allow-run-as-root --oversubscribe -n 2")
     ap.add_argument("--trees", nargs="+", default=[], metavar="NAME=PATH")
+    ap.add_argument("--phases", action="store_true",
+                    help="also print the mean ms per product of each phase (PETSc's log)")
     ap.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -136,6 +180,7 @@ def main(argv=None) -> int:
           "| quartiles | ratio of medians | ceiling (two serial copies) | synchronised ceiling |")
     print("|---|---|---|---|---|---|---|---|---|")
     results = {name: [] for name, _ in trees}
+    phases = []
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "t.json")
         for rep in range(args.repeat):
@@ -146,6 +191,7 @@ def main(argv=None) -> int:
                                               "--operator", args.operator,
                                               "--rounds", str(args.rounds),
                                               "--products", str(args.products)]
+                cmd += ["--phases"] if args.phases else []
                 subprocess.run(cmd, check=True, env=mt.tree_env(path), capture_output=True)
                 with open(out) as fh:
                     times = json.load(fh)
@@ -153,10 +199,18 @@ def main(argv=None) -> int:
                 results[name].append(med)
                 print(f"| {name or '.'} | {rep + 1} | {ms1:.2f} | {ms2:.2f} | **{med:.2f}** | "
                       f"{q1:.2f}-{q3:.2f} | {of_medians:.2f} | {ceiling:.2f} | {synced:.2f} |", flush=True)
+                phases.append((name, rep, times.get("phases")))
     for name, meds in results.items():
         each = ", ".join(f"{m:.2f}" for m in meds)
         print(f"# {name or '.'}: median per-round ratio of each job {each} "
               f"(median {statistics.median(meds):.2f})")
+    if args.phases:
+        print("\n# mean ms per product of each phase (PETSc log, nmbhpc/manybody/product_events.py; "
+              "rest: MatMult besides the listed phases)")
+        print("| tree | job | side | rank | " + " | ".join(PHASE_EVENTS + ("rest",)) + " |")
+        print("|---" * (5 + len(PHASE_EVENTS)) + "|")
+        for name, rep, per_rank in phases:
+            print_phases(name, rep, per_rank)
     return 0
 
 

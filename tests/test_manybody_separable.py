@@ -142,6 +142,31 @@ def test_first_entry_of_each_ghost_assigns_it(comm, case):
                  what=f"{case}: separable H x after a NaN y-ghost buffer")
 
 
+@pytest.mark.parametrize("operator", ["separable", "lean"])
+def test_product_phases_are_petsc_log_events(comm, operator):
+    """Each product logs its diagonal pass, its ladder sweep and (on more than one rank)
+    its two ghost exchanges as PETSc events: -log_view shows them."""
+    from nmbhpc.manybody.product_events import NAMES, event
+    from nmbhpc.runtime.stack import init_petsc
+
+    PETSc, _ = init_petsc()
+    PETSc.Log.begin()
+    solver = ManyBodySolver(CASES["multi-angle"](operator), comm)
+    try:
+        x = random_global_vector(solver.basis.dim)
+        before = {name: event(name).getPerfInfo()["count"] for name in NAMES}
+        for _ in range(3):
+            apply_hamiltonian(solver, x, 3.0)
+        counts = {name: event(name).getPerfInfo()["count"] - before[name] for name in NAMES}
+    finally:
+        solver.destroy()
+    exchanged = 3 if comm.size > 1 else 0
+    assert counts == {"MBDiagonal": 3, "MBLadderSweep": 3, "MBGhostFill": exchanged,
+                      "MBGhostAdd": exchanged}
+    with pytest.raises(ValueError, match="MBSweep"):
+        event("MBSweep")
+
+
 def test_single_state_basis(comm):
     """All nu_e at theta = 0: the basis is the one state of sector K = 0 (no
     intermediate space); H is its diagonal and nothing evolves but the phase."""

@@ -41,6 +41,7 @@ from . import separable_kernels as spk
 from . import shell_kernels as sk
 from .basis import SectorBasis
 from .hamiltonian import local_rows
+from .product_events import with_event
 from .separable_operator import coefficient_tables, intermediate_basis
 from .shell_operator import PythonHamiltonian, python_hamiltonian
 
@@ -216,25 +217,30 @@ class LeanHamiltonian(PythonHamiltonian):
             self.yg = np.empty(self.n_ghost, dtype=np.complex128)
         xa = x.getArray(readonly=True)
         if self._plan is not None:
-            self._fill_ghosts(xa)
+            with_event("MBGhostFill", self._fill_ghosts, xa)
         with y as ya:
-            lk.diagonal_axpby(alpha, beta, self.vacuum, self.mu_diagonal, self.mu, xa, ya)
+            with_event("MBDiagonal", lk.diagonal_axpby, alpha, beta, self.vacuum,
+                       self.mu_diagonal, self.mu, xa, ya)
             if self.inter is None:
                 return
-            self.yg[:] = 0.0
-            if self._binom_t is not None:
-                b = self.basis
-                lk.apply4_qubit(self.t_lo, self.t_hi, *self._inter_args(), b.kmin, b.sector_offset,
-                                self._binom_t, self.lo, self.hi, self.span_lo, self.span_pos,
-                                self.lower_coef, self.raise_coef, alpha * self.mu, xa, self.xg,
-                                ya, self.yg)
-            else:
-                kernel = lk.apply4 if self.n_terms == 4 else lk.apply
-                kernel(self.t_lo, self.t_hi, *self._inter_args(), *self._basis_args(), self.lo,
-                       self.hi, self.span_lo, self.span_hi, self.span_pos, self.lower_coef,
-                       self.raise_coef, self.qubit, alpha * self.mu, xa, self.xg, ya, self.yg)
+            with_event("MBLadderSweep", self._sweep, alpha * self.mu, xa, ya)
             if self._plan is not None:
-                self._add_ghosts(ya)
+                with_event("MBGhostAdd", self._add_ghosts, ya)
+
+    def _sweep(self, mu: float, xa, ya) -> None:
+        """``ya += mu A_off xa`` over this rank's intermediate states; the ghost span's
+        sums go to ``self.yg`` (zeroed first). Local."""
+        self.yg[:] = 0.0
+        if self._binom_t is not None:
+            b = self.basis
+            lk.apply4_qubit(self.t_lo, self.t_hi, *self._inter_args(), b.kmin, b.sector_offset,
+                            self._binom_t, self.lo, self.hi, self.span_lo, self.span_pos,
+                            self.lower_coef, self.raise_coef, mu, xa, self.xg, ya, self.yg)
+        else:
+            kernel = lk.apply4 if self.n_terms == 4 else lk.apply
+            kernel(self.t_lo, self.t_hi, *self._inter_args(), *self._basis_args(), self.lo,
+                   self.hi, self.span_lo, self.span_hi, self.span_pos, self.lower_coef,
+                   self.raise_coef, self.qubit, mu, xa, self.xg, ya, self.yg)
 
     def getDiagonal(self, mat, d) -> None:
         """The diagonal of H (unranks the rows again). Local."""
