@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from ..runtime.stack import init_petsc
 
-#: the events' names, in the order of a product
+#: the events' names
 NAMES = ("MBDiagonal", "MBGhostFill", "MBLadderSweep", "MBGhostAdd")
 
 _events: dict = {}

@@ -292,8 +292,8 @@ def apply(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, 
     The first ``n_loc[j]`` entries of row j address ``x``/``y``, the others
     ``x_ghost``/``y_ghost`` at ``nbr - n_local``; of those, the first ``n_first[j]``
     are the first entries of the map to reach their ghost and *assign* it, so
-    ``y_ghost`` need not be zeroed, but only a sweep over all rows in order (``row0 =
-    0``) leaves it complete. ``ladder`` empty means all elements are 1 (one-neutrino
+    ``y_ghost`` needs no zeroing when one call sweeps all the map's rows (rows are
+    visited in order). ``ladder`` empty means all elements are 1 (one-neutrino
     modes). Local.
     """
     nr = lower_coef.shape[1]
