@@ -107,39 +107,67 @@ def test_product_matches_stored_matrix(comm, case):
         assert results["matrix"][2] > 0  # the case really spans several sectors
 
 
-@pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins"])
-def test_first_entry_of_each_ghost_assigns_it(comm, case):
-    """The y ghosts are not zeroed before a product: each ghost's earliest map entry
-    leads its row's ghosts and assigns it. A y-ghost buffer full of NaN gives the
-    stored matrix's product all the same, and the map holds exactly one such entry
-    per ghost (on one rank: none, there are no ghosts)."""
+def _first_entries(mp, start, count) -> np.ndarray:
+    """Flat positions of each map row's first ``count[j]`` entries from ``start[j]``."""
+    return np.concatenate([np.arange(start[j], start[j] + count[j])
+                           for j in range(len(mp.ptr) - 1)] + [[]]).astype(np.int64)
+
+
+def _assert_first_touches(entries, first, targets):
+    """``first`` (flat positions) holds exactly the earliest entry of each target that
+    ``entries`` reach, and the targets they reach are ``targets``."""
+    reached, earliest = np.unique(targets, return_index=True)
+    assert np.all(np.isin(first, entries))
+    assert np.array_equal(np.sort(entries[earliest]), np.sort(first))
+    return reached
+
+
+@pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins", "from-sector-0"])
+def test_first_entry_of_each_target_assigns_it(comm, case):
+    """Neither y nor the y ghosts are cleared before a product: the earliest map entry
+    that reaches a row of y assigns it, with its diagonal term, and the earliest that
+    reaches a ghost assigns that; the rows no entry reaches get a diagonal pass of their
+    own. With y and the y ghosts full of NaN, the product equals the stored matrix's,
+    and the map holds exactly one such entry per row and per ghost."""
     results = {}
     for op in ("matrix", "separable"):
         solver = ManyBodySolver(CASES[case](op), comm)
         try:
             x = random_global_vector(solver.basis.dim)
-            if op == "separable":
-                ctx = solver.propagator.H.getPythonContext()
-                mp = ctx.map
-                first = np.concatenate([np.arange(mp.ptr[j] + mp.n_loc[j],
-                                                  mp.ptr[j] + mp.n_loc[j] + mp.n_first[j])
-                                        for j in range(len(mp.ptr) - 1)]).astype(np.int64)
-                ghost_entries = np.flatnonzero(mp.nbr >= ctx.hi - ctx.lo)
-                assert np.all(np.isin(first, ghost_entries))
-                assert sorted(mp.nbr[first].tolist()) == list(range(ctx.hi - ctx.lo, ctx.hi - ctx.lo
-                                                                     + len(mp.ghosts)))
-                # the earliest entry of each ghost is its first-touch entry
-                _, earliest = np.unique(mp.nbr[ghost_entries], return_index=True)
-                assert np.array_equal(np.sort(ghost_entries[earliest]), np.sort(first))
-                if ctx.scatter is not None:
-                    with ctx.y_ghost as yg:
-                        yg[:] = np.nan
-            results[op] = apply_hamiltonian(solver, x, 3.0)
+            if op == "matrix":
+                results[op] = apply_hamiltonian(solver, x, 3.0)
+                continue
+            ctx = solver.propagator.H.getPythonContext()
+            mp, n_local = ctx.map, ctx.hi - ctx.lo
+            starts = mp.ptr[:-1]
+            local = np.concatenate([np.arange(mp.ptr[j], mp.ptr[j] + mp.n_loc[j])
+                                    for j in range(len(mp.ptr) - 1)]).astype(np.int64)
+            reached = _assert_first_touches(local, _first_entries(mp, starts, mp.n_first_local),
+                                            mp.nbr[local])
+            assert np.array_equal(np.union1d(reached, mp.untouched), np.arange(n_local))
+            assert len(np.intersect1d(reached, mp.untouched)) == 0
+            ghosts = np.flatnonzero(mp.nbr >= n_local)
+            reached = _assert_first_touches(
+                ghosts, _first_entries(mp, starts + mp.n_loc, mp.n_first), mp.nbr[ghosts])
+            assert np.array_equal(reached, n_local + np.arange(len(mp.ghosts)))
+            if case == "from-sector-0" and comm.rank == 0:
+                assert len(mp.untouched) > 0  # the K = 0 state has no lowered neighbour
+            if ctx.scatter is not None:
+                with ctx.y_ghost as yg:
+                    yg[:] = np.nan
+            solver.propagator.set_mu(3.0)
+            xv, yv = solver.psi.duplicate(), solver.psi.duplicate()
+            xv.setArray(x[solver.lo:solver.hi])
+            yv.set(np.nan)
+            solver.propagator.H.mult(xv, yv)
+            results[op] = yv.getArray(readonly=True).copy()
+            xv.destroy()
+            yv.destroy()
         finally:
             solver.destroy()
     scale = max(1.0, float(np.abs(results["matrix"]).max()))
     assert_close(comm, results["separable"] / scale, results["matrix"] / scale, atol=ROUND_OFF,
-                 what=f"{case}: separable H x after a NaN y-ghost buffer")
+                 what=f"{case}: separable H x into NaN y and y ghosts")
 
 
 @pytest.mark.parametrize("operator", ["separable", "lean"])
@@ -158,10 +186,13 @@ def test_product_phases_are_petsc_log_events(comm, operator):
         for _ in range(3):
             apply_hamiltonian(solver, x, 3.0)
         counts = {name: event(name).getPerfInfo()["count"] - before[name] for name in NAMES}
+        # separable: a diagonal pass only over rows no map entry reaches
+        ctx = solver.propagator.H.getPythonContext()
+        diagonal = 3 if operator == "lean" or len(ctx.map.untouched) else 0
     finally:
         solver.destroy()
     exchanged = 3 if comm.size > 1 else 0
-    assert counts == {"MBDiagonal": 3, "MBLadderSweep": 3, "MBGhostFill": exchanged,
+    assert counts == {"MBDiagonal": diagonal, "MBLadderSweep": 3, "MBGhostFill": exchanged,
                       "MBGhostAdd": exchanged}
     with pytest.raises(ValueError, match="MBSweep"):
         event("MBSweep")

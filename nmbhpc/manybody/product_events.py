@@ -4,7 +4,8 @@
 ``PETSc.Log.begin()``) then shows inside PETSc's own ``MatMult`` of the
 ``separable`` and ``lean`` operators the phases of a product:
 
-* ``MBDiagonal``: the diagonal pass ``y <- alpha d x + beta y``;
+* ``MBDiagonal``: the diagonal pass ``y <- alpha d x + beta y`` (separable: only on
+  the rows no ladder-map entry of the rank reaches; the sweep does the others);
 * ``MBGhostFill``: the off-rank x the rank's intermediate states read, brought in
   (separable: a forward VecScatter; lean: MPI_Alltoallv of spans); collective, so
   it holds the wait for the slowest rank's previous phase;

@@ -137,6 +137,49 @@ def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi
 
 
 @njit(cache=True)
+def first_touches_first(ptr, n_loc, ghost_part, shift, nbr, mode, ladder, seen, counts):
+    """Stable-partition each row's local entries (``ghost_part`` False: the first
+    ``n_loc[j]``) or its other entries (True) so that those whose target ``nbr -
+    shift`` no earlier entry reached come first; ``counts[j]`` gets their number and
+    ``seen`` (False on entry, one flag per target) marks every target reached. In
+    place on ``nbr``, ``mode`` and ``ladder`` (empty: none). Local."""
+    with_ladder = ladder.shape[0] > 0
+    n = ptr.shape[0] - 1
+    width = 0
+    for j in range(n):
+        width = max(width, ptr[j + 1] - ptr[j])
+    later_nbr = np.empty(width, dtype=nbr.dtype)
+    later_mode = np.empty(width, dtype=mode.dtype)
+    later_ladder = np.empty(width if with_ladder else 0, dtype=ladder.dtype)
+    for j in range(n):
+        a = ptr[j] + n_loc[j] if ghost_part else ptr[j]
+        b = ptr[j + 1] if ghost_part else ptr[j] + n_loc[j]
+        c = a
+        t = 0
+        for k in range(a, b):
+            target = nbr[k] - shift
+            if not seen[target]:
+                seen[target] = True
+                nbr[c] = nbr[k]  # c <= k: entry k is read before anything lands on it
+                mode[c] = mode[k]
+                if with_ladder:
+                    ladder[c] = ladder[k]
+                c += 1
+            else:
+                later_nbr[t] = nbr[k]
+                later_mode[t] = mode[k]
+                if with_ladder:
+                    later_ladder[t] = ladder[k]
+                t += 1
+        counts[j] = c - a
+        for q in range(t):
+            nbr[c + q] = later_nbr[q]
+            mode[c + q] = later_mode[q]
+            if with_ladder:
+                ladder[c + q] = later_ladder[q]
+
+
+@njit(cache=True)
 def offdiag_counts(configs, counts, coup):
     """Off-diagonal non-zeros of each row of A (kernels.count_row_entries minus the
     diagonal): O(M) per row, O(M^2) only when an off-diagonal coupling is exactly zero."""
@@ -195,9 +238,10 @@ def ladder_diagonal(configs, counts, g):
 # ghost buffer in two loops instead of testing each entry: that test is
 # unpredictable where ghosts are many (N = 20, 2 ranks: rank 0's sweep took
 # 9.1 ms for the half that takes ~5.5 ms serially), and without it x and y
-# need no copy into a buffer with the ghosts behind the local rows. The ghost
-# entries that reach their ghost first lead the row's ghosts and assign it, so
-# the y ghosts are not zeroed before each product.
+# need no copy into a buffer with the ghosts behind the local rows. The entries
+# that reach their row of y or their ghost first lead the row's local or ghost
+# entries and assign it (a local row with its diagonal term), so there is no
+# diagonal pass and no zeroing of the y ghosts before each product.
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -242,33 +286,51 @@ def _gather4(nbr, mode, ladder, coef, k, k1, shift, x, with_ladder, acc):
     return acc
 
 
+#: what a scatter entry does to its target: add, assign (a y ghost's first entry) or
+#: assign with the diagonal term (a local row's first entry)
+ADD, ASSIGN, ASSIGN_DIAGONAL = 0, 1, 2
+
+
 @njit(cache=True, fastmath=True, inline="always")
-def _scatter4(nbr, mode, ladder, coef, k, k1, shift, y, with_ladder, acc, assign):
-    """``y[nbr - shift] += u`` :func:`raise4` over the entries ``k:k1`` (``=`` where
-    ``assign``: the entries that reach their ghost first)."""
+def _put(y, c, v, kind, d, x, alpha, beta):
+    """``y[c] += v`` (kind ADD), ``y[c] = v`` (ASSIGN) or ``y[c] = v + alpha d[c] x[c] +
+    beta y[c]`` (ASSIGN_DIAGONAL; y not read when beta = 0). Inlined with a constant
+    ``kind``."""
+    if kind == ADD:
+        y[c] += v
+    elif kind == ASSIGN:
+        y[c] = v
+    else:
+        v += alpha * d[c] * x[c]
+        if beta != 0.0:
+            v += beta * y[c]
+        y[c] = v
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _scatter4(nbr, mode, ladder, coef, k, k1, shift, y, with_ladder, acc, kind, d, x, alpha,
+              beta):
+    """:func:`_put` of u :func:`raise4` into ``y[nbr - shift]`` over the entries ``k:k1``."""
     one = np.uint64(1)
     while k < k1:
         sr, si = raise4(acc, coef, np.uint64(mode[k]))
         if with_ladder:
             sr *= ladder[k]
             si *= ladder[k]
-        c = np.uint64(nbr[k]) - shift
-        if assign:
-            y[c] = complex(sr, si)
-        else:
-            y[c] += complex(sr, si)
+        _put(y, np.uint64(nbr[k]) - shift, complex(sr, si), kind, d, x, alpha, beta)
         k += one
 
 
 @njit(cache=True, fastmath=True)
-def apply4(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local,
-           mu, x, x_ghost, y, y_ghost):
+def apply4(ptr, n_loc, n_first_local, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0,
+           row1, n_local, mu, x, x_ghost, y, y_ghost, d, alpha, beta):
     """:func:`apply` for R = 4 (multi-angle): the 8 accumulators stay in registers."""
     with_ladder = ladder.shape[0] > 0
     nl = np.uint64(n_local)
     zero = np.uint64(0)
     for j in range(row0, row1):
         k0 = np.uint64(ptr[j])
+        kl = k0 + np.uint64(n_first_local[j])
         km = k0 + np.uint64(n_loc[j])
         kf = km + np.uint64(n_first[j])
         k1 = np.uint64(ptr[j + 1])
@@ -277,24 +339,32 @@ def apply4(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0,
         acc = _gather4(nbr, mode, ladder, lower_coef, km, k1, nl, x_ghost, with_ladder, acc)
         r0, i0, r1, i1, r2, i2, r3, i3 = acc
         acc = (mu * r0, mu * i0, mu * r1, mu * i1, mu * r2, mu * i2, mu * r3, mu * i3)
-        _scatter4(nbr, mode, ladder, raise_coef, k0, km, zero, y, with_ladder, acc, False)
-        _scatter4(nbr, mode, ladder, raise_coef, km, kf, nl, y_ghost, with_ladder, acc, True)
-        _scatter4(nbr, mode, ladder, raise_coef, kf, k1, nl, y_ghost, with_ladder, acc, False)
+        _scatter4(nbr, mode, ladder, raise_coef, k0, kl, zero, y, with_ladder, acc,
+                  ASSIGN_DIAGONAL, d, x, alpha, beta)
+        _scatter4(nbr, mode, ladder, raise_coef, kl, km, zero, y, with_ladder, acc, ADD,
+                  d, x, alpha, beta)
+        _scatter4(nbr, mode, ladder, raise_coef, km, kf, nl, y_ghost, with_ladder, acc, ASSIGN,
+                  d, x, alpha, beta)
+        _scatter4(nbr, mode, ladder, raise_coef, kf, k1, nl, y_ghost, with_ladder, acc, ADD,
+                  d, x, alpha, beta)
 
 
 @njit(cache=True)
-def apply(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, row1, n_local,
-          mu, x, x_ghost, y, y_ghost):
+def apply(ptr, n_loc, n_first_local, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0,
+          row1, n_local, mu, x, x_ghost, y, y_ghost, d, alpha, beta):
     """For the map rows ``row0:row1`` (intermediate states j), gather
-    ``z_r = sum_b lower_coef[b, r] u_jb x[nbr_jb]`` and scatter-add
-    ``y[nbr_jb] += mu u_jb sum_r raise_coef[b, r] z_r`` over the same entries. Any R.
+    ``z_r = sum_b lower_coef[b, r] u_jb x[nbr_jb]`` and put
+    ``mu u_jb sum_r raise_coef[b, r] z_r`` into ``y[nbr_jb]`` over the same entries. Any R.
 
     The first ``n_loc[j]`` entries of row j address ``x``/``y``, the others
-    ``x_ghost``/``y_ghost`` at ``nbr - n_local``; of those, the first ``n_first[j]``
-    are the first entries of the map to reach their ghost and *assign* it, so
-    ``y_ghost`` needs no zeroing when one call sweeps all the map's rows (rows are
-    visited in order). ``ladder`` empty means all elements are 1 (one-neutrino
-    modes). Local.
+    ``x_ghost``/``y_ghost`` at ``nbr - n_local``. Of the local ones, the first
+    ``n_first_local[j]`` are the first entries of the map to reach their row of y and
+    *assign* it, with the diagonal term ``alpha d x + beta y``; of the others, the
+    first ``n_first[j]`` are the first to reach their ghost and assign it. So one call
+    over all the map's rows (visited in order) leaves ``y = alpha (d + mu A_off / alpha)
+    x + beta y`` on every row some entry reaches (the others: ``map.untouched``) and
+    needs no zeroed ``y_ghost``. ``ladder`` empty means all elements are 1
+    (one-neutrino modes). Local.
     """
     nr = lower_coef.shape[1]
     with_ladder = ladder.shape[0] > 0
@@ -303,6 +373,7 @@ def apply(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, 
     z = np.empty(nr, dtype=np.complex128)
     for j in range(row0, row1):
         k0 = np.uint64(ptr[j])
+        kl = k0 + np.uint64(n_first_local[j])
         km = k0 + np.uint64(n_loc[j])
         kf = km + np.uint64(n_first[j])
         k1 = np.uint64(ptr[j + 1])
@@ -327,7 +398,9 @@ def apply(ptr, n_loc, n_first, nbr, mode, ladder, lower_coef, raise_coef, row0, 
             if with_ladder:
                 s = s * ladder[k]
             c = np.uint64(nbr[k])
-            if k < km:
+            if k < kl:
+                _put(y, c, s, ASSIGN_DIAGONAL, d, x, alpha, beta)
+            elif k < km:
                 y[c] += s
             elif k < kf:
                 y_ghost[c - nl] = s

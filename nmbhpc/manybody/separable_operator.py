@@ -87,6 +87,8 @@ log = logging.getLogger(__name__)
 BYTES_PER_ENTRY_QUBIT = 5
 BYTES_PER_ENTRY_GENERAL = 13
 
+_ALL_ROWS = np.empty(0, dtype=np.int64)
+
 
 def intermediate_basis(basis: SectorBasis) -> SectorBasis | None:
     """The sectors ``K - 1`` of ``basis`` (None when the basis holds only K = 0)."""
@@ -106,11 +108,12 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
 
     Returns a namespace with ``ptr, nbr, mode, ladder`` (ladder empty unless
     ``with_ladder``), ``n_loc`` (per row its count of entries in ``[lo, hi)``:
-    a row lists those first, then the others), ``n_first`` (per row its count of
-    the other entries that are the first, in row order, to reach their ghost:
-    they follow the local ones) and ``ghosts``, the sorted global indices behind
-    the entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is ``ghosts[g]``); the
-    others are ``j - lo``.
+    a row lists those first, then the others), ``n_first_local`` and ``n_first``
+    (per row its count of local and of other entries that are the first, in row
+    order, to reach their basis row or ghost: each group lists those first),
+    ``untouched`` (the local rows ``i - lo`` no entry reaches) and ``ghosts``, the
+    sorted global indices behind the entries ``nbr >= hi - lo`` (entry ``hi - lo +
+    g`` is ``ghosts[g]``); the others are ``j - lo``.
     """
     n, m = configs.shape
     nloc = np.zeros(n, dtype=np.int64)
@@ -127,49 +130,41 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
     # at most M entries per row: one byte per row holds the split for M < 256
     n_loc = nloc.astype(np.uint8 if m < 256 else np.uint16)
     del nloc
-    at = np.flatnonzero(nbr < 0)
-    ghosts, first, inverse = np.unique(-1 - nbr[at], return_index=True, return_inverse=True)
-    nbr[at] = (hi - lo) + inverse
-    del inverse
-    n_first = _first_touches_first(ptr, at, first, nbr, mode, ladder).astype(n_loc.dtype)
-    return SimpleNamespace(ptr=ptr, n_loc=n_loc, n_first=n_first,
+    # the sweep visits rows in order, so a target's first entry can assign it instead
+    # of adding to it: a y ghost needs no zeroing before each product, and a local row
+    # of y gets its diagonal term there, without a pass of its own (docs/performance.md)
+    reached = np.zeros(hi - lo, dtype=np.bool_)
+    n_first_local = np.empty(n, dtype=n_loc.dtype)
+    spk.first_touches_first(ptr, n_loc, False, 0, nbr, mode, ladder, reached, n_first_local)
+    untouched = np.flatnonzero(~reached)
+    del reached
+    ghost = nbr < 0
+    ghosts, inverse = np.unique(-1 - nbr[ghost], return_inverse=True)
+    nbr[ghost] = (hi - lo) + inverse
+    del ghost, inverse
+    n_first = np.empty(n, dtype=n_loc.dtype)
+    spk.first_touches_first(ptr, n_loc, True, hi - lo, nbr, mode, ladder,
+                            np.zeros(len(ghosts), dtype=np.bool_), n_first)
+    return SimpleNamespace(ptr=ptr, n_loc=n_loc, n_first_local=n_first_local, n_first=n_first,
+                           untouched=untouched,
                            nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
                            mode=mode, ladder=ladder, ghosts=ghosts)
-
-
-def _first_touches_first(ptr, at, first, nbr, mode, ladder) -> np.ndarray:
-    """Reorder each row's ghost entries (flat positions ``at``, in row order) so that
-    the entries that touch their ghost first (``first``: positions within ``at``)
-    lead; returns per row the count of those. Local.
-
-    The sweep visits rows in order, so a ghost's first entry can *assign* its
-    y-ghost instead of adding to it, and the y-ghost buffer needs no zeroing
-    before each product (docs/performance.md, section 1)."""
-    n = len(ptr) - 1
-    if len(at) == 0:
-        return np.zeros(n, dtype=np.int64)
-    row = np.searchsorted(ptr, at, side="right") - 1
-    later = np.ones(len(at), dtype=np.int64)
-    later[first] = 0
-    order = np.argsort(2 * row + later, kind="stable")
-    for arr in (nbr, mode) + ((ladder,) if len(ladder) else ()):
-        arr[at] = arr[at][order]
-    return np.bincount(row[first], minlength=n)
 
 
 def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     """(kept, setup transient) bytes of the separable matrix-free operator on one rank.
 
     Four float64 diagonals per row; per intermediate row (sectors K - 1, about
-    ``n_local x dim_int / dim`` rows) a row offset (8), its counts of local and
-    first-touch ghost entries (1 + 1) and its ladder-map entries
+    ``n_local x dim_int / dim`` rows) a row offset (8), its counts of local,
+    first-touch local and first-touch ghost entries (1 + 1 + 1) and its ladder-map
+    entries
     (at most M - K + 1 for one-neutrino modes, M otherwise) at 5 bytes (13 with
     the ladder element of general spins); on more than one rank 4 x 16 bytes per
     ghost (x and y ghosts, scatter send and receive buffers), up to one per
     intermediate row; and the setup transient: the intermediate configurations,
-    8 + 4 bytes per entry (global then final index), 32 per row and 56 per ghost
-    (their renumbering and reordering). The R coupling terms cost registers, not
-    memory.
+    8 + 4 bytes per entry (global then final index) and 32 per row. The R coupling
+    terms cost registers, not memory; the rows no map entry reaches (their diagonal
+    pass) are few.
     """
     qubit = bool(np.all(basis.counts == 1))
     m = basis.n_modes
@@ -179,10 +174,10 @@ def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     inter = SectorBasis(basis.counts, max(basis.kmin - 1, 0), basis.kmax - 1)
     n_int = n * inter.dim / max(basis.dim, 1)
     entries = n_int * (m - inter.kmin if qubit else m)
-    own = 4 * 8 * n + 10 * n_int + (5 if qubit else 13) * entries
-    ghosts = min(n_int, basis.dim - n) if n_ranks > 1 else 0
-    own += 4 * 16 * ghosts
-    setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int + 56 * ghosts
+    own = 4 * 8 * n + 11 * n_int + (5 if qubit else 13) * entries
+    if n_ranks > 1:
+        own += 4 * 16 * min(n_int, basis.dim - n)
+    setup = n_int * basis.bytes_per_config() + 12 * entries + 32 * n_int
     return own, setup
 
 
@@ -196,15 +191,17 @@ def memory_bytes(sz) -> float:
 
 
 @njit(cache=True)
-def _diagonal_mult_add(d, x, y, alpha, beta):
-    """``y <- alpha d x + beta y`` in place, without state-sized temporaries
-    (``beta = 0``: y's old values are not read)."""
-    if beta == 0.0:
-        for i in range(len(y)):
-            y[i] = alpha * d[i] * x[i]
-    else:
-        for i in range(len(y)):
-            y[i] = beta * y[i] + alpha * d[i] * x[i]
+def _diagonal_mult_add(d, x, y, alpha, beta, rows):
+    """``y <- alpha d x + beta y`` in place on the local ``rows`` (all rows when
+    ``rows`` is empty), without state-sized temporaries (``beta = 0``: y's old values
+    are not read)."""
+    n = rows.shape[0] if rows.shape[0] > 0 else y.shape[0]
+    for q in range(n):
+        i = rows[q] if rows.shape[0] > 0 else q
+        v = alpha * d[i] * x[i]
+        if beta != 0.0:
+            v += beta * y[i]
+        y[i] = v
 
 
 def coefficient_tables(ctx, couplings_over_n, factors, weights, counts) -> None:
@@ -292,28 +289,26 @@ class SeparableHamiltonian(PythonHamiltonian):
         mp = self.map
         mu = self.mu * alpha
 
-        def diagonal(ya):
-            if alpha == 1.0 and beta == 0.0:
-                with_event("MBDiagonal", np.multiply, self.diag, xa, ya)
-            else:
-                with_event("MBDiagonal", _diagonal_mult_add, self.diag, xa, ya, alpha, beta)
-
         if mp is None:
             with y as ya:
-                diagonal(ya)
+                with_event("MBDiagonal", _diagonal_mult_add, self.diag, xa, ya, alpha, beta,
+                           _ALL_ROWS)
             return
         insert, add = PETSc.InsertMode.INSERT_VALUES, PETSc.InsertMode.ADD_VALUES
         forward, reverse = PETSc.ScatterMode.FORWARD, PETSc.ScatterMode.REVERSE
         kernel = spk.apply4 if self.n_terms == 4 else spk.apply
-        args = (mp.ptr, mp.n_loc, mp.n_first, mp.nbr, mp.mode, mp.ladder, self.lower_coef,
-                self.raise_coef, 0, len(mp.ptr) - 1, self.hi - self.lo, mu)
-        if self.scatter is None:
-            with y as ya:
-                diagonal(ya)
-                with_event("MBLadderSweep", kernel, *args, xa, xa, ya, ya)
-            return
+        args = (mp.ptr, mp.n_loc, mp.n_first_local, mp.n_first, mp.nbr, mp.mode, mp.ladder,
+                self.lower_coef, self.raise_coef, 0, len(mp.ptr) - 1, self.hi - self.lo, mu)
         with y as ya:
-            diagonal(ya)
+            # the sweep puts the diagonal term into every row a map entry reaches
+            # (the first one assigns it); the few others get it here
+            if len(mp.untouched):
+                with_event("MBDiagonal", _diagonal_mult_add, self.diag, xa, ya, alpha, beta,
+                           mp.untouched)
+            if self.scatter is None:
+                with_event("MBLadderSweep", kernel, *args, xa, xa, ya, ya, self.diag, alpha,
+                           beta)
+                return
             # finished before the kernel, not overlapped with it: a rank busy in the
             # kernel does not progress MPI, so the large (rendezvous) ghost messages
             # of the other rank would wait for it (measured: 17.7 ms per product on
@@ -321,7 +316,8 @@ class SeparableHamiltonian(PythonHamiltonian):
             with_event("MBGhostFill", self.scatter.scatter, x, self.x_ghost, insert, forward)
             with self.x_ghost as xg, self.y_ghost as yg:
                 # assigns every y ghost before adding to it
-                with_event("MBLadderSweep", kernel, *args, xa, xg, ya, yg)
+                with_event("MBLadderSweep", kernel, *args, xa, xg, ya, yg, self.diag, alpha,
+                           beta)
         with_event("MBGhostAdd", self.scatter.scatter, self.y_ghost, y, add, reverse)
 
     def interaction_bounds(self) -> tuple[float, float]:
