@@ -329,8 +329,9 @@ def test_ladder_neighbours_rank_like_the_basis(counts, krange):
         nbr = np.empty(ptr[-1], dtype=np.int64)
         mode = np.empty(ptr[-1], dtype=np.int64)
         lad = np.empty(ptr[-1])
-        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, nbr, mode, lad, True,
-                            np.empty(0, dtype=np.int64))
+        no_split = np.empty(0, dtype=np.int64)
+        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, nbr, mode, lad, True, no_split,
+                            np.empty(0, dtype=np.bool_), no_split)
         expect_nbr, expect_lad = [], []
         for k in cfg:
             for a in range(len(counts)):
@@ -346,7 +347,8 @@ def test_ladder_neighbours_rank_like_the_basis(counts, krange):
         assert nl.sum() == np.count_nonzero(nbr >= 0) and ng.sum() == np.count_nonzero(nbr < 0)
         # split rows: each row's local entries first, then its others, each in mode order
         split = [np.empty_like(a) for a in (nbr, mode, lad)]
-        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, *split, True, nl)
+        spk.fill_neighbours(cfg, np.arange(n), *args, ptr, *split, True, nl,
+                            np.empty(0, dtype=np.bool_), np.empty(0, dtype=np.int64))
         for q in range(n):
             row = slice(ptr[q], ptr[q + 1])
             order = np.argsort(nbr[row] < 0, kind="stable")

@@ -101,7 +101,7 @@ def neighbour_counts(configs, counts, cum, delta, t_kmin, t_offset, lo, hi, out_
 
 @njit(cache=True)
 def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi, ptr, nbr, mode,
-                    ladder, with_ladder, n_local_entries):
+                    ladder, with_ladder, n_local_entries, reached, n_first_local):
     """Write the neighbours of the rows ``configs[order]`` into the CSR map ``ptr``.
 
     A neighbour in ``[lo, hi)`` is written as ``j - lo``, any other as
@@ -110,21 +110,39 @@ def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi
     written only when ``with_ladder``. Entries follow the mode order; with
     ``n_local_entries`` (row q's count of neighbours in ``[lo, hi)``, from
     :func:`neighbour_counts`; empty: no split) a row's local entries come
-    first, in mode order, then its others.
+    first, in mode order, then its others. With ``reached`` (False on entry, one
+    flag per row of ``[lo, hi)``; empty: not done; needs the split) the local
+    entries that reach their row first, in the order written, lead the row's local
+    entries (``n_first_local[q]``: their number) and ``reached`` marks every row
+    reached.
     """
     n, m = configs.shape
     split = n_local_entries.shape[0] > 0
+    first_touch = reached.shape[0] > 0
     kk, shifted, plain, rem, out, modes = _neighbour_buffers(m)
+    is_first = np.zeros(m, dtype=np.bool_)
     for q in range(order.shape[0]):
+        f = ptr[q]
         c = ptr[q]
         g = ptr[q] + n_local_entries[q] if split else 0
         cnt = _row_neighbours(configs[order[q]], counts, cum, delta, t_kmin, t_offset, kk,
                               shifted, plain, rem, out, modes)
+        if first_touch:
+            nf = 0
+            for e in range(cnt):
+                j = out[e]
+                is_first[e] = j >= lo and j < hi and not reached[j - lo]
+                if is_first[e]:
+                    reached[j - lo] = True
+                    nf += 1
+            n_first_local[q] = nf
+            c += nf
         for e in range(cnt):
             j = out[e]
             a = modes[e]
             local = j >= lo and j < hi
-            at = g if split and not local else c
+            first = first_touch and is_first[e]
+            at = g if split and not local else f if first else c
             nbr[at] = j - lo if local else -1 - j
             mode[at] = a
             if with_ladder:
@@ -132,17 +150,19 @@ def fill_neighbours(configs, order, counts, cum, delta, t_kmin, t_offset, lo, hi
                 ladder[at] = eq1.j_plus(counts[a], up)
             if split and not local:
                 g += 1
+            elif first:
+                f += 1
             else:
                 c += 1
 
 
 @njit(cache=True)
-def first_touches_first(ptr, n_loc, ghost_part, shift, nbr, mode, ladder, seen, counts):
-    """Stable-partition each row's local entries (``ghost_part`` False: the first
-    ``n_loc[j]``) or its other entries (True) so that those whose target ``nbr -
-    shift`` no earlier entry reached come first; ``counts[j]`` gets their number and
-    ``seen`` (False on entry, one flag per target) marks every target reached. In
-    place on ``nbr``, ``mode`` and ``ladder`` (empty: none). Local."""
+def ghost_first_touches_first(ptr, n_loc, shift, nbr, mode, ladder, seen, counts):
+    """Stable-partition each row's ghost entries (those after its first ``n_loc[j]``) so
+    that those whose ghost ``nbr - shift`` no earlier entry reached come first;
+    ``counts[j]`` gets their number and ``seen`` (False on entry, one flag per ghost)
+    marks every ghost reached. In place on ``nbr``, ``mode`` and ``ladder`` (empty:
+    none). Local."""
     with_ladder = ladder.shape[0] > 0
     n = ptr.shape[0] - 1
     width = 0
@@ -152,11 +172,10 @@ def first_touches_first(ptr, n_loc, ghost_part, shift, nbr, mode, ladder, seen, 
     later_mode = np.empty(width, dtype=mode.dtype)
     later_ladder = np.empty(width if with_ladder else 0, dtype=ladder.dtype)
     for j in range(n):
-        a = ptr[j] + n_loc[j] if ghost_part else ptr[j]
-        b = ptr[j + 1] if ghost_part else ptr[j] + n_loc[j]
+        a = ptr[j] + n_loc[j]
         c = a
         t = 0
-        for k in range(a, b):
+        for k in range(a, ptr[j + 1]):
             target = nbr[k] - shift
             if not seen[target]:
                 seen[target] = True

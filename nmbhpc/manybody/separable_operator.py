@@ -126,25 +126,26 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
     nbr = np.empty(int(ptr[-1]), dtype=np.int64)
     mode = np.empty(len(nbr), dtype=np.uint8 if m <= 256 else np.uint16)
     ladder = np.empty(len(nbr) if with_ladder else 0)
-    spk.fill_neighbours(configs, np.arange(n), *args, ptr, nbr, mode, ladder, with_ladder, nloc)
-    # at most M entries per row: one byte per row holds the split for M < 256
-    n_loc = nloc.astype(np.uint8 if m < 256 else np.uint16)
-    del nloc
     # the sweep visits rows in order, so a target's first entry can assign it instead
-    # of adding to it: a y ghost needs no zeroing before each product, and a local row
-    # of y gets its diagonal term there, without a pass of its own (docs/performance.md)
+    # of adding to it: a local row of y gets its diagonal term there, without a pass
+    # of its own, and a y ghost needs no zeroing before each product (docs/performance.md)
     reached = np.zeros(hi - lo, dtype=np.bool_)
-    n_first_local = np.empty(n, dtype=n_loc.dtype)
-    spk.first_touches_first(ptr, n_loc, False, 0, nbr, mode, ladder, reached, n_first_local)
+    n_first_local = np.empty(n, dtype=np.int64)
+    spk.fill_neighbours(configs, np.arange(n), *args, ptr, nbr, mode, ladder, with_ladder, nloc,
+                        reached, n_first_local)
     untouched = np.flatnonzero(~reached)
     del reached
+    # at most M entries per row: one byte per row holds a count for M < 256
+    n_loc = nloc.astype(np.uint8 if m < 256 else np.uint16)
+    n_first_local = n_first_local.astype(n_loc.dtype)
+    del nloc
     ghost = nbr < 0
     ghosts, inverse = np.unique(-1 - nbr[ghost], return_inverse=True)
     nbr[ghost] = (hi - lo) + inverse
     del ghost, inverse
     n_first = np.empty(n, dtype=n_loc.dtype)
-    spk.first_touches_first(ptr, n_loc, True, hi - lo, nbr, mode, ladder,
-                            np.zeros(len(ghosts), dtype=np.bool_), n_first)
+    spk.ghost_first_touches_first(ptr, n_loc, hi - lo, nbr, mode, ladder,
+                                  np.zeros(len(ghosts), dtype=np.bool_), n_first)
     return SimpleNamespace(ptr=ptr, n_loc=n_loc, n_first_local=n_first_local, n_first=n_first,
                            untouched=untouched,
                            nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
