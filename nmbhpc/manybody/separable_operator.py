@@ -107,18 +107,20 @@ def _index_type(n: int):
     return np.uint32 if n < 2**32 else np.uint64
 
 
-def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool):
+def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool,
+               first_touch: bool = False):
     """The map of the intermediate states ``configs``: per row the basis indices of
     ``k + e_b`` (see separable_kernels). Local.
 
     Returns a namespace with ``ptr, nbr, mode, ladder`` (ladder empty unless
     ``with_ladder``), ``n_loc`` (per row its count of entries in ``[lo, hi)``:
-    a row lists those first, then the others), ``n_first_local`` and ``n_first``
-    (per row its count of local and of other entries that are the first, in row
-    order, to reach their basis row or ghost: each group lists those first),
-    ``untouched`` (the local rows ``i - lo`` no entry reaches) and ``ghosts``, the
-    sorted global indices behind the entries ``nbr >= hi - lo`` (entry ``hi - lo +
-    g`` is ``ghosts[g]``); the others are ``j - lo``.
+    a row lists those first, then the others) and ``ghosts``, the sorted global
+    indices behind the entries ``nbr >= hi - lo`` (entry ``hi - lo + g`` is
+    ``ghosts[g]``); the others are ``j - lo``. With ``first_touch`` (what the
+    product needs) also ``n_first_local`` and ``n_first`` (per row its count of
+    local and of other entries that are the first, in row order, to reach their
+    basis row or ghost: each group lists those first) and ``untouched`` (the local
+    rows ``i - lo`` no entry reaches).
     """
     n, m = configs.shape
     nloc = np.zeros(n, dtype=np.int64)
@@ -134,27 +136,27 @@ def ladder_map(configs, basis: SectorBasis, lo: int, hi: int, with_ladder: bool)
     # the sweep visits rows in order, so a target's first entry can assign it instead
     # of adding to it: a local row of y gets its diagonal term there, without a pass
     # of its own, and a y ghost needs no zeroing before each product (docs/performance.md)
-    reached = np.zeros(hi - lo, dtype=np.bool_)
-    n_first_local = np.empty(n, dtype=np.int64)
+    reached = np.zeros(hi - lo if first_touch else 0, dtype=np.bool_)
+    n_first_local = np.empty(n if first_touch else 0, dtype=np.int64)
     spk.fill_neighbours(configs, np.arange(n), *args, ptr, nbr, mode, ladder, with_ladder, nloc,
                         reached, n_first_local)
-    untouched = np.flatnonzero(~reached)
-    del reached
     # at most M entries per row: one byte per row holds a count for M < 256
     n_loc = nloc.astype(np.uint8 if m < 256 else np.uint16)
-    n_first_local = n_first_local.astype(n_loc.dtype)
     del nloc
     ghost = nbr < 0
     ghosts, inverse = np.unique(-1 - nbr[ghost], return_inverse=True)
     nbr[ghost] = (hi - lo) + inverse
     del ghost, inverse
-    n_first = np.empty(n, dtype=n_loc.dtype)
-    spk.ghost_first_touches_first(ptr, n_loc, hi - lo, nbr, mode, ladder,
-                                  np.zeros(len(ghosts), dtype=np.bool_), n_first)
-    return SimpleNamespace(ptr=ptr, n_loc=n_loc, n_first_local=n_first_local, n_first=n_first,
-                           untouched=untouched,
-                           nbr=nbr.astype(_index_type(hi - lo + len(ghosts))),
-                           mode=mode, ladder=ladder, ghosts=ghosts)
+    out = SimpleNamespace(ptr=ptr, n_loc=n_loc, mode=mode, ladder=ladder, ghosts=ghosts)
+    if first_touch:
+        out.untouched = np.flatnonzero(~reached)
+        out.n_first_local = n_first_local.astype(n_loc.dtype)
+        out.n_first = np.empty(n, dtype=n_loc.dtype)
+        spk.ghost_first_touches_first(ptr, n_loc, hi - lo, nbr, mode, ladder,
+                                      np.zeros(len(ghosts), dtype=np.bool_), out.n_first)
+    del reached, n_first_local
+    out.nbr = nbr.astype(_index_type(hi - lo + len(ghosts)))
+    return out
 
 
 def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
@@ -262,7 +264,8 @@ class SeparableHamiltonian(PythonHamiltonian):
             return
         t_lo, t_hi = intermediate_rows(self.inter, basis, hi, comm)
         self.n_intermediate = t_hi - t_lo
-        self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit)
+        self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit,
+                              first_touch=True)
         self.n_ghost = len(self.map.ghosts)
         self.x_ghost, self.scatter = ghost_scatter(self.map.ghosts, hi - lo, basis.dim, comm)
         self.y_ghost = self.x_ghost if self.scatter is None else self.x_ghost.duplicate()
