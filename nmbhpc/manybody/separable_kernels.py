@@ -313,8 +313,8 @@ ADD, ASSIGN, ASSIGN_DIAGONAL = 0, 1, 2
 @njit(cache=True, fastmath=True, inline="always")
 def _put(y, c, v, kind, d, x, alpha, beta):
     """``y[c] += v`` (kind ADD), ``y[c] = v`` (ASSIGN) or ``y[c] = v + alpha d[c] x[c] +
-    beta y[c]`` (ASSIGN_DIAGONAL; y not read when beta = 0). Inlined with a constant
-    ``kind``."""
+    beta y[c]`` (ASSIGN_DIAGONAL; y not read when beta = 0). Inlined; apply4 passes a
+    constant ``kind``, so its loops carry no branch on it."""
     if kind == ADD:
         y[c] += v
     elif kind == ASSIGN:
@@ -417,14 +417,10 @@ def apply(ptr, n_loc, n_first_local, n_first, nbr, mode, ladder, lower_coef, rai
             if with_ladder:
                 s = s * ladder[k]
             c = np.uint64(nbr[k])
-            if k < kl:
-                _put(y, c, s, ASSIGN_DIAGONAL, d, x, alpha, beta)
-            elif k < km:
-                y[c] += s
-            elif k < kf:
-                y_ghost[c - nl] = s
+            if k < km:
+                _put(y, c, s, ASSIGN_DIAGONAL if k < kl else ADD, d, x, alpha, beta)
             else:
-                y_ghost[c - nl] += s
+                _put(y_ghost, c - nl, s, ASSIGN if k < kf else ADD, d, x, alpha, beta)
             k += one
 
 
