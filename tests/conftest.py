@@ -156,3 +156,17 @@ def shared_tmp_path(tmp_path_factory):
     import pathlib
 
     return pathlib.Path(path)
+
+
+@pytest.fixture
+def ghost_exchange_option():
+    """``set(kind)`` puts ``-mb_H_ghost_exchange kind`` (the separable operator's ghost
+    exchange) into the PETSc options database for this test."""
+    PETSc, _ = init_petsc()
+    options = PETSc.Options()
+
+    def set_kind(kind: str) -> None:
+        options.setValue("mb_H_ghost_exchange", kind)
+
+    yield set_kind
+    options.delValue("mb_H_ghost_exchange")

@@ -122,14 +122,17 @@ def _assert_first_touches(entries, first, targets):
     return reached
 
 
+@pytest.mark.parametrize("exchange", ["shared", "scatter"])
 @pytest.mark.parametrize("case", ["multi-angle-sectors", "general-spins", "from-sector-0"])
-def test_first_entry_of_each_target_assigns_it(comm, case):
+def test_first_entry_of_each_target_assigns_it(comm, case, exchange, ghost_exchange_option):
     """Neither y nor the y ghosts are cleared before a product: the earliest map entry
     that reaches a row of y assigns it, with its diagonal term, and the earliest that
     reaches a ghost assigns that; the rows no entry reaches get a diagonal pass of their
     own. With y and the y ghosts full of NaN, the product equals the stored matrix's,
-    and the map holds exactly one such entry per row and per ghost."""
+    and the map holds exactly one such entry per row and per ghost (both ghost
+    exchanges)."""
     results = {}
+    ghost_exchange_option(exchange)
     for op in ("matrix", "separable"):
         solver = ManyBodySolver(CASES[case](op), comm)
         try:
@@ -152,8 +155,9 @@ def test_first_entry_of_each_target_assigns_it(comm, case):
             assert np.array_equal(reached, n_local + np.arange(len(mp.ghosts)))
             if case == "from-sector-0" and comm.rank == 0:
                 assert len(mp.untouched) > 0  # the K = 0 state has no lowered neighbour
-            if ctx.scatter is not None:
-                with ctx.y_ghost as yg:
+            if comm.size > 1:
+                assert ctx.exchange.kind == exchange
+                with ctx.exchange.ghost_arrays() as (_xg, yg):
                     yg[:] = np.nan
             solver.propagator.set_mu(3.0)
             xv, yv = solver.psi.duplicate(), solver.psi.duplicate()

@@ -638,28 +638,20 @@ def predict_time(rc: RankCounts, seconds_per_entry: float, network: Network = Ne
 def measured_counts(mat) -> dict:
     """The counts of :class:`RankCounts` for this rank, read from a built "real" or
     "separable" operator (the MATSHELL ``mat`` of real_operator /
-    separable_operator) and its VecScatter. Collective.
+    separable_operator) and its ghost exchange. Collective.
 
-    The one function here that touches PETSc (imported lazily): ghosts are the
-    entries of the operator's ghost Vec, their owners found by scattering each
-    row's global index through the operator's own scatter.
+    The one function here that touches PETSc: ghosts are the entries of the
+    operator's ghost buffer, their owners found by sending each row's global
+    index through the operator's own exchange.
     """
-    from ..runtime.stack import init_petsc
-
-    PETSc, _ = init_petsc()
     ctx = mat.getPythonContext()
     lo, hi = ctx.lo, ctx.hi
     n = hi - lo
     ranges = mat.getOwnershipRanges()
-    if ctx.scatter is None:
-        ghost_rows = np.zeros(0, dtype=np.int64)
-    else:
-        index = mat.createVecRight()
-        index.setArray(np.arange(lo, hi, dtype=np.float64).astype(np.complex128))
-        ctx.scatter.scatter(index, ctx.x_ghost, PETSc.InsertMode.INSERT_VALUES,
-                            PETSc.ScatterMode.FORWARD)
-        index.destroy()
-        ghost_rows = np.rint(ctx.x_ghost.getArray(readonly=True).real).astype(np.int64)
+    index = mat.createVecRight()
+    index.setArray(np.arange(lo, hi, dtype=np.float64).astype(np.complex128))
+    ghost_rows = np.rint(ctx.ghost_values(index).real).astype(np.int64)
+    index.destroy()
     owners = np.unique(np.searchsorted(ranges, ghost_rows, side="right") - 1)
     out = {"rows": n, "ghosts": int(ctx.n_ghost), "messages": len(owners),
            "ghost_vector": int(len(ghost_rows))}

@@ -83,7 +83,8 @@ from . import shell_kernels as sk
 from .basis import SectorBasis
 from .intermediate_split import intermediate_rows
 from .product_events import with_event
-from .shell_operator import PythonHamiltonian, ghost_scatter, python_hamiltonian
+from .ghost_exchange import KINDS, ghost_exchange
+from .shell_operator import PythonHamiltonian, python_hamiltonian
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,7 @@ class SeparableHamiltonian(PythonHamiltonian):
     """
 
     def __init__(self, basis: SectorBasis, configs, lo, hi, vacuum, couplings_over_n,
-                 factors, weights, comm):
+                 factors, weights, comm, exchange: str = "auto"):
         counts = basis.counts
         self.lo, self.hi = lo, hi
         self._comm = comm
@@ -258,7 +259,7 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.n_offdiag = int(spk.offdiag_counts(configs, counts, self.coup).sum())
 
         self.inter = intermediate_basis(basis)
-        self.x_ghost = self.y_ghost = self.scatter = self.map = None
+        self.exchange = self.map = None
         self.n_ghost = 0
         if self.inter is None:
             return
@@ -267,8 +268,7 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit,
                               first_touch=True)
         self.n_ghost = len(self.map.ghosts)
-        self.x_ghost, self.scatter = ghost_scatter(self.map.ghosts, hi - lo, basis.dim, comm)
-        self.y_ghost = self.x_ghost if self.scatter is None else self.x_ghost.duplicate()
+        self.exchange = ghost_exchange(exchange, self.map.ghosts, lo, hi, basis.dim, comm)
 
     @property
     def bytes_per_entry(self) -> int:
@@ -283,16 +283,15 @@ class SeparableHamiltonian(PythonHamiltonian):
 
     # --- operator --------------------------------------------------------------
     def mult(self, mat, x, y) -> None:
-        """``y = H x``. Collective (the ghost scatter, forward and reverse)."""
+        """``y = H x``. Collective (the ghost exchange, forward and reverse)."""
         self.mult_add(x, y, 1.0, 0.0)
 
     def mult_add(self, x, y, alpha: float, beta: float) -> None:
         """``y <- alpha H x + beta y`` (``y`` not ``x``; ``beta = 0`` ignores y's values).
-        Collective (the ghost scatter, forward and reverse).
+        Collective (the ghost exchange, forward and reverse).
 
         The Chebyshev propagator's recurrence runs on psi and two work vectors with
         it (chebyshev_propagator.py)."""
-        PETSc, _ = init_petsc()
         self.mults += 1
         xa = x.getArray(readonly=True)
         mp = self.map
@@ -303,8 +302,6 @@ class SeparableHamiltonian(PythonHamiltonian):
                 with_event("MBDiagonal", _diagonal_mult_add, self.diag, xa, ya, alpha, beta,
                            _ALL_ROWS)
             return
-        insert, add = PETSc.InsertMode.INSERT_VALUES, PETSc.InsertMode.ADD_VALUES
-        forward, reverse = PETSc.ScatterMode.FORWARD, PETSc.ScatterMode.REVERSE
         kernel = spk.apply4 if self.n_terms == 4 else spk.apply
         args = (mp.ptr, mp.n_loc, mp.n_first_local, mp.n_first, mp.nbr, mp.mode, mp.ladder,
                 self.lower_coef, self.raise_coef, 0, len(mp.ptr) - 1, self.hi - self.lo, mu)
@@ -314,7 +311,8 @@ class SeparableHamiltonian(PythonHamiltonian):
             if len(mp.untouched):
                 with_event("MBDiagonal", _diagonal_mult_add, self.diag, xa, ya, alpha, beta,
                            mp.untouched)
-            if self.scatter is None:
+            ex = self.exchange
+            if ex is None:
                 with_event("MBLadderSweep", kernel, *args, xa, xa, ya, ya, self.diag, alpha,
                            beta)
                 return
@@ -322,12 +320,27 @@ class SeparableHamiltonian(PythonHamiltonian):
             # kernel does not progress MPI, so the large (rendezvous) ghost messages
             # of the other rank would wait for it (measured: 17.7 ms per product on
             # 2 ranks with the overlap, against ~6 ms of kernel and scatter work)
-            with_event("MBGhostFill", self.scatter.scatter, x, self.x_ghost, insert, forward)
-            with self.x_ghost as xg, self.y_ghost as yg:
+            with_event("MBGhostFill", ex.fill, x)
+            with ex.ghost_arrays() as (xg, yg):
                 # assigns every y ghost before adding to it
                 with_event("MBLadderSweep", kernel, *args, xa, xg, ya, yg, self.diag, alpha,
                            beta)
-        with_event("MBGhostAdd", self.scatter.scatter, self.y_ghost, y, add, reverse)
+        with_event("MBGhostAdd", ex.add, y)
+
+    def ghost_values(self, vec):
+        """This rank's ghost entries of the PETSc Vec ``vec`` (an array in ghost order;
+        empty on one rank). Collective."""
+        if self.exchange is None:
+            return np.zeros(0, dtype=np.complex128)
+        self.exchange.fill(vec)
+        with self.exchange.ghost_arrays() as (xg, _yg):
+            return np.array(xg)
+
+    def destroy(self, mat=None) -> None:
+        """Free the ghost exchange (idempotent). Collective."""
+        if self.exchange is not None:
+            self.exchange.destroy()
+            self.exchange = None
 
     def interaction_bounds(self) -> tuple[float, float]:
         """``(a_lo, a_hi)``: the Gershgorin interval of A's spectrum (the union of its row
@@ -389,7 +402,12 @@ def separable_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: 
     if len(weights) > 8:
         log.warning("the couplings are not a sum of few separable terms (R = %d): the "
                     "separable operator costs R gathers' worth of work per entry", len(weights))
+    PETSc, _ = init_petsc()
+    exchange = PETSc.Options(prefix).getString("ghost_exchange", "auto")
+    if exchange not in KINDS:
+        raise ValueError(f"-{prefix}ghost_exchange {exchange!r}: expected one of "
+                         f"{', '.join(KINDS)}")
     d = np.ascontiguousarray(vacuum.getArray(readonly=True).real, dtype=np.float64)
     ctx = SeparableHamiltonian(basis, np.ascontiguousarray(configs), lo, hi, d, couplings_over_n,
-                               factors, weights, comm)
+                               factors, weights, comm, exchange)
     return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)

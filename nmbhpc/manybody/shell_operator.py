@@ -80,6 +80,16 @@ class PythonHamiltonian:
     def getDiagonal(self, mat, d) -> None:
         d.setArray((self.vacuum + self.mu * self.diag_a).astype(np.complex128))
 
+    def ghost_values(self, vec):
+        """This rank's ghost entries of the PETSc Vec ``vec`` (an array in ghost order;
+        empty on one rank). Collective."""
+        if self.scatter is None:
+            return np.zeros(0, dtype=np.complex128)
+        PETSc, _ = init_petsc()
+        self.scatter.scatter(vec, self.x_ghost, PETSc.InsertMode.INSERT_VALUES,
+                             PETSc.ScatterMode.FORWARD)
+        return np.array(self.x_ghost.getArray(readonly=True))
+
     def destroy(self, mat=None) -> None:
         """Free the ghost Vecs and the scatter (idempotent)."""
         for name in ("scatter", "x_ghost", "y_ghost"):
