@@ -40,7 +40,7 @@ from .hamiltonian import local_rows
 #: cost of one ladder-map entry and of one ghost entry of the home rank (integers:
 #: the split is computed in integer arithmetic, identically on every rank)
 ENTRY_WEIGHT = 4
-GHOST_WEIGHT = 4
+GHOST_WEIGHT = 1
 
 #: intermediate rows ranked per chunk while counting (bounds the transient memory)
 _CHUNK = 1 << 18
