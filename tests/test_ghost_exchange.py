@@ -84,3 +84,24 @@ def test_unknown_exchange_is_refused(comm, ghost_exchange_option):
     with pytest.raises(ValueError, match=r"mb_H_ghost_exchange 'rdma'.*shared, scatter"):
         ManyBodySolver(_sectors_config("separable"), comm)
     assert "auto" in KINDS
+
+
+def test_windows_without_room_fall_back_or_are_refused(comm, ghost_exchange_option,
+                                                       monkeypatch):
+    """``auto`` takes the VecScatter when the windows' backing directory lacks the room
+    (a full tmpfs is a SIGBUS at first touch, not an error); ``shared`` refuses, naming
+    the directory."""
+    from nmbhpc.manybody import ghost_exchange as ge
+
+    monkeypatch.setattr(ge, "shared_bytes_free", lambda needed, c: (False, "/dev/shm", 1 << 20))
+    solver = ManyBodySolver(_sectors_config("separable"), comm)
+    try:
+        exchange = solver.propagator.H.getPythonContext().exchange
+        assert exchange is None if comm.size == 1 else exchange.kind == "scatter"
+    finally:
+        solver.destroy()
+    if comm.size > 1:
+        ghost_exchange_option("shared")
+        with pytest.raises(ValueError, match=r"ghost_exchange shared: the ghost windows need "
+                                             r".* MiB in /dev/shm, which has 1.0 MiB free"):
+            ManyBodySolver(_sectors_config("separable"), comm)

@@ -19,14 +19,18 @@ operator's prefix):
   made for its rows. Nothing is packed, sent or unpacked: each value is copied
   once, by its owner on the way in and read once by its owner on the way out,
   and on 2 ranks the two ranks copy their shares at the same time.
-* ``auto`` (default): ``shared`` when the whole communicator is on one node,
-  else ``scatter``.
+* ``auto`` (default): ``shared`` when the whole communicator is on one node and
+  the windows (2 x 16 bytes per ghost of every rank) fit in the free space of the
+  directory that backs them (:func:`backing_directory`; a full tmpfs would make
+  the first touch of a page a SIGBUS), else ``scatter``.
 
 The two give the same y up to the order of the adds into a row reached from
 several ranks (round-off). docs/performance.md section 1 has the measurements.
 """
 from __future__ import annotations
 
+import logging
+import os
 from contextlib import contextmanager, nullcontext
 
 import numpy as np
@@ -34,6 +38,8 @@ import numpy as np
 from ..runtime.jit import njit
 from ..runtime.stack import init_petsc
 from .shell_operator import ghost_scatter
+
+log = logging.getLogger(__name__)
 
 #: the values of ``-<prefix>ghost_exchange``
 KINDS = ("auto", "shared", "scatter")
@@ -206,6 +212,30 @@ class SharedExchange:
         self.windows = []
 
 
+def backing_directory() -> str:
+    """Where the MPI library keeps shared-memory windows: Open MPI's
+    ``osc_sm_backing_directory`` when set in the environment, else ``/dev/shm``
+    (Open MPI's and MPICH's default on Linux)."""
+    return os.environ.get("OMPI_MCA_osc_sm_backing_directory", "/dev/shm")
+
+
+def shared_bytes_free(needed: int, comm) -> tuple[bool, str, int]:
+    """``(fits, directory, free bytes)``: whether ``needed`` bytes of windows fit in
+    the backing directory on every rank (a tmpfs that is full makes the first
+    touch of a window page a SIGBUS, not an error). An unknown directory counts as
+    fitting. Collective."""
+    from mpi4py import MPI
+
+    path = backing_directory()
+    try:
+        st = os.statvfs(path)
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        free = -1
+    fits = free < 0 or free >= needed
+    return bool(comm.allreduce(fits, op=MPI.LAND)), path, free
+
+
 def ghost_exchange(kind: str, ghosts: np.ndarray, lo: int, hi: int, dim: int, comm):
     """The exchange for this rank's ghost rows ``ghosts`` (global, in ghost order) of
     an operator whose rows ``lo:hi`` this rank owns; None on one rank. ``kind`` is
@@ -214,12 +244,23 @@ def ghost_exchange(kind: str, ghosts: np.ndarray, lo: int, hi: int, dim: int, co
         raise ValueError(f"-mb_H_ghost_exchange {kind!r}: expected one of {', '.join(KINDS)}")
     if comm.Get_size() == 1:
         return None
-    if kind == "auto":
-        kind = "shared" if on_one_node(comm) else "scatter"
-    if kind == "shared":
-        if not on_one_node(comm):
-            raise ValueError("-mb_H_ghost_exchange shared: the ranks are not all on one node; "
-                             "use scatter (or auto)")
-        ranges = np.array(comm.allgather(lo) + [dim], dtype=np.int64)
-        return SharedExchange(ghosts, lo, hi, ranges, comm)
+    if kind == "auto" and not on_one_node(comm):
+        kind = "scatter"
+    elif kind == "shared" and not on_one_node(comm):
+        raise ValueError("-mb_H_ghost_exchange shared: the ranks are not all on one node; "
+                         "use scatter (or auto)")
+    if kind in ("auto", "shared"):
+        # 2 windows of 16 bytes per ghost of every rank, plus a page each
+        needed = 2 * 16 * comm.allreduce(len(ghosts)) + 2 * (1 << 16)
+        fits, path, free = shared_bytes_free(needed, comm)
+        if fits:
+            ranges = np.array(comm.allgather(lo) + [dim], dtype=np.int64)
+            return SharedExchange(ghosts, lo, hi, ranges, comm)
+        message = (f"the ghost windows need {needed / 2**20:.1f} MiB in {path}, which has "
+                   f"{free / 2**20:.1f} MiB free")
+        if kind == "shared":
+            raise ValueError(f"-mb_H_ghost_exchange shared: {message}; use scatter, or give "
+                             "the windows room (OMPI_MCA_osc_sm_backing_directory)")
+        if comm.Get_rank() == 0:
+            log.info("ghost exchange through a VecScatter: %s", message)
     return ScatterExchange(ghosts, lo, hi, dim, comm)
