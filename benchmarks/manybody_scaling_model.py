@@ -1,6 +1,6 @@
 """Scaling model of the many-body products: measured against counted, then predicted.
 
-Three parts (docs/performance.md, "Scaling model"), all on the benchmark model
+Four parts (docs/performance.md, "Scaling model"), all on the benchmark model
 (manybody_tools.model_config: N one-neutrino modes, multi-angle couplings, the
 half-filled sector):
 
@@ -13,6 +13,8 @@ half-filled sector):
               up to ``--model-ranks``. Exit status 1 if any rank disagrees or
               an MPI job fails (the solver's memory check refuses P ranks
               when the node lacks the memory: each rank holds the whole stack).
+``splits``    counts the separable operator's even and cost-balanced
+              intermediate splits side by side (scaling_model.exact_counts).
 ``cost``      times products on one rank (CPU time of the calling thread, the
               median of ``--products``) and prints seconds per entry: per
               off-diagonal non-zero of A ("real"), per ladder-map entry
@@ -23,6 +25,7 @@ half-filled sector):
               scaling_model.sampled_counts and the stated network.
 
     python benchmarks/manybody_scaling_model.py measured --n 16 18 --ranks 1 2 4 8 16 32 64
+    python benchmarks/manybody_scaling_model.py splits --n 20 --ranks 2 4 16 64
     python benchmarks/manybody_scaling_model.py predict --n 30 32 34 36
 
 Run it with plain python (it starts its own MPI jobs for ``measured``).
@@ -125,7 +128,7 @@ def measured(args) -> int:
             agreed.append(f"N = {run['n']} {run['operator']} {agree} / {p}")
         print(f"# {p} ranks: built and counted in {time.perf_counter() - t0:.0f} s; ranks equal "
               f"in every count: {', '.join(agreed)}", flush=True)
-    print("\nMeasured (operator's own arrays and VecScatter) against counted "
+    print("\nMeasured (operator's own arrays and ghost exchange) against counted "
           "(scaling_model.exact_counts), per rank; max and sum over ranks:")
     print("| N | operator | P | ranks equal in every count | max work, measured / model | "
           "max ghosts, measured / model | sum ghosts, measured / model | "
@@ -159,6 +162,22 @@ def measured(args) -> int:
     if failed:
         print(f"not counted (the MPI job failed): P = {failed}")
     return 1 if bad or failed else 0
+
+
+def splits(args) -> int:
+    """The even and the cost-balanced intermediate split of ``separable``, counted."""
+    print("| N | P | split | max entries | max ghosts | sum ghosts | max cost / mean |")
+    print("|---|---|---|---|---|---|---|")
+    for n in args.n:
+        sectors = sm.QubitSectors.half_filled(n)
+        for p in args.ranks:
+            for name in ("even", "balanced"):
+                rc = sm.exact_counts(sectors, p, "separable", split=name)
+                ghosts = np.asarray(rc["ghosts"])
+                cost = rc.work + ghosts  # one reading of the weights: an entry = a ghost
+                print(f"| {n} | {p} | {name} | {int(rc.work.max())} | {int(ghosts.max())} | "
+                      f"{int(ghosts.sum())} | {cost.max() / cost.mean():.3f} |")
+    return 0
 
 
 def product_cost(n: int, products: int) -> dict:
@@ -262,6 +281,9 @@ def main(argv=None) -> int:
     m.add_argument("--n", type=int, nargs="+", default=[16, 18])
     m.add_argument("--ranks", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     m.add_argument("--model-ranks", type=int, default=64)
+    s = sub.add_parser("splits", help="even against cost-balanced intermediate split, counted")
+    s.add_argument("--n", type=int, nargs="+", default=[20])
+    s.add_argument("--ranks", type=int, nargs="+", default=[2, 4, 16, 64])
     j = sub.add_parser("_measure_job")
     j.add_argument("--n", type=int, nargs="+", required=True)
     j.add_argument("--out", required=True)
@@ -285,7 +307,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.command == "_measure_job":
         return measure_job(args.n, args.out)
-    return {"measured": measured, "cost": cost, "predict": predict}[args.command](args)
+    return {"measured": measured, "splits": splits, "cost": cost,
+            "predict": predict}[args.command](args)
 
 
 if __name__ == "__main__":

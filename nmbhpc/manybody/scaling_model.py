@@ -362,11 +362,16 @@ def _coupled(m: int, coupled) -> np.ndarray:
 
 
 def exact_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
-                 coupled=None, ranks_per_node: int = 1) -> RankCounts:
+                 coupled=None, ranks_per_node: int = 1, split: str = "balanced") -> RankCounts:
     """Per-rank counts of ``operator`` ("real" or "separable") on ``n_ranks`` by
     walking every row (every intermediate row). Exact; one byte per basis state
     and 8 per pair of ranks of scratch. ``ranks_per_node`` consecutive ranks
-    share a node (the ``offnode_ghosts`` field). Not collective (no MPI)."""
+    share a node (the ``offnode_ghosts`` field). ``split``: the separable
+    operator's intermediate rows split by cost as the operator does
+    ("balanced", :func:`intermediate_blocks`) or evenly ("even", for
+    comparison). Not collective (no MPI)."""
+    if split not in ("balanced", "even"):
+        raise ValueError(f"split {split!r}: expected 'balanced' or 'even'")
     m = sectors.n_modes
     binom = _binomials(m)
     offsets = sectors.offsets
@@ -387,7 +392,10 @@ def exact_counts(sectors: QubitSectors, n_ranks: int, operator: str = "real",
         raise ValueError(f"operator {operator!r}: expected 'real' or 'separable'")
     inter = sectors.intermediate()
     out = np.zeros((n_ranks, 2), dtype=np.int64)
-    t_bounds = intermediate_blocks(sectors, n_ranks)
+    if split == "even":
+        t_bounds = row_blocks(0 if inter is None else inter.dim, n_ranks)
+    else:
+        t_bounds = intermediate_blocks(sectors, n_ranks)
     if inter is not None:
         _exact_separable(m, binom, sectors.kmin, offsets, inter.kmin, inter.offsets, bounds,
                          t_bounds, out, mask, by_owner)
