@@ -121,7 +121,7 @@ class ScatterExchange:
                              PETSc.ScatterMode.REVERSE)
 
     def destroy(self) -> None:
-        """Free the Vecs and the scatter (idempotent). Local."""
+        """Free the Vecs and the scatter (idempotent). Collective."""
         for name in ("scatter", "x_ghost", "y_ghost"):
             obj = getattr(self, name, None)
             if obj is not None:
@@ -158,8 +158,9 @@ class SharedExchange:
         # in slot order: the other ranks' ghosts in turn, each rank's in its order
         by_slot = np.argsort(got_slots, kind="stable")
         rows = got[by_slot] - lo
-        if len(rows) and (rows.min() < 0 or rows.max() >= hi - lo):
-            raise RuntimeError("ghost exchange: a rank asked for rows this rank does not own")
+        wrong = bool(len(rows)) and (rows.min() < 0 or rows.max() >= hi - lo)
+        if comm.allreduce(wrong, op=MPI.LOR):  # every rank raises: none waits in a window
+            raise RuntimeError("ghost exchange: a rank asked another for rows it does not own")
         self.runs = runs(rows, got_slots[by_slot])
 
         # one window each for x and y, held by rank 0 (contiguous for all); each
