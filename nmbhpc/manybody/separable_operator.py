@@ -61,11 +61,13 @@ Parallel layout: map entries below ``n_local`` address the local x and y,
 the others a ghost buffer (the off-rank x the rank's intermediate rows read,
 and the off-rank y they add to: the same set); each map row lists its local
 entries first, so the kernel sweeps them and the ghosts in separate loops and
-reads and writes the PETSc arrays in place. One PETSc VecScatter, built
-once, fills the x ghosts forward and adds the y ghosts back in reverse
-(ADD_VALUES). It is not overlapped with the kernel (see ``mult``: a rank in
-the kernel does not progress MPI, and on 2 ranks the overlap made a product
-3x slower).
+reads and writes the PETSc arrays in place. ghost_exchange.py fills the x
+ghosts before the sweep and adds the y ghosts to their owners after it: on
+one node through MPI-3 shared-memory windows that the sweep reads and writes
+in place, else through a PETSc VecScatter (``-mb_H_ghost_exchange``). The
+exchange is not overlapped with the kernel (see ``mult_add``: a rank in the
+kernel does not progress MPI, and on 2 ranks the overlap made a product 3x
+slower).
 MatNorm (1 = infinity, Frobenius) is exact: one O(M^2) sweep over the local
 rows without any gather, cached per mu (SLEPc's expokit calls it).
 """
@@ -169,8 +171,9 @@ def separable_bytes(basis, n_local: int, n_ranks: int) -> tuple[float, float]:
     entries
     (at most M - K + 1 for one-neutrino modes, M otherwise) at 5 bytes (13 with
     the ladder element of general spins); on more than one rank 4 x 16 bytes per
-    ghost (x and y ghosts, scatter send and receive buffers), up to one per
-    intermediate row; and the setup transient: the intermediate configurations,
+    ghost (x and y ghosts, scatter send and receive buffers; the shared-memory
+    exchange needs only the first two), up to one per intermediate row; and the
+    setup transient: the intermediate configurations,
     8 + 4 bytes per entry (global then final index) and 32 per row. The R coupling
     terms cost registers, not memory; the rows no map entry reaches (their diagonal
     pass) are few.
