@@ -7,7 +7,7 @@ adds the y ghosts to their owners after it. Ghost ``i`` of a rank is the global
 row ``ghosts[i]``; the sweep reads ``xg[i]`` and assigns/adds ``yg[i]``.
 
 Two ways, chosen with the PETSc option ``-mb_H_ghost_exchange`` (the
-operator's prefix):
+operator's prefix; :func:`option_kind` reads it):
 
 * ``scatter``: one PETSc VecScatter, forward with INSERT_VALUES and reverse with
   ADD_VALUES, each rank's ghosts in a sequential Vec. Works across nodes.
@@ -237,18 +237,29 @@ def shared_bytes_free(needed: int, comm) -> tuple[bool, str, int]:
     return bool(comm.allreduce(fits, op=MPI.LAND)), path, free
 
 
-def ghost_exchange(kind: str, ghosts: np.ndarray, lo: int, hi: int, dim: int, comm):
+def option_kind(prefix: str) -> str:
+    """The value of ``-<prefix>ghost_exchange`` (default ``auto``); anything but one of
+    :data:`KINDS` is refused, naming the option. Local."""
+    PETSc, _ = init_petsc()
+    kind = PETSc.Options(prefix).getString("ghost_exchange", "auto")
+    if kind not in KINDS:
+        raise ValueError(f"-{prefix}ghost_exchange {kind!r}: expected one of {', '.join(KINDS)}")
+    return kind
+
+
+def ghost_exchange(kind: str, ghosts: np.ndarray, lo: int, hi: int, dim: int, comm,
+                   prefix: str = "mb_H_"):
     """The exchange for this rank's ghost rows ``ghosts`` (global, in ghost order) of
     an operator whose rows ``lo:hi`` this rank owns; None on one rank. ``kind`` is
-    one of :data:`KINDS`. Collective."""
-    if kind not in KINDS:
-        raise ValueError(f"-mb_H_ghost_exchange {kind!r}: expected one of {', '.join(KINDS)}")
+    one of :data:`KINDS` (:func:`option_kind` of the operator's ``prefix``, which the
+    messages name). Collective."""
     if comm.Get_size() == 1:
         return None
+    option = f"-{prefix}ghost_exchange"
     if kind == "auto" and not on_one_node(comm):
         kind = "scatter"
     elif kind == "shared" and not on_one_node(comm):
-        raise ValueError("-mb_H_ghost_exchange shared: the ranks are not all on one node; "
+        raise ValueError(f"{option} shared: the ranks are not all on one node; "
                          "use scatter (or auto)")
     if kind in ("auto", "shared"):
         # 2 windows of 16 bytes per ghost of every rank, plus a page each
@@ -260,7 +271,7 @@ def ghost_exchange(kind: str, ghosts: np.ndarray, lo: int, hi: int, dim: int, co
         message = (f"the ghost windows need {needed / 2**20:.1f} MiB in {path}, which has "
                    f"{free / 2**20:.1f} MiB free")
         if kind == "shared":
-            raise ValueError(f"-mb_H_ghost_exchange shared: {message}; use scatter, or give "
+            raise ValueError(f"{option} shared: {message}; use scatter, or give "
                              "the windows room (OMPI_MCA_osc_sm_backing_directory)")
         if comm.Get_rank() == 0:
             log.info("ghost exchange through a VecScatter: %s", message)

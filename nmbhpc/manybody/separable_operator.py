@@ -85,7 +85,7 @@ from . import shell_kernels as sk
 from .basis import SectorBasis
 from .intermediate_split import intermediate_rows
 from .product_events import with_event
-from .ghost_exchange import KINDS, ghost_exchange
+from .ghost_exchange import ghost_exchange, option_kind
 from .shell_operator import PythonHamiltonian, python_hamiltonian
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,9 @@ class SeparableHamiltonian(PythonHamiltonian):
     """
 
     def __init__(self, basis: SectorBasis, configs, lo, hi, vacuum, couplings_over_n,
-                 factors, weights, comm, exchange: str = "auto"):
+                 factors, weights, comm, prefix: str = "mb_H_"):
+        # the option first: a bad value stops the build before the map is made
+        exchange = option_kind(prefix)
         counts = basis.counts
         self.lo, self.hi = lo, hi
         self._comm = comm
@@ -271,7 +273,8 @@ class SeparableHamiltonian(PythonHamiltonian):
         self.map = ladder_map(self.inter.configs(t_lo, t_hi), basis, lo, hi, not self.qubit,
                               first_touch=True)
         self.n_ghost = len(self.map.ghosts)
-        self.exchange = ghost_exchange(exchange, self.map.ghosts, lo, hi, basis.dim, comm)
+        self.exchange = ghost_exchange(exchange, self.map.ghosts, lo, hi, basis.dim, comm,
+                                       prefix)
 
     @property
     def bytes_per_entry(self) -> int:
@@ -405,12 +408,7 @@ def separable_hamiltonian(basis: SectorBasis, configs: np.ndarray, lo: int, hi: 
     if len(weights) > 8:
         log.warning("the couplings are not a sum of few separable terms (R = %d): the "
                     "separable operator costs R gathers' worth of work per entry", len(weights))
-    PETSc, _ = init_petsc()
-    exchange = PETSc.Options(prefix).getString("ghost_exchange", "auto")
-    if exchange not in KINDS:
-        raise ValueError(f"-{prefix}ghost_exchange {exchange!r}: expected one of "
-                         f"{', '.join(KINDS)}")
     d = np.ascontiguousarray(vacuum.getArray(readonly=True).real, dtype=np.float64)
     ctx = SeparableHamiltonian(basis, np.ascontiguousarray(configs), lo, hi, d, couplings_over_n,
-                               factors, weights, comm, exchange)
+                               factors, weights, comm, prefix)
     return python_hamiltonian(ctx, lo, hi, basis.dim, comm, prefix)
