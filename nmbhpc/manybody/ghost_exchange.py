@@ -98,14 +98,15 @@ class ScatterExchange:
     kind = "scatter"
 
     def __init__(self, ghosts: np.ndarray, lo: int, hi: int, dim: int, comm):
+        PETSc, _ = init_petsc()
+        self._forward = (PETSc.InsertMode.INSERT_VALUES, PETSc.ScatterMode.FORWARD)
+        self._reverse = (PETSc.InsertMode.ADD_VALUES, PETSc.ScatterMode.REVERSE)
         self.x_ghost, self.scatter = ghost_scatter(ghosts, hi - lo, dim, comm)
         self.y_ghost = self.x_ghost.duplicate()
 
     def fill(self, x) -> None:
         """The x ghosts from the PETSc Vec ``x``. Collective."""
-        PETSc, _ = init_petsc()
-        self.scatter.scatter(x, self.x_ghost, PETSc.InsertMode.INSERT_VALUES,
-                             PETSc.ScatterMode.FORWARD)
+        self.scatter.scatter(x, self.x_ghost, *self._forward)
 
     @contextmanager
     def ghost_arrays(self):
@@ -116,9 +117,7 @@ class ScatterExchange:
 
     def add(self, y) -> None:
         """Add the y ghosts to their owners' rows of the PETSc Vec ``y``. Collective."""
-        PETSc, _ = init_petsc()
-        self.scatter.scatter(self.y_ghost, y, PETSc.InsertMode.ADD_VALUES,
-                             PETSc.ScatterMode.REVERSE)
+        self.scatter.scatter(self.y_ghost, y, *self._reverse)
 
     def destroy(self) -> None:
         """Free the Vecs and the scatter (idempotent). Collective."""
